@@ -1,0 +1,28 @@
+# Two commands do everything on a fresh machine:
+#   make demo   meta-train on data/, then meta-test hot and cold campaigns
+#   make test   run the test suite
+# Both create .venv and install requirements.txt first when needed.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+CONFIG ?= config.yaml
+
+.PHONY: demo test venv clean
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+demo: venv
+	$(PY) tools/trainer.py -m $(CONFIG)
+	$(PY) tools/infer_meta.py -m $(CONFIG)
+
+test: venv
+	$(PY) -m pytest -q tests
+
+clean:
+	rm -rf output_model* .pytest_cache

@@ -1,0 +1,168 @@
+"""The MetaHeac network (Zhu et al., KDD 2021), as in the paper's code.
+
+User fields are embedded (7 static ids, 7 multi-id fields averaged over their
+valid ids), ``num_expert`` MLP experts read the user representation and a
+softmax gate over the campaign representation mixes them; ``num_output``
+sigmoid critics read the mixed feature and a second gate mixes them.
+
+Parameter names match PaddleRec's metaheac model so its checkpoints load
+unchanged. ``forward(x, params)`` is functional: ``params`` maps parameter
+names to tensors (the adapted "fast" weights of the inner loop). The ops used
+are restricted to ones with double-grad kernels in Paddle (gather, matmul,
+relu, sigmoid, exp, log, sum, ...): ``F.embedding`` and ``F.softmax`` have
+none, so second-order MAML through them would fail.
+"""
+import paddle
+import paddle.nn as nn
+import paddle.nn.functional as F
+
+from tools.utils.schema import (DYNAMIC_LENGTHS, DYNAMIC_OFFSETS, IdMaxima)
+
+
+class _Tables(nn.Layer):
+    """One embedding table per field; named ``embeddings.{i}.weight``."""
+
+    def __init__(self, maxima, embed_dim):
+        super().__init__()
+        self.embeddings = nn.LayerList(
+            [nn.Embedding(m + 1, embed_dim) for m in maxima])
+
+
+class Emb(nn.Layer):
+    def __init__(self, maxima: IdMaxima, embed_dim):
+        super().__init__()
+        # registration order as in PaddleRec: static, ad, dynamic
+        self.static_emb = _Tables(maxima.static, embed_dim)
+        self.ad_emb = _Tables(maxima.ad, embed_dim)
+        self.dynamic_emb = _Tables(maxima.dynamic, embed_dim)
+
+
+class MultiLayerPerceptron(nn.Layer):
+    """Linear layers at even indices of ``mlp``, ReLU between (PaddleRec)."""
+
+    def __init__(self, input_dim, dims):
+        super().__init__()
+        layers = []
+        for dim in dims:
+            layers += [nn.Linear(input_dim, dim), nn.ReLU()]
+            input_dim = dim
+        self.mlp = nn.LayerList(layers)
+
+
+def _gate(in_dim, hidden, n_out):
+    return nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(),
+                         nn.Linear(hidden, n_out), nn.Softmax(axis=1))
+
+
+def _softmax(z):
+    # exp/sum instead of F.softmax, which has no double-grad kernel; the
+    # shift is a constant for the gradient (softmax is shift invariant)
+    e = paddle.exp(z - z.max(axis=1, keepdim=True).detach())
+    return e / e.sum(axis=1, keepdim=True)
+
+
+def _linear(x, params, prefix):
+    return paddle.matmul(x, params[prefix + ".weight"]) + params[prefix + ".bias"]
+
+
+class MetaHeac(nn.Layer):
+    def __init__(self, max_idxs, embed_dim, mlp_dims, num_expert, num_output):
+        super().__init__()
+        maxima = max_idxs if isinstance(max_idxs, IdMaxima) else \
+            IdMaxima.from_config(max_idxs)
+        self.maxima = maxima
+        self.embed_dim = embed_dim
+        self.mlp_dims = list(mlp_dims)
+        self.num_expert = num_expert
+        self.num_output = num_output
+        self.n_user_fields = len(maxima.static) + len(maxima.dynamic)
+        self.embed_output_dim = self.n_user_fields * embed_dim
+        self.ad_embed_dim = (len(maxima.ad) + 1) * embed_dim
+
+        self.embedding = Emb(maxima, embed_dim)
+        self.mlp = nn.LayerList([
+            MultiLayerPerceptron(self.embed_output_dim, mlp_dims)
+            for _ in range(num_expert)
+        ])
+        self.output_layer = nn.LayerList(
+            [nn.Linear(mlp_dims[-1], 1) for _ in range(num_output)])
+        self.attention_layer = _gate(self.ad_embed_dim, mlp_dims[-1],
+                                     num_expert)
+        self.output_attention_layer = _gate(self.ad_embed_dim, mlp_dims[-1],
+                                            num_output)
+
+    # names of the tables, in the order of the input id blocks
+    def table_names(self):
+        return ([
+            "embedding.static_emb.embeddings.%d.weight" % i
+            for i in range(len(self.maxima.static))
+        ] + [
+            "embedding.dynamic_emb.embeddings.%d.weight" % i
+            for i in range(len(self.maxima.dynamic))
+        ] + [
+            "embedding.ad_emb.embeddings.%d.weight" % i
+            for i in range(len(self.maxima.ad))
+        ])
+
+    def params(self):
+        return dict(self.named_parameters())
+
+    def forward(self, x, params=None):
+        """x = [static [B,7], dynamic [B,50], lengths [B,7], ad [B,6]] ids.
+
+        With ``params`` given, its tensors are used instead of the layer's
+        own; an embedding table there may be a row subset as long as the ids
+        in ``x`` index into it (see dygraph_model's localised meta step).
+        """
+        p = self.params() if params is None else params
+        static, dynamic, lengths, ad = x
+        names = self.table_names()
+        n_st, n_dy = len(self.maxima.static), len(self.maxima.dynamic)
+        dim = self.embed_dim
+
+        user = [paddle.gather(p[names[i]], static[:, i]) for i in range(n_st)]
+        for j in range(n_dy):
+            width = DYNAMIC_LENGTHS[j]
+            ids = dynamic[:, DYNAMIC_OFFSETS[j]:DYNAMIC_OFFSETS[j] + width]
+            emb = paddle.gather(p[names[n_st + j]], ids.reshape([-1]))
+            emb = emb.reshape([-1, width, dim])
+            length = lengths[:, j:j + 1]
+            # only the first `length` ids are real: padded ids contribute 0
+            valid = (paddle.arange(width, dtype=length.dtype).unsqueeze(0) <
+                     length).astype(emb.dtype)
+            total = (emb * valid.unsqueeze(2)).sum(axis=1)
+            count = paddle.clip(length.astype(emb.dtype), min=1.0)
+            user.append(total / count)
+        ad_emb = [
+            paddle.gather(p[names[n_st + n_dy + k]], ad[:, k])
+            for k in range(len(self.maxima.ad))
+        ]
+
+        user_rep = paddle.concat(user, axis=1)  # [B, 14E]
+        user_mean = user_rep.reshape([-1, len(user), dim]).sum(axis=1) / float(
+            len(user))
+        campaign_rep = paddle.concat([user_mean] + ad_emb, axis=1)  # [B, 7E]
+
+        gate = self._gate(campaign_rep, p, "attention_layer")
+        fea = 0
+        for e in range(self.num_expert):
+            h = user_rep
+            for layer in range(0, 2 * len(self.mlp_dims), 2):
+                h = F.relu(_linear(h, p, "mlp.%d.mlp.%d" % (e, layer)))
+            fea = fea + gate[:, e:e + 1] * h
+
+        gate2 = self._gate(campaign_rep, p, "output_attention_layer")
+        result = 0
+        for k in range(self.num_output):
+            critic = F.sigmoid(_linear(fea, p, "output_layer.%d" % k))
+            result = result + gate2[:, k:k + 1] * critic
+        return result.squeeze(1)
+
+    @staticmethod
+    def _gate(rep, p, prefix):
+        hidden = F.relu(_linear(rep, p, prefix + ".0"))
+        return _softmax(_linear(hidden, p, prefix + ".2"))
+
+
+# PaddleRec's class name, for code that imports it
+WideAndDeepModel = MetaHeac

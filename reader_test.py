@@ -1,0 +1,55 @@
+"""Meta-test reader: one campaign at a time, seeds and candidates.
+
+Reads a folder's ``*_stage1.pkl`` (seed sets) and ``*_stage2.pkl``
+(candidates) and yields ``[aid, x_spt, y_spt, x_qry, y_qry]`` per campaign,
+in increasing aid order. A campaign with seeds but no candidates (or the
+reverse) cannot be evaluated: it is named in a warning and skipped.
+"""
+import logging
+
+from paddle.io import IterableDataset
+
+from tools.utils.campaigns import CampaignIndex
+from tools.utils.data_io import (DataError, concat_stages, files_matching,
+                                 read_stage)
+from tools.utils.schema import IdMaxima
+
+logger = logging.getLogger(__name__)
+
+
+class RecDataset(IterableDataset):
+    def __init__(self, file_list, config):
+        super().__init__()
+        maxima = IdMaxima.from_config(config.get("hyper_parameters.max_idxs"))
+        stage1 = files_matching(file_list, "_stage1.pkl")
+        stage2 = files_matching(file_list, "_stage2.pkl")
+        for name, found in (("*_stage1.pkl", stage1), ("*_stage2.pkl", stage2)):
+            if not found:
+                raise DataError("no %s file among %s" %
+                                (name, ", ".join(file_list) or "(nothing)"))
+        self.seeds = concat_stages([read_stage(f, maxima) for f in stage1])
+        self.candidates = concat_stages([read_stage(f, maxima) for f in stage2])
+        self.seed_index = CampaignIndex(self.seeds.aid)
+        self.cand_index = CampaignIndex(self.candidates.aid)
+        seed_aids = set(self.seed_index.aids.tolist())
+        cand_aids = set(self.cand_index.aids.tolist())
+        for missing, have, what in ((cand_aids - seed_aids, "candidates",
+                                     "seeds"),
+                                    (seed_aids - cand_aids, "seeds",
+                                     "candidates")):
+            if missing:
+                logger.warning(
+                    "%d campaign(s) have %s but no %s and are skipped: aid %s",
+                    len(missing), have, what,
+                    ", ".join(str(a) for a in sorted(missing)[:10]))
+        self.aids = sorted(seed_aids & cand_aids)
+
+    def __len__(self):
+        return len(self.aids)
+
+    def __iter__(self):
+        for aid in self.aids:
+            spt = self.seed_index.rows(self.seed_index.position(aid))
+            qry = self.cand_index.rows(self.cand_index.position(aid))
+            yield [aid, self.seeds.inputs(spt), self.seeds.labels(spt),
+                   self.candidates.inputs(qry), self.candidates.labels(qry)]

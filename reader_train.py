@@ -1,0 +1,94 @@
+"""Meta-training reader: meta-batches of ``task_count`` campaigns.
+
+Each item is ``[x_spt, y_spt, x_qry, y_qry]``: ``x_spt[t]`` is the list of
+four id arrays of task t's support set, ``y_spt[t]`` its labels; the query
+set likewise. Campaigns are drawn by ``hyper_parameters.sample_method``:
+``normal`` (probability proportional to the campaign's rows, the paper's
+default), ``sqrt`` (to the square root) or ``unit`` (uniform). The data are
+read once, into arrays; a meta-batch then costs a few index draws, whatever
+the file size.
+"""
+import logging
+
+import numpy as np
+from paddle.io import IterableDataset
+
+from tools.utils.campaigns import CampaignIndex
+from tools.utils.data_io import DataError, concat_stages, read_stage
+from tools.utils.schema import IdMaxima
+
+logger = logging.getLogger(__name__)
+
+
+def task_probabilities(counts, method):
+    counts = np.asarray(counts, dtype=np.float64)
+    if method == "normal":
+        weights = counts
+    elif method == "sqrt":
+        weights = np.sqrt(counts)
+    elif method == "unit":
+        weights = np.ones_like(counts)
+    else:
+        raise ValueError("hyper_parameters.sample_method must be normal, "
+                         "sqrt or unit, got %r" % (method, ))
+    return weights / weights.sum()
+
+
+class RecDataset(IterableDataset):
+    def __init__(self, file_list, config, stage=None):
+        super().__init__()
+        self.config = config
+        self.task_count = config.get("hyper_parameters.task_count")
+        self.batch_size = config.get("hyper_parameters.batch_size")
+        maxima = IdMaxima.from_config(config.get("hyper_parameters.max_idxs"))
+        if stage is None:
+            if not file_list:
+                raise DataError("no training file given (runner.train_data_dir)")
+            stage = concat_stages([read_stage(f, maxima) for f in file_list])
+        if len(stage) == 0:
+            raise DataError("%s holds no rows" % stage.path)
+        self.stage = stage
+        self.index = CampaignIndex(stage.aid)
+        self.prob = task_probabilities(
+            self.index.counts, config.get("hyper_parameters.sample_method"))
+        self.n_batch = int(np.ceil(len(stage) / self.batch_size))
+        self.rng = np.random.default_rng(config.get("runner.seed"))
+        small = self.index.aids[self.index.counts < self.batch_size]
+        if len(small):
+            logger.warning(
+                "%d of %d campaigns have fewer rows than batch_size %d "
+                "(e.g. aid %s); their support and query sets are drawn with "
+                "replacement", len(small), len(self.index.aids),
+                self.batch_size, ", ".join(str(a) for a in small[:5]))
+        if len(self.index.aids) < self.task_count:
+            logger.warning(
+                "only %d campaigns for task_count %d: a meta-batch repeats "
+                "campaigns", len(self.index.aids), self.task_count)
+
+    def __len__(self):
+        return self.n_batch
+
+    def sample_tasks(self):
+        n = len(self.index.aids)
+        return self.rng.choice(n, size=self.task_count,
+                               replace=n < self.task_count, p=self.prob)
+
+    def sample_rows(self, k):
+        count = self.index.counts[k]
+        picks = self.rng.choice(count, size=self.batch_size,
+                                replace=count < self.batch_size)
+        return self.index.order[self.index.starts[k] + picks]
+
+    def meta_batch(self):
+        x_spt, y_spt, x_qry, y_qry = [], [], [], []
+        for k in self.sample_tasks():
+            spt, qry = self.sample_rows(k), self.sample_rows(k)
+            x_spt.append(self.stage.inputs(spt))
+            y_spt.append(self.stage.labels(spt))
+            x_qry.append(self.stage.inputs(qry))
+            y_qry.append(self.stage.labels(qry))
+        return [x_spt, y_spt, x_qry, y_qry]
+
+    def __iter__(self):
+        for _ in range(self.n_batch):
+            yield self.meta_batch()

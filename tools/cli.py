@@ -1,0 +1,21 @@
+"""Command-line parsing shared by the tools: ``-m config.yaml -o k=v ...``."""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from tools.utils.config import ConfigError, load_config  # noqa: E402
+
+
+def parse(description, argv=None):
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("-m", "--config_yaml", required=True,
+                        help="config file (config.yaml, config_big.yaml)")
+    parser.add_argument("-o", "--opt", nargs="*", default=[],
+                        help="overrides key=value, values parsed as YAML")
+    args = parser.parse_args(argv)
+    try:
+        return load_config(args.config_yaml, args.opt)
+    except ConfigError as exc:
+        parser.exit(2, "error: %s\n" % exc)

@@ -1,0 +1,53 @@
+"""Write the sample data under data/ (see tools/utils/synth.py for what the
+generator plants). ``python tools/make_sample_data.py [--out data] [--seed]``.
+
+Layout: data/train/train_stage1.pkl, data/test/test_stage{1,2}.pkl (hot
+campaigns), data/test_cold/test_cold_stage{1,2}.pkl (cold campaigns).
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from tools.utils import synth  # noqa: E402
+from tools.utils.frames import arrays_to_frame, write_pickle  # noqa: E402
+
+LAYOUT = {
+    "train_stage1": "train/train_stage1.pkl",
+    "test_hot_stage1": "test/test_stage1.pkl",
+    "test_hot_stage2": "test/test_stage2.pkl",
+    "test_cold_stage1": "test_cold/test_cold_stage1.pkl",
+    "test_cold_stage2": "test_cold/test_cold_stage2.pkl",
+}
+
+
+def write_stages(stages, out, spec, layout=LAYOUT):
+    paths = {}
+    for name, arrays in stages.items():
+        path = os.path.join(out, layout[name])
+        frame = arrays_to_frame(pad_ids=synth.pad_ids(spec), list_cells=True,
+                                **arrays)
+        write_pickle(frame, path)
+        paths[name] = path
+    return paths
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", default=os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data"))
+    parser.add_argument("--seed", type=int, default=2021)
+    args = parser.parse_args(argv)
+    spec = synth.SAMPLE
+    stages = synth.generate(spec, args.seed)
+    for name, path in write_stages(stages, args.out, spec).items():
+        arrays = stages[name]
+        print("%-18s %6d rows, %3d campaigns, positive rate %.3f -> %s" %
+              (name, len(arrays["label"]), len(set(arrays["aid"].tolist())),
+               arrays["label"].mean(), path))
+    print("hyper_parameters.max_idxs:", spec.max_idxs())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""Meta-train MetaHeac: ``python tools/trainer.py -m config.yaml [-o k=v]``."""
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from tools import cli  # noqa: E402
+from tools.utils import runtime  # noqa: E402
+
+
+def train(config):
+    threads = runtime.prepare(config)
+    import paddle  # noqa: F401  (after the thread set-up)
+    from dygraph_model import DygraphModel
+    from tools.utils import checkpoint
+    from tools.utils.data_io import files_matching
+    log = runtime.logger
+
+    log.info("config %s", {k: v for k, v in config.items()
+                           if not k.startswith("hyper_parameters.max_idxs")})
+    log.info("device %s, %d CPU thread(s)", paddle.get_device(), threads)
+    reader = runtime.load_module(config, "runner.train_reader_path")
+    files = files_matching([config.get("runner.train_data_dir")], ".pkl")
+    if not files:
+        raise FileNotFoundError("no .pkl file in runner.train_data_dir %s" %
+                                config.get("runner.train_data_dir"))
+    start = time.time()
+    dataset = reader.RecDataset(files, config)
+    log.info("read %d rows, %d campaigns from %s in %.2f s", len(dataset.stage),
+             len(dataset.index.aids), ", ".join(files), time.time() - start)
+
+    model_class = DygraphModel()
+    model = model_class.create_model(config)
+    init = config.get("runner.model_init_path")
+    if init:
+        checkpoint.load_into(model, checkpoint.load_state(init), init)
+        log.info("initialised from %s", init)
+    optimizer = model_class.create_optimizer(model, config, "train")
+    metric_list, metric_names = model_class.create_metrics()
+    if not config.get("runner.use_auc"):
+        metric_list, metric_names = [], []
+    interval = config.get("runner.print_interval")
+    rows_per_batch = 2 * config.get("hyper_parameters.task_count") * \
+        config.get("hyper_parameters.batch_size")
+    save_dir = config.get("runner.model_save_path")
+    saved = []
+    for epoch in range(config.get("runner.epochs")):
+        model.train()
+        for metric in metric_list:
+            metric.reset()
+        epoch_start = reader_start = interval_start = time.time()
+        reader_cost = batch_cost = 0.0
+        losses = []
+        for batch_id, batch in enumerate(dataset):
+            reader_cost += time.time() - reader_start
+            step_start = time.time()
+            loss, metric_list, _ = model_class.train_forward(
+                model, metric_list, batch, config)
+            optimizer.clear_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(float(loss))
+            batch_cost += time.time() - step_start
+            if (batch_id + 1) % interval == 0:
+                n = interval
+                auc = "".join(", %s: %.6f" % (name, m.accumulate())
+                              for name, m in zip(metric_names, metric_list))
+                log.info(
+                    "epoch: %d, batch_id: %d, loss: %.6f%s, avg_reader_cost: "
+                    "%.5f sec, avg_batch_cost: %.5f sec, ips: %.2f ins/s",
+                    epoch, batch_id, sum(losses[-n:]) / n, auc, reader_cost / n,
+                    (reader_cost + batch_cost) / n,
+                    n * rows_per_batch / (time.time() - interval_start))
+                reader_cost = batch_cost = 0.0
+                interval_start = time.time()
+            reader_start = time.time()
+        auc = "".join(", %s: %.6f" % (name, m.accumulate())
+                      for name, m in zip(metric_names, metric_list))
+        log.info("epoch: %d done, mean loss: %.6f%s, epoch time: %.2f s", epoch,
+                 sum(losses) / max(len(losses), 1), auc,
+                 time.time() - epoch_start)
+        path = checkpoint.save_checkpoint(model, optimizer, save_dir, epoch)
+        log.info("saved %s", path)
+        saved.append(path)
+    return saved
+
+
+def main(argv=None):
+    runtime.setup_logging()
+    config = cli.parse("MetaHeac meta-training", argv)
+    try:
+        train(config)
+    except (ValueError, FileNotFoundError) as exc:
+        runtime.logger.error("%s", exc)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,157 @@
+"""PaddleRec-style configuration: a YAML file flattened to dotted keys.
+
+``load_config`` returns a plain dict such as
+``{"runner.epochs": 2, "hyper_parameters.local_lr": 0.0002, ...}`` so that
+``config.get("hyper_parameters.local_lr")`` works as in PaddleRec. Every key
+a tool reads is declared in ``KNOWN_KEYS`` with its type and default, so a
+typo in the YAML or in ``-o key=value`` is an error naming the key instead of
+a silently ignored setting.
+"""
+import os
+
+import yaml
+
+_NUM = (int, float)
+_OPT_STR = (str, type(None))
+
+# key: (accepted types, default). A default of None means "no default".
+KNOWN_KEYS = {
+    "runner.train_data_dir": (str, None),
+    "runner.train_reader_path": (str, "reader_train"),
+    "runner.infer_reader_path": (str, "reader_test"),
+    "runner.test_data_dir": (_OPT_STR, None),
+    "runner.test_cold_data_dir": (_OPT_STR, None),
+    "runner.use_gpu": (bool, False),
+    "runner.use_auc": (bool, True),
+    "runner.epochs": (int, 1),
+    "runner.print_interval": (int, 10),
+    "runner.model_save_path": (str, "output_model"),
+    "runner.model_init_path": (_OPT_STR, None),
+    "runner.infer_load_path": (str, "output_model"),
+    "runner.infer_start_epoch": (int, 0),
+    "runner.infer_end_epoch": (int, 1),
+    "runner.infer_train_epoch": (int, 2),
+    "runner.infer_result_path": (_OPT_STR, None),
+    "runner.seed": (int, 2021),
+    "runner.num_threads": (int, 0),
+    "runner.use_inference": (bool, False),
+    "runner.cache_dir": (_OPT_STR, None),
+    "hyper_parameters.max_idxs": (list, None),
+    "hyper_parameters.embed_dim": (int, 64),
+    "hyper_parameters.mlp_dims": (list, [64, 64]),
+    "hyper_parameters.num_expert": (int, 8),
+    "hyper_parameters.num_output": (int, 5),
+    "hyper_parameters.task_count": (int, 5),
+    "hyper_parameters.batch_size": (int, 1024),
+    "hyper_parameters.local_lr": (_NUM, 0.0002),
+    "hyper_parameters.inner_steps": (int, 1),
+    "hyper_parameters.meta_order": (int, 2),
+    "hyper_parameters.sample_method": (str, "normal"),
+    "hyper_parameters.method": (str, "metaheac"),
+    "hyper_parameters.optimizer.class": (str, "adam"),
+    "hyper_parameters.optimizer.global_learning_rate": (_NUM, 0.001),
+    "hyper_parameters.optimizer.local_test_learning_rate": (_NUM, 0.001),
+    "hyper_parameters.optimizer.strategy": (str, "async"),
+}
+
+CHOICES = {
+    "hyper_parameters.sample_method": ("normal", "sqrt", "unit"),
+    "hyper_parameters.meta_order": (1, 2),
+    "hyper_parameters.optimizer.class": ("adam", ),
+}
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _flatten(tree, prefix=""):
+    flat = {}
+    for key, value in tree.items():
+        name = prefix + str(key)
+        if isinstance(value, dict):
+            flat.update(_flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _type_name(types):
+    types = types if isinstance(types, tuple) else (types, )
+    return " or ".join("null" if t is type(None) else t.__name__
+                       for t in types)
+
+
+def _check(key, value, source):
+    if key not in KNOWN_KEYS:
+        close = [k for k in KNOWN_KEYS if k.split(".")[-1] == key.split(".")[-1]]
+        hint = " (did you mean %s?)" % ", ".join(close) if close else ""
+        raise ConfigError("unknown config key %r in %s%s" % (key, source, hint))
+    types, _ = KNOWN_KEYS[key]
+    # bool is an int subclass: "epochs: true" must not pass as an int
+    ok = isinstance(value, types) and not (
+        isinstance(value, bool) and bool not in (
+            types if isinstance(types, tuple) else (types, )))
+    if not ok:
+        raise ConfigError("config key %r in %s must be %s, got %r" %
+                          (key, source, _type_name(types), value))
+    if key in CHOICES and value not in CHOICES[key]:
+        raise ConfigError("config key %r in %s must be one of %s, got %r" %
+                          (key, source, list(CHOICES[key]), value))
+
+
+def parse_override(text):
+    """``key=value`` with the value parsed as YAML (lists, booleans, null)."""
+    if "=" not in text:
+        raise ConfigError("override %r must look like key=value" % text)
+    key, raw = text.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError("override %r: value is not valid YAML (%s)" %
+                          (text, exc))
+    if isinstance(value, int) and not isinstance(value, bool) and \
+            isinstance(KNOWN_KEYS.get(key.strip(), (None, ))[0], tuple) and \
+            float in KNOWN_KEYS[key.strip()][0]:
+        value = float(value)
+    return key.strip(), value
+
+
+def load_config(path, overrides=()):
+    """Read ``path``, apply ``key=value`` overrides, fill defaults, validate.
+
+    Relative data and output paths are resolved against the config file's
+    folder, as PaddleRec does, so the tools work from any working directory.
+    """
+    if not os.path.isfile(path):
+        raise ConfigError("config file %s does not exist" % path)
+    with open(path) as f:
+        try:
+            tree = yaml.safe_load(f) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError("config file %s is not valid YAML: %s" %
+                              (path, exc))
+    if not isinstance(tree, dict):
+        raise ConfigError("config file %s must hold a mapping" % path)
+    config = {}
+    for key, value in _flatten(tree).items():
+        _check(key, value, path)
+        config[key] = value
+    for text in overrides or ():
+        key, value = parse_override(text)
+        _check(key, value, "-o %s" % text)
+        config[key] = value
+    for key, (_, default) in KNOWN_KEYS.items():
+        config.setdefault(key, default)
+    for key in ("hyper_parameters.max_idxs", "runner.train_data_dir"):
+        if config[key] is None:
+            raise ConfigError("config key %r is required (in %s)" % (key, path))
+    config["config_abs_dir"] = os.path.dirname(os.path.abspath(path))
+    for key in ("runner.train_data_dir", "runner.test_data_dir",
+                "runner.test_cold_data_dir", "runner.model_save_path",
+                "runner.model_init_path", "runner.infer_load_path",
+                "runner.infer_result_path", "runner.cache_dir"):
+        if config[key]:
+            config[key] = os.path.join(config["config_abs_dir"],
+                                       os.path.expanduser(config[key]))
+    return config

@@ -1,0 +1,185 @@
+"""Seeded generator of learnable look-alike data in the released format.
+
+What it plants, and why:
+- Users have 7 static and 7 multi-id fields. Every id has a hidden vector;
+  a user's hidden profile per field is that id's vector (static) or the mean
+  over its ids (multi-id, popular ids drawn more often, as kw/topic ids are).
+- Campaigns belong to categories. A category cares about a subset of the
+  user fields and has a preference direction; each campaign perturbs its
+  category's direction (campaign-specific taste). A user converts with
+  probability sigmoid(sharpness * (score - the campaign's threshold)), the
+  threshold set for a base rate between ``pos_rate``. So labels depend on
+  user features in a campaign-specific but shared-structure way: what one
+  campaign teaches transfers to campaigns of the same category, which is the
+  premise of meta-learning.
+- The ad fields carry the category (adCategoryId, productType) plus ids
+  unique to the campaign (campaignId) or shared across some (advertiserId).
+- Training campaign sizes follow a long tail (log-normal); test campaigns are
+  hot (many seeds) or cold (few seeds), with separate candidate sets.
+"""
+from dataclasses import dataclass, field, replace
+from typing import Tuple
+
+import numpy as np
+
+from tools.utils import schema
+
+
+@dataclass(frozen=True)
+class SynthSpec:
+    static_max: Tuple[int, ...] = (3, 2, 199, 5, 7, 2, 1)
+    dynamic_max: Tuple[int, ...] = (59, 39, 12, 1999, 999, 499, 499)
+    ad_max: Tuple[int, ...] = (39, 99, 14, 11, 31, 3)
+    n_users: int = 20000
+    n_categories: int = 6
+    latent_dim: int = 8
+    fields_per_category: int = 7
+    campaign_spread: float = 0.6   # campaign taste around its category
+    sharpness: float = 4.0
+    pos_rate: Tuple[float, float] = (0.1, 0.3)
+    n_train: int = 30
+    train_rows_median: int = 120
+    train_rows_range: Tuple[int, int] = (30, 600)
+    n_hot: int = 8
+    hot_seeds: Tuple[int, int] = (200, 400)
+    n_cold: int = 8
+    cold_seeds: Tuple[int, int] = (20, 60)
+    candidates: int = 300
+    zipf: float = 0.8
+
+    def max_idxs(self):
+        return [list(self.static_max), list(self.dynamic_max),
+                list(self.ad_max)]
+
+
+def _zipf_ids(rng, n_real, size, exponent):
+    p = 1.0 / np.arange(1, n_real + 1) ** exponent
+    return rng.choice(n_real, size=size, p=p / p.sum())
+
+
+class _World:
+    """Users, categories and their hidden vectors."""
+
+    def __init__(self, spec: SynthSpec, rng):
+        self.spec = spec
+        d = spec.latent_dim
+        n = spec.n_users
+        self.static = np.stack([rng.integers(0, m + 1, n)
+                                for m in spec.static_max], 1)
+        self.dynamic = np.zeros((n, schema.DYNAMIC_WIDTH), np.int64)
+        self.lengths = np.zeros((n, len(schema.DYNAMIC_FIELDS)), np.int64)
+        profile = []
+        for i, m in enumerate(spec.static_max):
+            vec = rng.normal(size=(m + 1, d))
+            profile.append(vec[self.static[:, i]])
+        for j, (m, width) in enumerate(zip(spec.dynamic_max,
+                                           schema.DYNAMIC_LENGTHS)):
+            off = schema.DYNAMIC_OFFSETS[j]
+            # ids 0..max-3 are real, max-2 is the released files' pad id
+            n_real = max(m - 2, 1)
+            ids = _zipf_ids(rng, n_real, (n, width), spec.zipf)
+            length = rng.integers(0, width + 1, n)
+            length[rng.random(n) < 0.1] = 0
+            self.dynamic[:, off:off + width] = ids
+            self.lengths[:, j] = length
+            vec = rng.normal(size=(n_real, d))
+            valid = (np.arange(width)[None, :] < length[:, None])[:, :, None]
+            total = (vec[ids] * valid).sum(1)
+            profile.append(total / np.maximum(length, 1)[:, None])
+        self.profile = np.stack(profile, 1)  # [users, 14 fields, d]
+        n_fields = self.profile.shape[1]
+        self.category_fields = np.zeros((spec.n_categories, n_fields))
+        for c in range(spec.n_categories):
+            chosen = rng.choice(n_fields, spec.fields_per_category,
+                                replace=False)
+            self.category_fields[c, chosen] = 1.0
+        self.category_taste = rng.normal(size=(spec.n_categories, d))
+
+    def campaign(self, rng, category):
+        spec = self.spec
+        taste = self.category_taste[category] + spec.campaign_spread * \
+            rng.normal(size=spec.latent_dim)
+        taste /= np.linalg.norm(taste)
+        pos_rate = rng.uniform(*spec.pos_rate)
+        return taste, pos_rate
+
+    def labels(self, rng, users, category, taste, pos_rate):
+        fields = self.category_fields[category]
+        z = (self.profile[users] * fields[None, :, None]).sum(1)
+        score = z @ taste / np.sqrt(fields.sum())
+        # threshold from the whole population so seeds and candidates of a
+        # campaign share one rule
+        threshold = np.quantile(self._population_score(category, taste),
+                                1 - pos_rate)
+        p = 1 / (1 + np.exp(-self.spec.sharpness * (score - threshold)))
+        return (rng.random(len(users)) < p).astype(np.int64)
+
+    def _population_score(self, category, taste):
+        fields = self.category_fields[category]
+        sample = self.profile[:2000]
+        return (sample * fields[None, :, None]).sum(1) @ taste / np.sqrt(
+            fields.sum())
+
+
+def _ad_fields(rng, spec, category, serial):
+    m = spec.ad_max
+    return np.array([
+        rng.integers(0, m[0] + 1),                 # advertiserId
+        serial % (m[1] + 1),                        # campaignId
+        rng.integers(0, m[2] + 1),                  # creativeSize
+        category % (m[3] + 1),                      # adCategoryId
+        rng.integers(0, m[4] + 1),                  # productId
+        category % (m[5] + 1),                      # productType
+    ])
+
+
+def _rows(world, users, labels, aid, ad):
+    n = len(users)
+    return dict(label=labels, aid=np.full(n, aid, np.int64),
+                static=world.static[users], dynamic=world.dynamic[users],
+                lengths=world.lengths[users], ad=np.tile(ad, (n, 1)))
+
+
+def _concat(parts):
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def generate(spec: SynthSpec = SynthSpec(), seed: int = 2021):
+    """Stages as arrays: train_stage1, test_hot_stage{1,2}, test_cold_stage{1,2}."""
+    rng = np.random.default_rng(seed)
+    world = _World(spec, rng)
+    stages = {k: [] for k in ("train_stage1", "test_hot_stage1",
+                              "test_hot_stage2", "test_cold_stage1",
+                              "test_cold_stage2")}
+    kinds = ["train"] * spec.n_train + ["hot"] * spec.n_hot + \
+        ["cold"] * spec.n_cold
+    for serial, kind in enumerate(kinds):
+        aid = serial + 1
+        category = serial % spec.n_categories
+        taste, pos_rate = world.campaign(rng, category)
+        ad = _ad_fields(rng, spec, category, serial)
+        if kind == "train":
+            size = int(np.clip(rng.lognormal(np.log(spec.train_rows_median), 0.8),
+                               *spec.train_rows_range))
+            users = rng.choice(spec.n_users, size, replace=False)
+            labels = world.labels(rng, users, category, taste, pos_rate)
+            stages["train_stage1"].append(_rows(world, users, labels, aid, ad))
+            continue
+        lo, hi = spec.hot_seeds if kind == "hot" else spec.cold_seeds
+        n_seed = int(rng.integers(lo, hi + 1))
+        users = rng.choice(spec.n_users, n_seed + spec.candidates,
+                           replace=False)
+        labels = world.labels(rng, users, category, taste, pos_rate)
+        seeds, cands = slice(0, n_seed), slice(n_seed, None)
+        stages["test_%s_stage1" % kind].append(
+            _rows(world, users[seeds], labels[seeds], aid, ad))
+        stages["test_%s_stage2" % kind].append(
+            _rows(world, users[cands], labels[cands], aid, ad))
+    return {k: _concat(v) for k, v in stages.items() if v}
+
+
+def pad_ids(spec: SynthSpec):
+    return [max(m - 2, 0) for m in spec.dynamic_max]
+
+
+SAMPLE = SynthSpec()
