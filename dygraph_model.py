@@ -11,20 +11,27 @@ import numpy as np
 import paddle
 
 import net
-from tools.utils.localize import localize
+from tools.utils.localize import localize_tasks
+from tools.utils.schema import AD_FIELDS, STATIC_FIELDS
 
 LOG_FLOOR = -100.0  # the clamp of paddle.nn.BCELoss, kept for parity
 
 
-def bce(pred, label):
-    """Mean binary cross-entropy, equal to ``paddle.nn.BCELoss()``.
+def task_bce(pred, label):
+    """Binary cross-entropy averaged over the last axis: [T, B] -> [T].
 
-    Written with log/maximum/sum because BCELoss's mean has no double-grad.
+    Equal to ``paddle.nn.BCELoss()`` per task (same log clamp), written with
+    log/maximum/sum because BCELoss's mean has no double-grad kernel.
     """
     floor = paddle.full([1], LOG_FLOOR, dtype=pred.dtype)
     ll = label * paddle.maximum(paddle.log(pred), floor) + \
         (1.0 - label) * paddle.maximum(paddle.log(1.0 - pred), floor)
-    return -ll.sum() / float(pred.shape[0])
+    return -ll.sum(axis=-1) / float(pred.shape[-1])
+
+
+def bce(pred, label):
+    """Mean binary cross-entropy of a batch [B]."""
+    return task_bce(pred, label)
 
 
 def to_tensors(inputs):
@@ -39,20 +46,19 @@ class DygraphModel:
                             config.get("hyper_parameters.num_expert"),
                             config.get("hyper_parameters.num_output"))
 
-    def create_feeds(self, batch_data, config, n_static=7, n_ad=6):
-        """Tensors of a meta-batch, one dict per task, tables localised."""
+    def create_feeds(self, batch_data, config):
+        """Tensors of a meta-batch: all tasks stacked, tables localised."""
         x_spt, y_spt, x_qry, y_qry = batch_data
-        tasks = []
-        for t in range(len(x_spt)):
-            rows, (spt, qry) = localize([x_spt[t], x_qry[t]], n_static, n_ad)
-            tasks.append({
-                "rows": [paddle.to_tensor(r) for r in rows],
-                "x_spt": to_tensors(spt),
-                "y_spt": paddle.to_tensor(y_spt[t], dtype="float32"),
-                "x_qry": to_tensors(qry),
-                "y_qry": paddle.to_tensor(y_qry[t], dtype="float32"),
-            })
-        return tasks
+        rows, spt, qry = localize_tasks(x_spt, x_qry, len(STATIC_FIELDS),
+                                        len(AD_FIELDS))
+        return {
+            "tasks": len(x_spt),
+            "rows": [paddle.to_tensor(r) for r in rows],
+            "x_spt": to_tensors(spt),
+            "y_spt": paddle.to_tensor(np.stack(y_spt), dtype="float32"),
+            "x_qry": to_tensors(qry),
+            "y_qry": paddle.to_tensor(np.stack(y_qry), dtype="float32"),
+        }
 
     def create_loss(self, pred, y_label):
         return bce(pred, paddle.cast(y_label, pred.dtype))
@@ -67,42 +73,39 @@ class DygraphModel:
     def create_metrics(self):
         return [paddle.metric.Auc("ROC")], ["AUC"]
 
-    def adapt(self, dy_model, params, x, y, config):
-        """Inner loop: ``inner_steps`` SGD steps on (x, y) from ``params``."""
+    def adapt(self, dy_model, packed, x, y, config):
+        """Inner loop: ``inner_steps`` SGD steps of every task on its own
+        support loss. The tasks' weights are disjoint slices of ``packed``,
+        so the gradient of the summed loss is each task's own gradient."""
         local_lr = config.get("hyper_parameters.local_lr")
         second_order = config.get("hyper_parameters.meta_order") == 2
         for _ in range(config.get("hyper_parameters.inner_steps")):
-            names = list(params)
-            loss = bce(dy_model(x, params), y)
-            grads = paddle.grad(loss, [params[n] for n in names],
+            names = list(packed)
+            loss = task_bce(dy_model.forward_packed(x, packed), y).sum()
+            grads = paddle.grad(loss, [packed[n] for n in names],
                                 create_graph=second_order)
-            params = {n: params[n] - local_lr * g for n, g in zip(names, grads)}
-        return params
+            packed = {n: packed[n] - local_lr * g for n, g in zip(names, grads)}
+        return packed
 
-    def meta_loss(self, dy_model, tasks, config):
+    def meta_loss(self, dy_model, feeds, config):
         """Mean query loss after adaptation, and the query predictions."""
-        shared = dy_model.params()
-        tables = dy_model.table_names()
-        losses, preds = [], []
-        for task in tasks:
-            params = dict(shared)
-            for name, rows in zip(tables, task["rows"]):
-                params[name] = paddle.gather(shared[name], rows)
-            fast = self.adapt(dy_model, params, task["x_spt"], task["y_spt"],
-                              config)
-            pred = dy_model(task["x_qry"], fast)
-            losses.append(bce(pred, task["y_qry"]))
-            preds.append(pred)
-        return paddle.add_n(losses) / float(len(losses)), preds
+        params = dy_model.params()
+        for name, rows in zip(dy_model.table_names(), feeds["rows"]):
+            params[name] = paddle.gather(params[name], rows)
+        packed = dy_model.pack(params, feeds["tasks"])
+        fast = self.adapt(dy_model, packed, feeds["x_spt"], feeds["y_spt"],
+                          config)
+        pred = dy_model.forward_packed(feeds["x_qry"], fast)
+        losses = task_bce(pred, feeds["y_qry"])
+        return losses.sum() / float(feeds["tasks"]), pred
 
     def train_forward(self, dy_model, metric_list, batch, config):
-        tasks = self.create_feeds(batch, config)
-        loss, preds = self.meta_loss(dy_model, tasks, config)
+        feeds = self.create_feeds(batch, config)
+        loss, pred = self.meta_loss(dy_model, feeds, config)
         if metric_list:
-            pred = np.concatenate([p.numpy() for p in preds])
-            label = np.concatenate([t["y_qry"].numpy() for t in tasks])
+            pred = pred.numpy().reshape(-1)
             metric_list[0].update(preds=np.stack([1 - pred, pred], 1),
-                                  labels=label.reshape(-1, 1))
+                                  labels=feeds["y_qry"].numpy().reshape(-1, 1))
         return loss, metric_list, {"loss": loss}
 
     def infer_train_forward(self, dy_model, batch, config):

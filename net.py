@@ -57,12 +57,8 @@ def _gate(in_dim, hidden, n_out):
 def _softmax(z):
     # exp/sum instead of F.softmax, which has no double-grad kernel; the
     # shift is a constant for the gradient (softmax is shift invariant)
-    e = paddle.exp(z - z.max(axis=1, keepdim=True).detach())
-    return e / e.sum(axis=1, keepdim=True)
-
-
-def _linear(x, params, prefix):
-    return paddle.matmul(x, params[prefix + ".weight"]) + params[prefix + ".bias"]
+    e = paddle.exp(z - z.max(axis=-1, keepdim=True).detach())
+    return e / e.sum(axis=-1, keepdim=True)
 
 
 class MetaHeac(nn.Layer):
@@ -110,16 +106,59 @@ class MetaHeac(nn.Layer):
     def forward(self, x, params=None):
         """x = [static [B,7], dynamic [B,50], lengths [B,7], ad [B,6]] ids.
 
-        With ``params`` given, its tensors are used instead of the layer's
-        own; an embedding table there may be a row subset as long as the ids
-        in ``x`` index into it (see dygraph_model's localised meta step).
+        With ``params`` (name -> tensor) given, its tensors are used instead
+        of the layer's own; an embedding table there may be a row subset as
+        long as the ids in ``x`` index into it.
         """
         p = self.params() if params is None else params
+        return self.forward_packed(x, self.pack(p, 1)).reshape([-1])
+
+    def pack(self, params, tasks):
+        """The dense weights regrouped for a batched forward of ``tasks``.
+
+        Experts are concatenated (first layer) or stacked (further layers),
+        critics concatenated, and every dense weight gets a leading task
+        axis, so that all tasks of a meta-batch, each with its own fast
+        weights, run in one pass of batched matmuls. Packing is linear, so an
+        SGD step on the packed weights equals packing the stepped weights.
+        Tables are passed through unchanged (shared by the tasks, which use
+        disjoint rows of them).
+        """
+        def task_axis(t):
+            return paddle.expand(t.unsqueeze(0), [tasks] + list(t.shape))
+
+        experts = range(self.num_expert)
+        critics = range(self.num_output)
+        packed = {name: params[name] for name in self.table_names()}
+        packed["experts.0.weight"] = task_axis(paddle.concat(
+            [params["mlp.%d.mlp.0.weight" % e] for e in experts], 1))
+        packed["experts.0.bias"] = task_axis(paddle.concat(
+            [params["mlp.%d.mlp.0.bias" % e] for e in experts], 0).unsqueeze(0))
+        for i in range(1, len(self.mlp_dims)):
+            layer = 2 * i
+            packed["experts.%d.weight" % i] = task_axis(paddle.stack(
+                [params["mlp.%d.mlp.%d.weight" % (e, layer)] for e in experts]))
+            packed["experts.%d.bias" % i] = task_axis(paddle.stack(
+                [params["mlp.%d.mlp.%d.bias" % (e, layer)]
+                 for e in experts]).unsqueeze(1))
+        for gate in ("attention_layer", "output_attention_layer"):
+            for i in ("0", "2"):
+                packed["%s.%s.weight" % (gate, i)] = task_axis(
+                    params["%s.%s.weight" % (gate, i)])
+                packed["%s.%s.bias" % (gate, i)] = task_axis(
+                    params["%s.%s.bias" % (gate, i)].unsqueeze(0))
+        packed["critics.weight"] = task_axis(paddle.concat(
+            [params["output_layer.%d.weight" % k] for k in critics], 1))
+        packed["critics.bias"] = task_axis(paddle.concat(
+            [params["output_layer.%d.bias" % k] for k in critics], 0).unsqueeze(0))
+        return packed
+
+    def embed(self, x, p):
+        """User representation [N, 14E] and campaign representation [N, 7E]."""
         static, dynamic, lengths, ad = x
         names = self.table_names()
         n_st, n_dy = len(self.maxima.static), len(self.maxima.dynamic)
         dim = self.embed_dim
-
         user = [paddle.gather(p[names[i]], static[:, i]) for i in range(n_st)]
         for j in range(n_dy):
             width = DYNAMIC_LENGTHS[j]
@@ -137,31 +176,50 @@ class MetaHeac(nn.Layer):
             paddle.gather(p[names[n_st + n_dy + k]], ad[:, k])
             for k in range(len(self.maxima.ad))
         ]
-
-        user_rep = paddle.concat(user, axis=1)  # [B, 14E]
+        user_rep = paddle.concat(user, axis=1)
         user_mean = user_rep.reshape([-1, len(user), dim]).sum(axis=1) / float(
             len(user))
-        campaign_rep = paddle.concat([user_mean] + ad_emb, axis=1)  # [B, 7E]
+        return user_rep, paddle.concat([user_mean] + ad_emb, axis=1)
 
-        gate = self._gate(campaign_rep, p, "attention_layer")
-        fea = 0
-        for e in range(self.num_expert):
-            h = user_rep
-            for layer in range(0, 2 * len(self.mlp_dims), 2):
-                h = F.relu(_linear(h, p, "mlp.%d.mlp.%d" % (e, layer)))
-            fea = fea + gate[:, e:e + 1] * h
+    def forward_packed(self, x, packed):
+        """Scores [T, B] of T tasks' inputs stacked as N = T*B rows; the
+        tables of ``packed`` are indexed by the ids in ``x`` directly."""
+        tasks = packed["critics.weight"].shape[0]
+        user_rep, campaign_rep = self.embed(x, packed)
+        user_rep = user_rep.reshape([tasks, -1, self.embed_output_dim])
+        campaign_rep = campaign_rep.reshape([tasks, -1, self.ad_embed_dim])
+        batch = user_rep.shape[1]
+        n_exp, d0 = self.num_expert, self.mlp_dims[0]
 
-        gate2 = self._gate(campaign_rep, p, "output_attention_layer")
-        result = 0
-        for k in range(self.num_output):
-            critic = F.sigmoid(_linear(fea, p, "output_layer.%d" % k))
-            result = result + gate2[:, k:k + 1] * critic
-        return result.squeeze(1)
+        gate = self._gate(campaign_rep, packed, "attention_layer")  # [T,B,E]
+        h = F.relu(paddle.bmm(user_rep, packed["experts.0.weight"]) +
+                   packed["experts.0.bias"])  # [T, B, n_exp * d0]
+        # -> [T * n_exp, B, d]: every expert of every task as one bmm batch
+        h = h.reshape([tasks, batch, n_exp, d0]).transpose([0, 2, 1, 3])
+        h = h.reshape([tasks * n_exp, batch, d0])
+        for i in range(1, len(self.mlp_dims)):
+            w = packed["experts.%d.weight" % i]
+            w = w.reshape([tasks * n_exp] + list(w.shape[2:]))
+            b = packed["experts.%d.bias" % i]
+            b = b.reshape([tasks * n_exp] + list(b.shape[2:]))
+            h = F.relu(paddle.bmm(h, w) + b)
+        d_out = self.mlp_dims[-1]
+        h = h.reshape([tasks, n_exp, batch, d_out]).transpose([0, 2, 1, 3])
+        fea = paddle.bmm(gate.reshape([tasks * batch, 1, n_exp]),
+                         h.reshape([tasks * batch, n_exp, d_out]))
+        fea = fea.reshape([tasks, batch, d_out])
+
+        gate2 = self._gate(campaign_rep, packed, "output_attention_layer")
+        critic = F.sigmoid(paddle.bmm(fea, packed["critics.weight"]) +
+                           packed["critics.bias"])
+        return (gate2 * critic).sum(axis=2)
 
     @staticmethod
     def _gate(rep, p, prefix):
-        hidden = F.relu(_linear(rep, p, prefix + ".0"))
-        return _softmax(_linear(hidden, p, prefix + ".2"))
+        hidden = F.relu(paddle.bmm(rep, p[prefix + ".0.weight"]) +
+                        p[prefix + ".0.bias"])
+        return _softmax(paddle.bmm(hidden, p[prefix + ".2.weight"]) +
+                        p[prefix + ".2.bias"])
 
 
 # PaddleRec's class name, for code that imports it

@@ -27,8 +27,8 @@ from tools.utils import schema
 
 @dataclass(frozen=True)
 class SynthSpec:
-    static_max: Tuple[int, ...] = (3, 2, 199, 5, 7, 2, 1)
-    dynamic_max: Tuple[int, ...] = (59, 39, 12, 1999, 999, 499, 499)
+    static_max: Tuple[int, ...] = (3, 2, 99, 5, 7, 2, 1)
+    dynamic_max: Tuple[int, ...] = (59, 39, 12, 299, 199, 99, 99)
     ad_max: Tuple[int, ...] = (39, 99, 14, 11, 31, 3)
     n_users: int = 20000
     n_categories: int = 6
@@ -37,8 +37,8 @@ class SynthSpec:
     campaign_spread: float = 0.6   # campaign taste around its category
     sharpness: float = 4.0
     pos_rate: Tuple[float, float] = (0.1, 0.3)
-    n_train: int = 30
-    train_rows_median: int = 120
+    n_train: int = 40
+    train_rows_median: int = 200
     train_rows_range: Tuple[int, int] = (30, 600)
     n_hot: int = 8
     hot_seeds: Tuple[int, int] = (200, 400)
