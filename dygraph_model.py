@@ -6,6 +6,11 @@ the query loss is taken with them, and the meta-loss is the mean query loss;
 the trainer back-propagates it and takes the Adam step. With ``meta_order: 2``
 (default) the inner gradient is part of the graph (second order); with 1 it
 is treated as a constant (first-order MAML).
+
+``hyper_parameters.method`` selects a baseline with the same code path:
+``pooled`` trains by plain supervised learning on the same sampled rows;
+``scratch`` does no training at all (the trainer saves the initial weights),
+so meta-testing fine-tunes from random weights.
 """
 import numpy as np
 import paddle
@@ -99,9 +104,26 @@ class DygraphModel:
         losses = task_bce(pred, feeds["y_qry"])
         return losses.sum() / float(feeds["tasks"]), pred
 
+    def pooled_loss(self, dy_model, feeds):
+        """The "pooled" baseline: plain supervised BCE on the very rows a
+        meta step would see (support and query of every task), no inner
+        loop; same number of gradient steps and samples as meta-training."""
+        params = dy_model.params()
+        for name, rows in zip(dy_model.table_names(), feeds["rows"]):
+            params[name] = paddle.gather(params[name], rows)
+        packed = dy_model.pack(params, feeds["tasks"])
+        pred_s = dy_model.forward_packed(feeds["x_spt"], packed)
+        pred_q = dy_model.forward_packed(feeds["x_qry"], packed)
+        loss = (task_bce(pred_s, feeds["y_spt"]) +
+                task_bce(pred_q, feeds["y_qry"])).sum()
+        return loss / float(2 * feeds["tasks"]), pred_q
+
     def train_forward(self, dy_model, metric_list, batch, config):
         feeds = self.create_feeds(batch, config)
-        loss, pred = self.meta_loss(dy_model, feeds, config)
+        if config.get("hyper_parameters.method") == "pooled":
+            loss, pred = self.pooled_loss(dy_model, feeds)
+        else:
+            loss, pred = self.meta_loss(dy_model, feeds, config)
         if metric_list:
             pred = pred.numpy().reshape(-1)
             metric_list[0].update(preds=np.stack([1 - pred, pred], 1),

@@ -9,6 +9,11 @@ from tools import cli  # noqa: E402
 from tools.utils import runtime  # noqa: E402
 
 
+def metric_text(names, metrics):
+    return "".join(", %s: %.6f" % (name, m.accumulate())
+                   for name, m in zip(names, metrics))
+
+
 def train(config):
     threads = runtime.prepare(config)
     import paddle  # noqa: F401  (after the thread set-up)
@@ -52,7 +57,11 @@ def train(config):
         epoch_start = reader_start = interval_start = time.time()
         reader_cost = batch_cost = 0.0
         losses = []
-        for batch_id, batch in enumerate(dataset):
+        # the "scratch" baseline is not trained: its checkpoints hold the
+        # seeded initial weights that meta-testing fine-tunes from
+        batches = [] if config.get("hyper_parameters.method") == "scratch" \
+            else dataset
+        for batch_id, batch in enumerate(batches):
             reader_cost += time.time() - reader_start
             step_start = time.time()
             loss, metric_list, _ = model_class.train_forward(
@@ -64,8 +73,7 @@ def train(config):
             batch_cost += time.time() - step_start
             if (batch_id + 1) % interval == 0:
                 n = interval
-                auc = "".join(", %s: %.6f" % (name, m.accumulate())
-                              for name, m in zip(metric_names, metric_list))
+                auc = metric_text(metric_names, metric_list)
                 log.info(
                     "epoch: %d, batch_id: %d, loss: %.6f%s, avg_reader_cost: "
                     "%.5f sec, avg_batch_cost: %.5f sec, ips: %.2f ins/s",
@@ -75,11 +83,13 @@ def train(config):
                 reader_cost = batch_cost = 0.0
                 interval_start = time.time()
             reader_start = time.time()
-        auc = "".join(", %s: %.6f" % (name, m.accumulate())
-                      for name, m in zip(metric_names, metric_list))
-        log.info("epoch: %d done, mean loss: %.6f%s, epoch time: %.2f s", epoch,
-                 sum(losses) / max(len(losses), 1), auc,
-                 time.time() - epoch_start)
+        auc = metric_text(metric_names, metric_list)
+        if not losses:
+            log.info("epoch: %d: method scratch, no training step", epoch)
+        else:
+            log.info("epoch: %d done, mean loss: %.6f%s, epoch time: %.2f s",
+                     epoch, sum(losses) / len(losses), auc,
+                     time.time() - epoch_start)
         path = checkpoint.save_checkpoint(model, optimizer, save_dir, epoch)
         log.info("saved %s", path)
         saved.append(path)

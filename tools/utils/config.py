@@ -58,6 +58,7 @@ CHOICES = {
     "hyper_parameters.sample_method": ("normal", "sqrt", "unit"),
     "hyper_parameters.meta_order": (1, 2),
     "hyper_parameters.optimizer.class": ("adam", ),
+    "hyper_parameters.method": ("metaheac", "pooled", "scratch"),
 }
 
 
