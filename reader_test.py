@@ -10,9 +10,7 @@ import logging
 from paddle.io import IterableDataset
 
 from tools.utils.campaigns import CampaignIndex
-from tools.utils.data_io import (DataError, concat_stages, files_matching,
-                                 read_stage)
-from tools.utils.schema import IdMaxima
+from tools.utils.data_io import DataError, files_matching, read_stages
 
 logger = logging.getLogger(__name__)
 
@@ -20,15 +18,14 @@ logger = logging.getLogger(__name__)
 class RecDataset(IterableDataset):
     def __init__(self, file_list, config):
         super().__init__()
-        maxima = IdMaxima.from_config(config.get("hyper_parameters.max_idxs"))
         stage1 = files_matching(file_list, "_stage1.pkl")
         stage2 = files_matching(file_list, "_stage2.pkl")
         for name, found in (("*_stage1.pkl", stage1), ("*_stage2.pkl", stage2)):
             if not found:
                 raise DataError("no %s file among %s" %
                                 (name, ", ".join(file_list) or "(nothing)"))
-        self.seeds = concat_stages([read_stage(f, maxima) for f in stage1])
-        self.candidates = concat_stages([read_stage(f, maxima) for f in stage2])
+        self.seeds = read_stages(stage1, config)
+        self.candidates = read_stages(stage2, config)
         self.seed_index = CampaignIndex(self.seeds.aid)
         self.cand_index = CampaignIndex(self.candidates.aid)
         seed_aids = set(self.seed_index.aids.tolist())

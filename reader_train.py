@@ -14,8 +14,7 @@ import numpy as np
 from paddle.io import IterableDataset
 
 from tools.utils.campaigns import CampaignIndex
-from tools.utils.data_io import DataError, concat_stages, read_stage
-from tools.utils.schema import IdMaxima
+from tools.utils.data_io import DataError, read_stages
 
 logger = logging.getLogger(__name__)
 
@@ -40,11 +39,10 @@ class RecDataset(IterableDataset):
         self.config = config
         self.task_count = config.get("hyper_parameters.task_count")
         self.batch_size = config.get("hyper_parameters.batch_size")
-        maxima = IdMaxima.from_config(config.get("hyper_parameters.max_idxs"))
         if stage is None:
             if not file_list:
                 raise DataError("no training file given (runner.train_data_dir)")
-            stage = concat_stages([read_stage(f, maxima) for f in file_list])
+            stage = read_stages(file_list, config)
         if len(stage) == 0:
             raise DataError("%s holds no rows" % stage.path)
         self.stage = stage

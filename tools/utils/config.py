@@ -36,6 +36,7 @@ KNOWN_KEYS = {
     "runner.num_threads": (int, 0),
     "runner.use_inference": (bool, False),
     "runner.cache_dir": (_OPT_STR, None),
+    "runner.use_cache": (bool, True),
     "hyper_parameters.max_idxs": (list, None),
     "hyper_parameters.embed_dim": (int, 64),
     "hyper_parameters.mlp_dims": (list, [64, 64]),

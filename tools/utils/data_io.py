@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tools.utils import schema
+from tools.utils import schema, stage_cache
 from tools.utils.safe_pickle import read_pickle_safely
 
 logger = logging.getLogger(__name__)
@@ -163,16 +163,60 @@ def _check_ids(path, block, names, maxima, per_row=False):
                   block[:, i])
 
 
-def read_stage(path, maxima: schema.IdMaxima) -> StageArrays:
-    """Load and validate one stage file."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError("stage file %s does not exist" % path)
+def id_ranges(stage):
+    """Per-field (min, max) of the ids, in IdMaxima.by_field order."""
+    ranges = []
+    for block in (stage.static, stage.dynamic, stage.ad):
+        if block is stage.dynamic:
+            for j in range(len(schema.DYNAMIC_FIELDS)):
+                off, width = schema.DYNAMIC_OFFSETS[j], schema.DYNAMIC_LENGTHS[j]
+                part = block[:, off:off + width]
+                ranges.append((int(part.min(initial=0)), int(part.max(initial=0))))
+        else:
+            ranges += [(int(block[:, i].min(initial=0)),
+                        int(block[:, i].max(initial=0)))
+                       for i in range(block.shape[1])]
+    return ranges
+
+
+def _read_frame(path, maxima):
     import pandas as pd
     df = read_pickle_safely(path)
     if not isinstance(df, pd.DataFrame):
         raise DataError("%s holds a %s, expected a pandas DataFrame" %
                         (path, type(df).__name__))
     return frame_to_arrays(df, path, maxima)
+
+
+def read_stage(path, maxima: schema.IdMaxima, cache_dir=None,
+               use_cache=True) -> StageArrays:
+    """Load and validate one stage file, through the columnar cache.
+
+    On a cache hit the arrays are memory-mapped and pandas is not touched;
+    the ids are checked against ``maxima`` from the ranges stored with the
+    entry (the config may have changed since the entry was written).
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError("stage file %s does not exist" % path)
+    if not use_cache:
+        return _read_frame(path, maxima)
+    cache_dir = cache_dir or stage_cache.default_cache_dir(path)
+    hit = stage_cache.load(cache_dir, path)
+    if hit is not None:
+        arrays, meta = hit
+        names = [name for name, _ in maxima.by_field()]
+        for name, (lo, hi), (_, top) in zip(names, meta["id_ranges"],
+                                            maxima.by_field()):
+            if lo < 0 or hi > top:
+                # re-read the source for the message with an example row
+                return _read_frame(path, maxima)
+        return StageArrays(path, **arrays)
+    stage = _read_frame(path, maxima)
+    stage_cache.store(cache_dir, path,
+                      {f: getattr(stage, f) for f in stage_cache.ARRAYS},
+                      {"source": os.path.abspath(path), "rows": len(stage),
+                       "id_ranges": id_ranges(stage)})
+    return stage
 
 
 def concat_stages(parts):
@@ -182,6 +226,15 @@ def concat_stages(parts):
     return StageArrays(",".join(p.path for p in parts),
                        *(np.concatenate([getattr(p, f) for p in parts])
                          for f in fields))
+
+
+def read_stages(files, config):
+    """Read and concatenate stage files with the config's schema and cache."""
+    maxima = schema.IdMaxima.from_config(config.get("hyper_parameters.max_idxs"))
+    return concat_stages([
+        read_stage(f, maxima, cache_dir=config.get("runner.cache_dir"),
+                   use_cache=config.get("runner.use_cache", True))
+        for f in files])
 
 
 def files_matching(paths, suffix):

@@ -1,0 +1,113 @@
+"""Columnar cache of stage files: plain .npy arrays, loaded memory-mapped.
+
+Converting a multi-million-row DataFrame of list cells to arrays takes
+minutes and several GiB; the cache does it once. Each cached stage is a
+folder ``<cache_dir>/<file name>.<key>/`` holding one .npy per array and a
+``meta.json``; the key hashes the source's absolute path, size and
+modification time and the schema, so a changed, truncated or replaced source
+file (or a schema change) misses the cache and is converted again. A folder
+is written under a temporary name and renamed into place, so a crash never
+leaves a half-written entry under a real key.
+"""
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+
+import numpy as np
+
+from tools.utils import schema
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+ARRAYS = ("label", "aid", "static", "dynamic", "lengths", "ad")
+
+
+def cache_key(path):
+    st = os.stat(path)
+    key = {
+        "path": os.path.abspath(path),
+        "size": st.st_size,
+        "mtime_ns": st.st_mtime_ns,
+        "format": FORMAT_VERSION,
+        "columns": schema.ALL_COLUMNS,
+        "dynamic": schema.DYNAMIC_FIELDS,
+    }
+    return hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def default_cache_dir(path):
+    return os.path.join(os.path.dirname(os.path.abspath(path)), ".cache")
+
+
+def _entry(cache_dir, path):
+    return os.path.join(cache_dir, "%s.%s" % (os.path.basename(path),
+                                                cache_key(path)))
+
+
+def _narrow(array):
+    """The smallest of int8/int32/int64 that holds every value."""
+    if array.size == 0:
+        return array.astype(np.int32)
+    lo, hi = int(array.min()), int(array.max())
+    for dtype in (np.int8, np.int32):
+        info = np.iinfo(dtype)
+        if info.min <= lo and hi <= info.max:
+            return array.astype(dtype)
+    return array.astype(np.int64)
+
+
+def load(cache_dir, path):
+    """The cached arrays of ``path`` (memory-mapped), or None on a miss."""
+    entry = _entry(cache_dir, path)
+    meta_file = os.path.join(entry, "meta.json")
+    if not os.path.isfile(meta_file):
+        return None
+    try:
+        with open(meta_file) as f:
+            meta = json.load(f)
+        arrays = {name: np.load(os.path.join(entry, name + ".npy"),
+                                mmap_mode="r") for name in ARRAYS}
+    except (OSError, ValueError) as exc:
+        logger.warning("cache entry %s is unreadable (%s): converting %s "
+                       "again", entry, exc, path)
+        return None
+    if any(len(a) != meta["rows"] for a in arrays.values()):
+        logger.warning("cache entry %s is inconsistent: converting %s again",
+                       entry, path)
+        return None
+    return arrays, meta
+
+
+def store(cache_dir, path, arrays, meta):
+    """Write an entry atomically; drop stale entries of the same file.
+
+    Returns False (with a warning) when the cache folder is not writable,
+    e.g. beside read-only data: the caller then works without a cache.
+    """
+    try:
+        os.makedirs(cache_dir, exist_ok=True)
+        tmp = tempfile.mkdtemp(prefix=".tmp-", dir=cache_dir)
+    except OSError as exc:
+        logger.warning("cannot write the cache in %s (%s): %s is read "
+                       "without one", cache_dir, exc, path)
+        return False
+    try:
+        for name in ARRAYS:
+            np.save(os.path.join(tmp, name + ".npy"), _narrow(arrays[name]))
+        with open(os.path.join(tmp, "meta.json"), "w") as f:
+            json.dump(meta, f)
+        entry = _entry(cache_dir, path)
+        prefix = os.path.basename(path) + "."
+        for old in os.listdir(cache_dir):
+            if old.startswith(prefix) and os.path.join(cache_dir, old) != entry:
+                shutil.rmtree(os.path.join(cache_dir, old), ignore_errors=True)
+        os.replace(tmp, entry)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        logger.warning("cannot write the cache for %s (%s)", path, exc)
+        return False
+    return True
