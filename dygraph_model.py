@@ -130,17 +130,18 @@ class DygraphModel:
                                   labels=feeds["y_qry"].numpy().reshape(-1, 1))
         return loss, metric_list, {"loss": loss}
 
-    def infer_train_forward(self, dy_model, batch, config):
+    def infer_train_forward(self, dy_model, batch, config, params=None):
+        """Fine-tuning loss of a seed batch (with ``params`` if given)."""
         batch_x, batch_y = batch
-        pred = dy_model(to_tensors(batch_x))
+        pred = dy_model(to_tensors(batch_x), params)
         return bce(pred, paddle.to_tensor(batch_y, dtype="float32"))
 
     def infer_forward(self, dy_model, metric_list, metric_list_local, batch,
-                      config):
+                      config, params=None):
         """Scores of a candidate batch; also fed to the AUC metrics."""
         batch_x, batch_y = batch
         with paddle.no_grad():
-            pred = dy_model(to_tensors(batch_x)).numpy()
+            pred = dy_model(to_tensors(batch_x), params).numpy()
         both = np.stack([1 - pred, pred], 1)
         for metrics in (metric_list, metric_list_local):
             if metrics:

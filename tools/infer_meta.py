@@ -18,37 +18,9 @@ from tools import cli  # noqa: E402
 from tools.utils import runtime  # noqa: E402
 
 
-def chunks(n, size):
-    return [slice(i, min(i + size, n)) for i in range(0, n, size)]
-
-
-def meta_test_campaign(model_class, model, init_state, campaign, config, rng):
-    """Fine-tune on the seeds from ``init_state``; return candidate scores."""
-    aid, x_spt, y_spt, x_qry, y_qry = campaign
-    model.set_state_dict(init_state)
-    optimizer = model_class.create_optimizer(model, config, "infer")
-    batch_size = config.get("hyper_parameters.batch_size")
-    model.train()
-    for _ in range(config.get("runner.infer_train_epoch")):
-        # a fresh seeded shuffle per pass, as the paper's sample(frac=1)
-        order = rng.permutation(len(y_spt))
-        for part in chunks(len(order), batch_size):
-            rows = order[part]
-            loss = model_class.infer_train_forward(
-                model, ([a[rows] for a in x_spt], y_spt[rows]), config)
-            optimizer.clear_grad()
-            loss.backward()
-            optimizer.step()
-    model.eval()
-    import numpy as np
-    scores = [model_class.infer_forward(model, None, None,
-                                        ([a[s] for a in x_qry], y_qry[s]), config)
-              for s in chunks(len(y_qry), batch_size)]
-    return np.concatenate(scores) if scores else np.zeros(0, np.float32)
-
-
 def run_test_set(name, data_dir, model_class, model, init_state, config):
     import numpy as np
+    from tools.utils.meta_test import finetune_and_score
     from tools.utils.metrics import campaign_metrics, fmt, summarize
     log = runtime.logger
     reader = runtime.load_module(config, "runner.infer_reader_path")
@@ -58,7 +30,7 @@ def run_test_set(name, data_dir, model_class, model, init_state, config):
     start = time.time()
     for campaign in dataset:
         aid, _, y_spt, _, y_qry = campaign
-        pred = meta_test_campaign(model_class, model, init_state, campaign,
+        pred = finetune_and_score(model_class, model, init_state, campaign,
                                   config, rng)
         row = {"aid": int(aid), "seeds": int(len(y_spt)),
                "seed_positives": int(y_spt.sum())}
