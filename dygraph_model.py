@@ -14,6 +14,7 @@ so meta-testing fine-tunes from random weights.
 """
 import numpy as np
 import paddle
+import paddle.nn.functional as F
 
 import net
 from tools.utils.localize import localize_tasks
@@ -72,8 +73,11 @@ class DygraphModel:
         key = ("hyper_parameters.optimizer.global_learning_rate"
                if mode == "train" else
                "hyper_parameters.optimizer.local_test_learning_rate")
+        lazy = mode == "train" and config.get(
+            "hyper_parameters.optimizer.lazy_mode")
         return paddle.optimizer.Adam(learning_rate=config.get(key),
-                                     parameters=dy_model.parameters())
+                                     parameters=dy_model.parameters(),
+                                     lazy_mode=bool(lazy))
 
     def create_metrics(self):
         return [paddle.metric.Auc("ROC")], ["AUC"]
@@ -94,9 +98,7 @@ class DygraphModel:
 
     def meta_loss(self, dy_model, feeds, config):
         """Mean query loss after adaptation, and the query predictions."""
-        params = dy_model.params()
-        for name, rows in zip(dy_model.table_names(), feeds["rows"]):
-            params[name] = paddle.gather(params[name], rows)
+        params = self.local_params(dy_model, feeds, config)
         packed = dy_model.pack(params, feeds["tasks"])
         fast = self.adapt(dy_model, packed, feeds["x_spt"], feeds["y_spt"],
                           config)
@@ -104,13 +106,26 @@ class DygraphModel:
         losses = task_bce(pred, feeds["y_qry"])
         return losses.sum() / float(feeds["tasks"]), pred
 
-    def pooled_loss(self, dy_model, feeds):
+    def local_params(self, dy_model, feeds, config):
+        """The shared weights with every table cut to the meta-batch's rows.
+
+        With ``optimizer.lazy_mode`` the cut is a sparse embedding lookup, so
+        the tables' gradients are row-sparse and Adam updates only the rows
+        this meta-batch touched (an approximation, opt-in). Otherwise it is
+        a gather, whose gradient is dense: exact Adam on every row.
+        """
+        params = dy_model.params()
+        lazy = config.get("hyper_parameters.optimizer.lazy_mode")
+        for name, rows in zip(dy_model.table_names(), feeds["rows"]):
+            params[name] = F.embedding(rows, params[name], sparse=True) \
+                if lazy else paddle.gather(params[name], rows)
+        return params
+
+    def pooled_loss(self, dy_model, feeds, config):
         """The "pooled" baseline: plain supervised BCE on the very rows a
         meta step would see (support and query of every task), no inner
         loop; same number of gradient steps and samples as meta-training."""
-        params = dy_model.params()
-        for name, rows in zip(dy_model.table_names(), feeds["rows"]):
-            params[name] = paddle.gather(params[name], rows)
+        params = self.local_params(dy_model, feeds, config)
         packed = dy_model.pack(params, feeds["tasks"])
         pred_s = dy_model.forward_packed(feeds["x_spt"], packed)
         pred_q = dy_model.forward_packed(feeds["x_qry"], packed)
@@ -121,7 +136,7 @@ class DygraphModel:
     def train_forward(self, dy_model, metric_list, batch, config):
         feeds = self.create_feeds(batch, config)
         if config.get("hyper_parameters.method") == "pooled":
-            loss, pred = self.pooled_loss(dy_model, feeds)
+            loss, pred = self.pooled_loss(dy_model, feeds, config)
         else:
             loss, pred = self.meta_loss(dy_model, feeds, config)
         if metric_list:

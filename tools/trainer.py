@@ -9,6 +9,16 @@ from tools import cli  # noqa: E402
 from tools.utils import runtime  # noqa: E402
 
 
+def train_step(model_class, model, optimizer, batch, config, metric_list=()):
+    """One meta step: meta-loss, backward, Adam. Returns the loss value."""
+    loss, _, _ = model_class.train_forward(model, list(metric_list), batch,
+                                           config)
+    optimizer.clear_grad()
+    loss.backward()
+    optimizer.step()
+    return float(loss)
+
+
 def metric_text(names, metrics):
     return "".join(", %s: %.6f" % (name, m.accumulate())
                    for name, m in zip(names, metrics))
@@ -64,12 +74,8 @@ def train(config):
         for batch_id, batch in enumerate(batches):
             reader_cost += time.time() - reader_start
             step_start = time.time()
-            loss, metric_list, _ = model_class.train_forward(
-                model, metric_list, batch, config)
-            optimizer.clear_grad()
-            loss.backward()
-            optimizer.step()
-            losses.append(float(loss))
+            losses.append(train_step(model_class, model, optimizer, batch,
+                                     config, metric_list))
             batch_cost += time.time() - step_start
             if (batch_id + 1) % interval == 0:
                 n = interval

@@ -53,6 +53,7 @@ KNOWN_KEYS = {
     "hyper_parameters.optimizer.global_learning_rate": (_NUM, 0.001),
     "hyper_parameters.optimizer.local_test_learning_rate": (_NUM, 0.001),
     "hyper_parameters.optimizer.strategy": (str, "async"),
+    "hyper_parameters.optimizer.lazy_mode": (bool, False),
 }
 
 CHOICES = {

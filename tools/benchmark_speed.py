@@ -1,0 +1,298 @@
+"""Speed and memory of meta-training, sampling and meta-testing.
+
+    python tools/benchmark_speed.py [--rows 445000] [--big-rows 4400000]
+                                    [--out bench_data] [--smoke]
+
+Generates (or reuses) data of the released format with the full data's
+vocabularies (kw1: 263k ids), then prints a table: seconds per meta-batch at
+batch 32 and 1024, first and second order (median and 10-90 % spread over
+``--steps`` meta-batches after warm-up), reader milliseconds per meta-batch,
+meta-test seconds per hot campaign (localised fine-tuning, and the plain
+dense computation it must equal), first and cached load times and peak RSS.
+It runs the project's own code paths: the reader, ``DygraphModel``, the
+trainer's ``train_step`` and the meta-test's ``finetune_and_score``.
+"""
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from tools.utils import runtime  # noqa: E402
+from tools.utils.config import load_config  # noqa: E402
+
+FULL_MAX_IDXS = [[3, 2, 855, 5, 7, 2, 1],
+                 [124, 82, 12, 263312, 49780, 10002, 9984],
+                 [78, 137, 14, 39, 32, 3]]
+
+
+def spec_for(rows, campaigns, hot, smoke):
+    from tools.utils.synth import SynthSpec
+    maxima = [[8, 2, 40, 5, 7, 2, 1], [40, 30, 12, 4000, 2000, 500, 500],
+              [78, 137, 14, 39, 32, 3]] if smoke else FULL_MAX_IDXS
+    median = max(rows // campaigns // 2, 8)
+    return SynthSpec(static_max=tuple(maxima[0]), dynamic_max=tuple(maxima[1]),
+                     ad_max=tuple(maxima[2]), n_users=min(max(rows, 2000), 400000),
+                     n_categories=8, n_train=campaigns,
+                     train_rows_median=median,
+                     train_rows_range=(max(median // 8, 4), median * 12),
+                     n_hot=hot, hot_seeds=(2000, 8000) if not smoke else (100, 300),
+                     n_cold=0, candidates=3000 if not smoke else 200)
+
+
+def make_data(folder, rows, campaigns, hot, smoke, seed=7):
+    """Stage files under ``folder`` (train/ and test_hot/), reused if there."""
+    from tools.utils import synth
+    from tools.utils.frames import arrays_to_frame, write_pickle
+    spec = spec_for(rows, campaigns, hot, smoke)
+    marker = os.path.join(folder, "spec.json")
+    wanted = json.dumps({"rows": rows, "campaigns": campaigns, "hot": hot,
+                         "smoke": smoke, "seed": seed})
+    if os.path.exists(marker) and open(marker).read() == wanted:
+        return spec
+    start = time.time()
+    stages = synth.generate(spec, seed)
+    layout = {"train_stage1": "train/train_stage1.pkl",
+              "test_hot_stage1": "test_hot/test_hot_stage1.pkl",
+              "test_hot_stage2": "test_hot/test_hot_stage2.pkl"}
+    for name, rel in layout.items():
+        if name in stages:
+            write_pickle(arrays_to_frame(pad_ids=synth.pad_ids(spec),
+                                         **stages[name]),
+                         os.path.join(folder, rel))
+    with open(marker, "w") as f:
+        f.write(wanted)
+    print("generated %s in %.0f s" % (folder, time.time() - start), flush=True)
+    return spec
+
+
+def quantiles(values):
+    import numpy as np
+    v = np.asarray(values)
+    return float(np.median(v)), float(np.quantile(v, 0.1)), float(np.quantile(v, 0.9))
+
+
+def bench_meta_batches(config, dataset, steps, warmup):
+    from dygraph_model import DygraphModel
+    from tools.trainer import train_step
+    model_class = DygraphModel()
+    model = model_class.create_model(config)
+    optimizer = model_class.create_optimizer(model, config, "train")
+    dataset.batch_size = config.get("hyper_parameters.batch_size")
+    times = []
+    for i in range(warmup + steps):
+        batch = dataset.meta_batch()
+        start = time.perf_counter()
+        train_step(model_class, model, optimizer, batch, config)
+        if i >= warmup:
+            times.append(time.perf_counter() - start)
+    return quantiles(times)
+
+
+def bench_reader(dataset, draws):
+    times = []
+    for _ in range(draws):
+        start = time.perf_counter()
+        dataset.meta_batch()
+        times.append(time.perf_counter() - start)
+    return quantiles([t * 1000 for t in times])
+
+
+def bench_meta_test(config, folder, campaigns, plain_campaigns):
+    import numpy as np
+    import reader_test
+    from dygraph_model import DygraphModel
+    from tools.utils.meta_test import finetune_and_score
+    model_class = DygraphModel()
+    model = model_class.create_model(config)
+    init = {k: v.clone() for k, v in model.state_dict().items()}
+    data = list(reader_test.RecDataset([os.path.join(folder, "test_hot")], config))
+    data = data[:campaigns]
+    local_t, plain_t, diffs, sizes = [], [], [], []
+    for i, campaign in enumerate(data):
+        start = time.perf_counter()
+        fast = finetune_and_score(model_class, model, init, campaign, config,
+                                  np.random.default_rng(i))
+        local_t.append(time.perf_counter() - start)
+        sizes.append((len(campaign[2]), len(campaign[4])))
+        if i < plain_campaigns:
+            start = time.perf_counter()
+            plain = finetune_and_score(model_class, model, init, campaign,
+                                       config, np.random.default_rng(i),
+                                       localized=False)
+            plain_t.append(time.perf_counter() - start)
+            diffs.append(float(np.abs(fast - plain).max()))
+    return {"localized_s": quantiles(local_t),
+            "plain_s": quantiles(plain_t) if plain_t else None,
+            "max_abs_diff": max(diffs) if diffs else None,
+            "campaigns": len(data), "seeds_candidates": sizes}
+
+
+LOAD_CHILD = r"""
+import json, resource, sys, time
+sys.path.insert(0, {root!r})
+from tools.utils.config import load_config
+import reader_train
+config = load_config({cfg!r}, {overrides!r})
+start = time.time()
+ds = reader_train.RecDataset([{file!r}], config)
+load_s = time.time() - start
+from tools.trainer import train_step
+times = []
+for _ in range(50):
+    t = time.perf_counter(); ds.meta_batch(); times.append(time.perf_counter() - t)
+steps_s = None
+if {train_steps}:
+    from dygraph_model import DygraphModel
+    mc = DygraphModel(); model = mc.create_model(config)
+    opt = mc.create_optimizer(model, config, "train")
+    t = time.time()
+    for _ in range({train_steps}):
+        train_step(mc, model, opt, ds.meta_batch(), config)
+    steps_s = time.time() - t
+times.sort()
+print(json.dumps({{"rows": len(ds.stage), "load_s": load_s,
+                  "sample_ms_median": 1000 * times[len(times) // 2],
+                  "train_steps_s": steps_s,
+                  "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}}))
+"""
+
+
+def load_in_child(file, overrides, train_steps=0):
+    """Load (and optionally train on) a stage file in a fresh process, so
+    its peak RSS is that run's alone."""
+    code = LOAD_CHILD.format(root=ROOT, cfg=os.path.join(ROOT, "config.yaml"),
+                             overrides=overrides, file=file,
+                             train_steps=train_steps)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                         text=True, env=dict(os.environ))
+    if out.returncode:
+        raise RuntimeError(out.stderr[-3000:])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=445000)
+    parser.add_argument("--campaigns", type=int, default=86)
+    parser.add_argument("--hot", type=int, default=10)
+    parser.add_argument("--big-rows", type=int, default=0,
+                        help="also time loading/sampling/training memory on "
+                             "a file of this many rows (e.g. 4400000)")
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--out", default=os.path.join(ROOT, "bench_data"))
+    parser.add_argument("--smoke", action="store_true",
+                        help="tiny data and vocabularies, 2 steps: checks "
+                             "that the benchmark runs, measures nothing")
+    parser.add_argument("--json", default=None, help="write the figures here")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.rows, args.campaigns, args.hot = 3000, 12, 2
+        args.steps, args.warmup = 2, 1
+
+    folder = os.path.join(args.out, "smoke" if args.smoke else "r%d" % args.rows)
+    spec = make_data(folder, args.rows, args.campaigns, args.hot, args.smoke)
+    overrides = ["hyper_parameters.max_idxs=%s" % json.dumps(spec.max_idxs()),
+                 "runner.train_data_dir=%s" % os.path.join(folder, "train"),
+                 "hyper_parameters.embed_dim=64", "hyper_parameters.mlp_dims=[64,64]",
+                 "hyper_parameters.num_expert=8", "hyper_parameters.num_output=5",
+                 "hyper_parameters.task_count=5"]
+    config = load_config(os.path.join(ROOT, "config.yaml"), overrides)
+    threads = runtime.prepare(config)
+    import paddle
+    import reader_train
+    results = {"device": paddle.get_device(), "threads": threads,
+               "rows": None, "meta_batch": {}}
+
+    train_file = os.path.join(folder, "train", "train_stage1.pkl")
+    results["load_first"] = load_in_child(train_file, overrides)
+    results["load_cached"] = load_in_child(train_file, overrides)
+    dataset = reader_train.RecDataset([train_file], config)
+    results["rows"] = len(dataset.stage)
+    for batch_size, order, lazy in ((32, 1, False), (32, 2, False),
+                                    (32, 2, True), (1024, 1, False),
+                                    (1024, 2, False), (1024, 2, True)):
+        config["hyper_parameters.batch_size"] = batch_size
+        config["hyper_parameters.meta_order"] = order
+        config["hyper_parameters.optimizer.lazy_mode"] = lazy
+        key = "b%d_o%d%s" % (batch_size, order, "_lazy" if lazy else "")
+        results["meta_batch"][key] = bench_meta_batches(
+            config, dataset, args.steps, args.warmup)
+        print("meta-batch %s: %.3f s" % (key, results["meta_batch"][key][0]),
+              flush=True)
+    config["hyper_parameters.optimizer.lazy_mode"] = False
+    config["hyper_parameters.batch_size"] = 1024
+    config["hyper_parameters.meta_order"] = 2
+    dataset.batch_size = 1024
+    results["reader_ms"] = bench_reader(dataset, 50)
+    results["meta_test"] = bench_meta_test(config, folder, args.hot,
+                                           1 if args.smoke else 2)
+    results["peak_rss_gib"] = resource.getrusage(
+        resource.RUSAGE_SELF).ru_maxrss / 2**20
+    if args.big_rows:
+        big = os.path.join(args.out, "r%d" % args.big_rows)
+        big_spec = make_data(big, args.big_rows, args.campaigns, 1, args.smoke)
+        big_over = overrides[:]
+        big_over[0] = "hyper_parameters.max_idxs=%s" % json.dumps(big_spec.max_idxs())
+        big_file = os.path.join(big, "train", "train_stage1.pkl")
+        results["big"] = {
+            "first": load_in_child(big_file, big_over),
+            "cached": load_in_child(big_file, big_over, train_steps=5),
+        }
+    print_table(results)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+    return results
+
+
+def print_table(r):
+    def spread(q, scale=1.0, digits=3):
+        return "%.*f (%.*f–%.*f)" % (digits, q[0] * scale, digits, q[1] * scale,
+                                      digits, q[2] * scale)
+    print("\n%s, %d thread(s), %d train rows, default architecture "
+          "(embed 64, experts 8, critics 5, task_count 5)\n" %
+          (r["device"], r["threads"], r["rows"]))
+    print("| measure | median (10–90 %) |\n| --- | --- |")
+    for key, q in r["meta_batch"].items():
+        parts = key.split("_")
+        print("| meta-batch, batch_size %s, order %s%s | %s s |" % (
+            parts[0][1:], parts[1][1:],
+            ", Adam lazy_mode (approximate)" if "lazy" in parts else "",
+            spread(q)))
+    print("| reader, one meta-batch (5 × 2 × 1024 rows) | %s ms |" %
+          spread(r["reader_ms"], digits=2))
+    mt = r["meta_test"]
+    print("| meta-test per hot campaign, localised | %s s |" % spread(mt["localized_s"]))
+    if mt["plain_s"]:
+        print("| meta-test per hot campaign, plain dense | %s s |" % spread(mt["plain_s"]))
+        print("| localised vs plain scores, max abs difference | %.2g |" %
+              mt["max_abs_diff"])
+    print("| first load (pickle → arrays, cache written) | %.1f s, peak RSS %.2f GiB |" %
+          (r["load_first"]["load_s"], r["load_first"]["peak_rss_gib"]))
+    print("| cached load | %.2f s, peak RSS %.2f GiB |" %
+          (r["load_cached"]["load_s"], r["load_cached"]["peak_rss_gib"]))
+    print("| peak RSS of this benchmark process | %.2f GiB |" % r["peak_rss_gib"])
+    if "big" in r:
+        b = r["big"]
+        print("| %d rows: first load | %.1f s, peak RSS %.2f GiB |" %
+              (b["first"]["rows"], b["first"]["load_s"], b["first"]["peak_rss_gib"]))
+        print("| %d rows: cached load | %.2f s |" % (b["cached"]["rows"], b["cached"]["load_s"]))
+        print("| %d rows: reader, one meta-batch | %.2f ms |" %
+              (b["cached"]["rows"], b["cached"]["sample_ms_median"]))
+        print("| %d rows: peak RSS, cached load + 5 meta-steps at batch 1024 | %.2f GiB |" %
+              (b["cached"]["rows"], b["cached"]["peak_rss_gib"]))
+    print("\nmeta-test campaign sizes (seeds, candidates): %s" %
+          mt["seeds_candidates"][:10])
+
+
+if __name__ == "__main__":
+    runtime.setup_logging()
+    main()
