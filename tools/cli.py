@@ -12,8 +12,9 @@ def parse(description, argv=None):
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("-m", "--config_yaml", required=True,
                         help="config file (config.yaml, config_big.yaml)")
-    parser.add_argument("-o", "--opt", nargs="*", default=[],
-                        help="overrides key=value, values parsed as YAML")
+    parser.add_argument("-o", "--opt", nargs="*", action="extend", default=[],
+                        help="overrides key=value, values parsed as YAML; "
+                             "may be repeated")
     args = parser.parse_args(argv)
     try:
         return load_config(args.config_yaml, args.opt)

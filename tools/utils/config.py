@@ -85,6 +85,20 @@ def _type_name(types):
                        for t in types)
 
 
+def _coerce(key, value):
+    """YAML 1.1 reads ``1e-3`` (no dot) as a string; numeric keys take it."""
+    types = KNOWN_KEYS.get(key, ((), ))[0]
+    types = types if isinstance(types, tuple) else (types, )
+    if float in types and isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    if float in types and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
 def _check(key, value, source):
     if key not in KNOWN_KEYS:
         close = [k for k in KNOWN_KEYS if k.split(".")[-1] == key.split(".")[-1]]
@@ -113,11 +127,7 @@ def parse_override(text):
     except yaml.YAMLError as exc:
         raise ConfigError("override %r: value is not valid YAML (%s)" %
                           (text, exc))
-    if isinstance(value, int) and not isinstance(value, bool) and \
-            isinstance(KNOWN_KEYS.get(key.strip(), (None, ))[0], tuple) and \
-            float in KNOWN_KEYS[key.strip()][0]:
-        value = float(value)
-    return key.strip(), value
+    return key.strip(), _coerce(key.strip(), value)
 
 
 def load_config(path, overrides=()):
@@ -138,6 +148,7 @@ def load_config(path, overrides=()):
         raise ConfigError("config file %s must hold a mapping" % path)
     config = {}
     for key, value in _flatten(tree).items():
+        value = _coerce(key, value)
         _check(key, value, path)
         config[key] = value
     for text in overrides or ():

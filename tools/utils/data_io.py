@@ -94,6 +94,9 @@ def _list_column(df, path, column, width):
         bad = ~np.isfinite(block).all(axis=1)
         if bad.any():
             _fail(path, column, bad, "hold missing ids")
+        bad = (block != np.round(block)).any(axis=1)
+        if bad.any():
+            _fail(path, column, bad, "hold ids that are not integers", cells)
     if block.dtype.kind not in "iuf":
         raise DataError("%s: column %r holds non-integer ids" % (path, column))
     return block.astype(np.int64)

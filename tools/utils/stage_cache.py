@@ -43,6 +43,21 @@ def default_cache_dir(path):
     return os.path.join(os.path.dirname(os.path.abspath(path)), ".cache")
 
 
+def writable(folder):
+    """Whether to write into ``folder`` (or where it would be created).
+
+    A folder without any write permission bit is treated as read-only even
+    for root, who could write anyway: shared or released data stays as is.
+    """
+    while not os.path.exists(folder):
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return False
+        folder = parent
+    mode = os.stat(folder).st_mode
+    return bool(mode & 0o222) and os.access(folder, os.W_OK)
+
+
 def _entry(cache_dir, path):
     return os.path.join(cache_dir, "%s.%s" % (os.path.basename(path),
                                                 cache_key(path)))
@@ -88,6 +103,11 @@ def store(cache_dir, path, arrays, meta):
     Returns False (with a warning) when the cache folder is not writable,
     e.g. beside read-only data: the caller then works without a cache.
     """
+    if not writable(cache_dir):
+        logger.warning("%s is read-only: %s is read without a cache "
+                       "(set runner.cache_dir to a writable folder)",
+                       cache_dir, path)
+        return False
     try:
         os.makedirs(cache_dir, exist_ok=True)
         tmp = tempfile.mkdtemp(prefix=".tmp-", dir=cache_dir)

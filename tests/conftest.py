@@ -1,0 +1,60 @@
+"""Shared set-up of the suite.
+
+* Few CPU threads: Paddle reads OMP_NUM_THREADS once, when first imported,
+  and conftest is imported before any test module.
+* The shipped demo (tools/trainer.py + tools/infer_meta.py on config.yaml,
+  about a minute of CPU) is started in the background at the beginning of
+  the session when an end-to-end test that needs it is selected, and the
+  end-to-end tests are moved to the end of the run: the demo trains on one
+  core while the unit tests run on the other. METAHEAC_SKIP_DEMO=1 skips
+  those demo tests (for quick local iterations; CI should run them).
+"""
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+import pytest  # noqa: E402
+
+import helpers  # noqa: E402
+
+
+def pytest_collection_modifyitems(session, config, items):
+    # stable: other tests keep their order, end-to-end ones go last
+    items.sort(key=lambda item: "test_end_to_end.py" in item.nodeid)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _demo_in_background(request, tmp_path_factory):
+    wanted = not os.environ.get("METAHEAC_SKIP_DEMO") and any(
+        "demo" in getattr(item, "fixturenames", ())
+        for item in request.session.items)
+    if not wanted:
+        yield None
+        return
+    run = helpers.DemoRun(tmp_path_factory.mktemp("demo"))
+    run.start()
+    try:
+        yield run
+    finally:
+        run.stop()
+
+
+@pytest.fixture(scope="session")
+def demo(_demo_in_background):
+    """The finished demo run: logs, return codes, the result JSON."""
+    if _demo_in_background is None:
+        pytest.skip("METAHEAC_SKIP_DEMO is set")
+    return _demo_in_background.result()
+
+
+@pytest.fixture
+def float64():
+    """Paddle's default dtype float64 for one test, restored afterwards."""
+    import paddle
+    old = paddle.get_default_dtype()
+    paddle.set_default_dtype("float64")
+    try:
+        yield
+    finally:
+        paddle.set_default_dtype(old)

@@ -1,0 +1,131 @@
+"""Small models, configs and random inputs shared by the tests."""
+from pathlib import Path
+
+import numpy as np
+
+from tools.utils import schema
+from tools.utils.config import load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "config.yaml"
+FIXTURES = ROOT.parent / "shared" / "fixtures"
+
+# small tables: every id of a random batch is likely to occur in several rows
+SMALL_MAX_IDXS = [[3, 2, 9, 5, 7, 2, 1], [9, 8, 6, 11, 10, 7, 7],
+                  [5, 6, 4, 3, 5, 3]]
+FULL_MAX_IDXS = [[3, 2, 855, 5, 7, 2, 1],
+                 [124, 82, 12, 263312, 49780, 10002, 9984],
+                 [78, 137, 14, 39, 32, 3]]
+
+
+def yaml_list(value):
+    return str(value).replace(" ", "")
+
+
+def small_config(*extra, embed_dim=4, mlp_dims=(8, 8), num_expert=3,
+                 num_output=2, max_idxs=SMALL_MAX_IDXS):
+    overrides = [
+        "hyper_parameters.embed_dim=%d" % embed_dim,
+        "hyper_parameters.mlp_dims=%s" % yaml_list(list(mlp_dims)),
+        "hyper_parameters.num_expert=%d" % num_expert,
+        "hyper_parameters.num_output=%d" % num_output,
+        "hyper_parameters.max_idxs=%s" % yaml_list(max_idxs),
+    ] + list(extra)
+    return load_config(str(CONFIG), overrides)
+
+
+def random_inputs(rng, n, max_idxs=SMALL_MAX_IDXS, min_length=0):
+    """The four id arrays of ``n`` random rows (padded ids random too)."""
+    st_max, dy_max, ad_max = (np.asarray(m) for m in max_idxs)
+    static = rng.integers(0, st_max + 1, size=(n, len(st_max)))
+    dynamic = np.concatenate(
+        [rng.integers(0, m + 1, size=(n, w))
+         for m, w in zip(dy_max, schema.DYNAMIC_LENGTHS)], axis=1)
+    lengths = np.stack([rng.integers(min_length, w + 1, size=n)
+                        for w in schema.DYNAMIC_LENGTHS], axis=1)
+    ad = rng.integers(0, ad_max + 1, size=(n, len(ad_max)))
+    return [a.astype(np.int64) for a in (static, dynamic, lengths, ad)]
+
+
+def randomize_parameters(model, rng, scale=0.5):
+    """Replace every weight (biases included, which Paddle inits to 0)."""
+    for _, p in model.named_parameters():
+        dtype = p.numpy().dtype
+        p.set_value(rng.normal(0.0, scale, size=p.shape).astype(dtype))
+
+
+# ------------------------------------------------------ tool subprocesses
+def tool_env():
+    """Environment of a tool subprocess: one CPU thread (the suite runs
+    the shipped demo beside the other tests on 2 cores)."""
+    import os
+    env = dict(os.environ)
+    env["OMP_NUM_THREADS"] = "1"
+    env["MKL_NUM_THREADS"] = "1"
+    return env
+
+
+def tool_command(script, overrides, config=CONFIG):
+    import sys
+    command = [sys.executable, str(ROOT / "tools" / script), "-m", str(config)]
+    return command + (["-o"] + list(overrides) if overrides else [])
+
+
+def run_tool(script, overrides, config=CONFIG, timeout=600):
+    import subprocess
+    return subprocess.run(tool_command(script, overrides, config),
+                          cwd=str(ROOT), env=tool_env(), capture_output=True,
+                          text=True, timeout=timeout)
+
+
+class DemoRun:
+    """The shipped demo (config.yaml as it is, outputs redirected to a
+    temporary folder): ``tools/trainer.py`` then ``tools/infer_meta.py``.
+
+    ``start`` launches the trainer in the background, so that it runs
+    beside the unit tests; ``result`` waits for it, runs the meta-test and
+    returns what the end-to-end tests check.
+    """
+
+    def __init__(self, folder):
+        self.folder = Path(folder)
+        self.model_dir = self.folder / "m"
+        self.result_path = self.folder / "r.json"
+        self.paths = ["runner.model_save_path=%s" % self.model_dir,
+                      "runner.infer_load_path=%s" % self.model_dir,
+                      "runner.infer_result_path=%s" % self.result_path]
+        self.proc = None
+        self._result = None
+
+    def start(self):
+        import subprocess
+        self.log = open(self.folder / "train.log", "w")
+        self.proc = subprocess.Popen(
+            tool_command("trainer.py", self.paths), cwd=str(ROOT),
+            env=tool_env(), stdout=self.log, stderr=subprocess.STDOUT,
+            text=True)
+
+    def result(self, timeout=900):
+        import json
+        if self._result is None:
+            if self.proc is None:
+                self.start()
+            train_rc = self.proc.wait(timeout=timeout)
+            self.log.close()
+            out = {"train_rc": train_rc, "model_dir": self.model_dir,
+                   "train_log": (self.folder / "train.log").read_text()}
+            if train_rc == 0:
+                infer = run_tool("infer_meta.py", self.paths, timeout=timeout)
+                out.update(infer_rc=infer.returncode,
+                           infer_log=infer.stdout + infer.stderr)
+                if infer.returncode == 0:
+                    out["json"] = json.loads(self.result_path.read_text())
+            self._result = out
+        return self._result
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc is not None and not self.log.closed:
+            self.log.close()
