@@ -13,7 +13,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from tools.utils import schema, stage_cache
-from tools.utils.safe_pickle import read_pickle_safely
 
 logger = logging.getLogger(__name__)
 
@@ -183,8 +182,10 @@ def id_ranges(stage):
 
 
 def _read_frame(path, maxima):
+    # imported here: a cache hit must not pay for importing pandas
     import pandas as pd
-    df = read_pickle_safely(path)
+    from tools.utils import safe_pickle
+    df = safe_pickle.read_pickle_safely(path)
     if not isinstance(df, pd.DataFrame):
         raise DataError("%s holds a %s, expected a pandas DataFrame" %
                         (path, type(df).__name__))

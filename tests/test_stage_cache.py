@@ -1,0 +1,132 @@
+"""The columnar cache of stage files: hits, misses, invalidation, atomicity."""
+import os
+import sys
+
+import numpy as np
+import pytest
+
+from helpers import SMALL_MAX_IDXS, random_inputs
+from tools.utils import schema, stage_cache
+from tools.utils.data_io import DataError, read_stage
+from tools.utils.frames import arrays_to_frame, write_pickle
+
+MAXIMA = schema.IdMaxima.from_config(SMALL_MAX_IDXS)
+
+
+def write_stage(path, n=60, seed=0):
+    rng = np.random.default_rng(seed)
+    static, dynamic, lengths, ad = random_inputs(rng, n)
+    write_pickle(arrays_to_frame(rng.integers(0, 2, n), rng.integers(1, 4, n),
+                                 static, dynamic, lengths, ad), str(path))
+
+
+def assert_same(a, b):
+    for field in stage_cache.ARRAYS:
+        np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+
+
+def test_second_read_hits_the_cache_and_matches(tmp_path, monkeypatch):
+    src, cache = tmp_path / "x_stage1.pkl", tmp_path / "cache"
+    write_stage(src)
+    first = read_stage(str(src), MAXIMA, cache_dir=str(cache))
+    entries = os.listdir(cache)
+    assert len(entries) == 1 and entries[0].startswith("x_stage1.pkl.")
+
+    # a hit must not unpickle: make any unpickling fail loudly
+    import tools.utils.safe_pickle as safe_pickle
+    monkeypatch.setattr(safe_pickle, "read_pickle_safely",
+                        lambda path: pytest.fail("cache miss: unpickled"))
+    second = read_stage(str(src), MAXIMA, cache_dir=str(cache))
+    assert_same(first, second)
+    assert isinstance(second.dynamic, np.memmap)
+    # narrowed to the smallest integer type that holds the ids
+    assert second.dynamic.dtype.itemsize < 8 and second.label.dtype == np.int8
+
+
+def test_hit_does_not_import_pandas(tmp_path):
+    src, cache = tmp_path / "x_stage1.pkl", tmp_path / "cache"
+    write_stage(src)
+    read_stage(str(src), MAXIMA, cache_dir=str(cache))
+    code = ("import sys; sys.path.insert(0, %r); "
+            "from tools.utils import schema; from tools.utils.data_io import read_stage; "
+            "s = read_stage(%r, schema.IdMaxima.from_config(%r), cache_dir=%r); "
+            "print(len(s), 'pandas' in sys.modules)" %
+            (os.getcwd(), str(src), SMALL_MAX_IDXS, str(cache)))
+    import subprocess
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                         text=True, check=True).stdout.split()
+    assert out == ["60", "False"]
+
+
+@pytest.mark.parametrize("change", ["rewrite", "truncate", "touch"])
+def test_changed_source_invalidates(tmp_path, change):
+    src, cache = tmp_path / "x_stage1.pkl", tmp_path / "cache"
+    write_stage(src, seed=0)
+    read_stage(str(src), MAXIMA, cache_dir=str(cache))
+    if change == "rewrite":
+        write_stage(src, n=61, seed=1)
+    elif change == "truncate":
+        with open(src, "r+b") as f:
+            f.truncate(os.path.getsize(src) // 2)
+    else:
+        st = os.stat(src)
+        os.utime(src, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    if change == "truncate":
+        with pytest.raises(ValueError, match="corrupt or truncated"):
+            read_stage(str(src), MAXIMA, cache_dir=str(cache))
+        return
+    stage = read_stage(str(src), MAXIMA, cache_dir=str(cache))
+    assert len(stage) == (61 if change == "rewrite" else 60)
+    # the stale entry of the same file is gone, only the new one remains
+    assert len(os.listdir(cache)) == 1
+
+
+def test_half_written_entry_is_never_used(tmp_path):
+    src, cache = tmp_path / "x_stage1.pkl", tmp_path / "cache"
+    write_stage(src)
+    good = read_stage(str(src), MAXIMA, cache_dir=str(cache))
+    entry = os.path.join(cache, os.listdir(cache)[0])
+    # a crash between writing the arrays and meta.json (or a damaged entry)
+    os.remove(os.path.join(entry, "meta.json"))
+    assert stage_cache.load(str(cache), str(src)) is None
+    again = read_stage(str(src), MAXIMA, cache_dir=str(cache))
+    assert_same(good, again)
+    # an array file cut short
+    with open(os.path.join(entry, "dynamic.npy"), "r+b") as f:
+        f.truncate(100)
+    assert stage_cache.load(str(cache), str(src)) is None
+    assert_same(good, read_stage(str(src), MAXIMA, cache_dir=str(cache)))
+
+
+def test_temporary_folders_are_not_entries(tmp_path):
+    src, cache = tmp_path / "x_stage1.pkl", tmp_path / "cache"
+    write_stage(src)
+    os.makedirs(cache / ".tmp-crashed")
+    stage = read_stage(str(src), MAXIMA, cache_dir=str(cache))
+    assert len(stage) == 60
+
+
+def test_cached_ids_are_checked_against_a_changed_config(tmp_path):
+    src, cache = tmp_path / "x_stage1.pkl", tmp_path / "cache"
+    write_stage(src)
+    read_stage(str(src), MAXIMA, cache_dir=str(cache))
+    smaller = [list(m) for m in SMALL_MAX_IDXS]
+    smaller[1][3] = 2  # kw1 now only up to id 2
+    with pytest.raises(DataError, match="kw1"):
+        read_stage(str(src), schema.IdMaxima.from_config(smaller),
+                   cache_dir=str(cache))
+
+
+def test_read_only_folder_gets_no_cache(tmp_path, caplog):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    src = folder / "x_stage1.pkl"
+    write_stage(src)
+    os.chmod(folder, 0o555)
+    try:
+        stage = read_stage(str(src), MAXIMA)
+    finally:
+        os.chmod(folder, 0o755)
+    assert len(stage) == 60
+    assert not (folder / ".cache").exists()
+    assert "read-only" in caplog.text
