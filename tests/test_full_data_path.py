@@ -1,0 +1,50 @@
+"""The full-data path end to end on small generated raw files:
+tools/preprocess.py -> tools/trainer.py -> tools/infer_meta.py with
+config_big.yaml, as the readme documents it."""
+import json
+import subprocess
+import sys
+
+import yaml
+
+from helpers import ROOT, run_tool, tool_env
+from tools.utils.raw_format import RawSize, write_raw
+
+
+def test_preprocess_train_meta_test(tmp_path):
+    raw, out = tmp_path / "raw", tmp_path / "datasets"
+    write_raw(str(raw), RawSize(users=3000, train_rows=9000, test_rows=3000,
+                                campaigns=14), seed=5)
+    # campaigns here have 9..64 positive seeds: 25 splits the test ones
+    # into hot and cold
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "preprocess.py"), "--raw",
+         str(raw), "--out", str(out), "--cold-threshold", "25"],
+        env=tool_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    max_idxs = yaml.safe_load((out / "max_idxs.yaml").read_text())[
+        "hyper_parameters"]["max_idxs"]
+    model = tmp_path / "m"
+    overrides = [
+        "runner.train_data_dir=%s" % (out / "train_data"),
+        "runner.test_data_dir=%s" % (out / "test_hot_data"),
+        "runner.test_cold_data_dir=%s" % (out / "test_cold_data"),
+        "runner.model_save_path=%s" % model, "runner.infer_load_path=%s" % model,
+        "runner.infer_result_path=%s" % (tmp_path / "r.json"),
+        "hyper_parameters.max_idxs=%s" % json.dumps(max_idxs),
+        # small and quick; the path, not the architecture, is under test
+        "hyper_parameters.batch_size=64", "hyper_parameters.embed_dim=8",
+        "hyper_parameters.mlp_dims=[8,8]", "runner.infer_train_epoch=1",
+    ]
+    config = ROOT / "config_big.yaml"
+    train = run_tool("trainer.py", overrides, config=config)
+    assert train.returncode == 0, train.stdout[-3000:] + train.stderr[-3000:]
+    assert (model / "0" / "rec.pdparams").exists()
+    infer = run_tool("infer_meta.py", overrides, config=config)
+    assert infer.returncode == 0, infer.stdout[-3000:] + infer.stderr[-3000:]
+    result = json.loads((tmp_path / "r.json").read_text())["epochs"]["0"]
+    for name in ("hot", "cold"):
+        summary = result[name]["summary"]
+        assert summary["campaigns"] >= 1
+        assert summary["evaluated_campaigns"] >= 1
+        assert 0.0 <= summary["gauc"] <= 1.0
