@@ -37,9 +37,7 @@ import argparse
 import contextlib
 import logging
 import multiprocessing
-import operator
 import os
-import pickle
 import resource
 import sys
 import time
@@ -52,6 +50,7 @@ if __package__ in (None, ""):  # run as a script: make `tools` importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(
         os.path.abspath(__file__))))
 
+from tools.utils.frames import atomic_write, write_pickle  # noqa: E402
 from tools.utils.schema import (AD_FIELDS, AID_COL, ALL_COLUMNS,  # noqa: E402
                                 DYNAMIC_FIELDS, DYNAMIC_NAMES, LABEL_COL,
                                 LENGTH_COLS, STATIC_FIELDS)
@@ -469,93 +468,10 @@ def build_frame(rows, users, ads):
     return df, blocks
 
 
-class _Call:
-    """Pickles as ``fn(*args)``."""
-
-    def __init__(self, fn, *args):
-        self.fn, self.args = fn, args
-
-    def __reduce__(self):
-        return self.fn, self.args
-
-
-def _stack_cells(cells):
-    """The [n, width] int64 array of a column of equal-length int64 1-d
-    array cells, or None."""
-    if len(cells) == 0:
-        return np.empty((0, 0), np.int64)
-    if set(map(type, cells)) != {np.ndarray} or \
-            set(map(operator.attrgetter("dtype"), cells)) != \
-            {np.dtype(np.int64)} or \
-            len(set(map(operator.attrgetter("shape"), cells))) != 1 or \
-            cells[0].ndim != 1:
-        return None
-    return np.concatenate(cells).reshape(len(cells), len(cells[0]))
-
-
-# numpy's own array reconstructor (numpy.core or numpy._core by version)
-_RECONSTRUCT = np.empty(0).__reduce__()[0]
-
-
-class FramePickler(pickle.Pickler):
-    """Memo-less pickler for frames with millions of array cells.
-
-    ``fast`` drops the memo, which would otherwise keep every temporary of
-    every cell alive. Pickled one by one a cell still costs ~12 us and ~200
-    bytes (numpy's reduce, dtype and globals each time): ~15 min for the
-    full data. So a list column in a block of its own (a [1, n] object
-    array) is written as numpy writes any object array, except that its
-    element list is ``list(block)`` of one [n, width] int64 array: on load
-    the cells come back as writable int64 row views, built from the same
-    globals as a plain frame (numpy's reconstructor, ndarray, dtype,
-    list), so allow-listing unpicklers accept it too.
-    """
-
-    def __init__(self, file, blocks=()):
-        super().__init__(file, protocol=4)
-        self.fast = True
-        # known (cells, block) pairs spare re-stacking the cells
-        self._known = {id(cells[0]): (cells, block)
-                       for cells, block in blocks if len(cells)}
-
-    def _block(self, cells):
-        known = self._known.get(id(cells[0])) if len(cells) else None
-        if known is not None and len(known[0]) == len(cells) and \
-                all(map(operator.is_, cells, known[0])):
-            return known[1]
-        return _stack_cells(cells)
-
-    def reducer_override(self, obj):
-        if type(obj) is np.ndarray and obj.dtype == object and \
-                obj.ndim == 2 and obj.shape[0] == 1:
-            block = self._block(obj[0])
-            if block is not None:
-                return (_RECONSTRUCT, (np.ndarray, (0, ), b"b"),
-                        (1, obj.shape, obj.dtype, False, _Call(list, block)))
-        return NotImplemented
-
-
-def _atomic_write(path, write):
-    tmp = path + ".tmp"
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def write_frame(df, path, blocks=()):
-    _atomic_write(path, lambda f: FramePickler(f, blocks).dump(df))
-
-
 def write_max_idxs(max_idxs, path):
     text = yaml.safe_dump({"hyper_parameters": {"max_idxs": max_idxs}},
                           default_flow_style=None, sort_keys=False)
-    _atomic_write(path, lambda f: f.write(text.encode()))
+    atomic_write(path, lambda f: f.write(text.encode()))
 
 
 # -------------------------------------------------------------------- split
@@ -631,7 +547,7 @@ def preprocess(raw_dir, out_dir, cold_threshold=2000, seed=2021, force=False,
     for key, rows, aids in jobs:
         with _phase("write %s" % OUTPUTS[key]):
             df, blocks = build_frame(_select(rows, aids), users, ads)
-            write_frame(df, frames[key], blocks)
+            write_pickle(df, frames[key], blocks)
             log.info("%s: %d rows, %d campaigns", OUTPUTS[key], len(df),
                      df[AID_COL].nunique())
             del df, blocks

@@ -187,15 +187,15 @@ SAMPLE = SynthSpec()
 
 # The look-alike quality benchmark (tools/benchmark_quality.py, docs/quality.md).
 # Same planted structure as SAMPLE, at the shape the paper describes:
-# - 8 categories, 100 training campaigns (about 16k rows) whose sizes follow
-#   a long tail (log-normal, median 120 rows, clipped to 30..1200);
+# - 8 categories, 100 training campaigns (about 14k rows) whose sizes follow
+#   a long tail (log-normal, median 100 rows, clipped to 25..1000);
 # - a category-shared preference (fields and direction) that each campaign
 #   perturbs (campaign_spread): what transfers across campaigns is the
 #   category part, what a campaign's own seeds must teach is the rest;
 # - ad fields carry the category (adCategoryId, productType); campaignId is
 #   unique per campaign (ad_max[1] >= number of campaigns), so a test
 #   campaign never shares its id with a training one;
-# - hot test campaigns: 1500..3000 seeds (about 200..1000 positives); cold:
+# - hot test campaigns: 1000..2000 seeds (about 150..700 positives); cold:
 #   100..500 seeds (about 15..175 positives); 500 candidates each, so the
 #   top 5 % is 25 users. More cold than hot campaigns, since cold GAUC is
 #   the question and a campaign's AUC is a noisy unit.
@@ -205,10 +205,10 @@ BENCHMARK = SynthSpec(
     n_categories=8,
     pos_rate=(0.15, 0.35),
     n_train=100,
-    train_rows_median=120,
-    train_rows_range=(30, 1200),
+    train_rows_median=100,
+    train_rows_range=(25, 1000),
     n_hot=8,
-    hot_seeds=(1500, 3000),
+    hot_seeds=(1000, 2000),
     n_cold=16,
     cold_seeds=(100, 500),
     candidates=500,
