@@ -78,14 +78,16 @@ class RecDataset(IterableDataset):
         return self.index.order[self.index.starts[k] + picks]
 
     def meta_batch(self):
-        x_spt, y_spt, x_qry, y_qry = [], [], [], []
-        for k in self.sample_tasks():
-            spt, qry = self.sample_rows(k), self.sample_rows(k)
-            x_spt.append(self.stage.inputs(spt))
-            y_spt.append(self.stage.labels(spt))
-            x_qry.append(self.stage.inputs(qry))
-            y_qry.append(self.stage.labels(qry))
-        return [x_spt, y_spt, x_qry, y_qry]
+        tasks = self.sample_tasks()
+        # support sets of every task, then query sets: one gather per array
+        rows = [self.sample_rows(k) for k in tasks] + \
+            [self.sample_rows(k) for k in tasks]
+        cuts = np.cumsum([len(r) for r in rows])[:-1]
+        inputs = [np.split(a, cuts) for a in self.stage.inputs(np.concatenate(rows))]
+        labels = np.split(self.stage.labels(np.concatenate(rows)), cuts)
+        x = [[a[i] for a in inputs] for i in range(len(rows))]
+        t = len(tasks)
+        return [x[:t], labels[:t], x[t:], labels[t:]]
 
     def __iter__(self):
         for _ in range(self.n_batch):

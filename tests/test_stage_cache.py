@@ -38,7 +38,8 @@ def test_second_read_hits_the_cache_and_matches(tmp_path, monkeypatch):
                         lambda path: pytest.fail("cache miss: unpickled"))
     second = read_stage(str(src), MAXIMA, cache_dir=str(cache))
     assert_same(first, second)
-    assert isinstance(second.dynamic, np.memmap)
+    # a view of the memory-mapped file, not a copy in memory
+    assert isinstance(second.dynamic.base, np.memmap)
     # narrowed to the smallest integer type that holds the ids
     assert second.dynamic.dtype.itemsize < 8 and second.label.dtype == np.int8
 

@@ -214,7 +214,9 @@ def read_stage(path, maxima: schema.IdMaxima, cache_dir=None,
             if lo < 0 or hi > top:
                 # re-read the source for the message with an example row
                 return _read_frame(path, maxima)
-        return StageArrays(path, **arrays)
+        # plain ndarray views of the maps: numpy.memmap's Python-level
+        # __getitem__ would cost more than the row gathers themselves
+        return StageArrays(path, **{k: a.view(np.ndarray) for k, a in arrays.items()})
     stage = _read_frame(path, maxima)
     stage_cache.store(cache_dir, path,
                       {f: getattr(stage, f) for f in stage_cache.ARRAYS},
