@@ -78,16 +78,15 @@ class RecDataset(IterableDataset):
         return self.index.order[self.index.starts[k] + picks]
 
     def meta_batch(self):
-        tasks = self.sample_tasks()
-        # support sets of every task, then query sets: one gather per array
-        rows = [self.sample_rows(k) for k in tasks] + \
-            [self.sample_rows(k) for k in tasks]
+        # support then query of each task, gathered with one index per array
+        rows = [self.sample_rows(k) for k in self.sample_tasks()
+                for _ in ("support", "query")]
         cuts = np.cumsum([len(r) for r in rows])[:-1]
-        inputs = [np.split(a, cuts) for a in self.stage.inputs(np.concatenate(rows))]
-        labels = np.split(self.stage.labels(np.concatenate(rows)), cuts)
+        every = np.concatenate(rows)
+        inputs = [np.split(a, cuts) for a in self.stage.inputs(every)]
+        labels = np.split(self.stage.labels(every), cuts)
         x = [[a[i] for a in inputs] for i in range(len(rows))]
-        t = len(tasks)
-        return [x[:t], labels[:t], x[t:], labels[t:]]
+        return [x[0::2], labels[0::2], x[1::2], labels[1::2]]
 
     def __iter__(self):
         for _ in range(self.n_batch):
