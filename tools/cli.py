@@ -20,3 +20,18 @@ def parse(description, argv=None):
         return load_config(args.config_yaml, args.opt)
     except ConfigError as exc:
         parser.exit(2, "error: %s\n" % exc)
+
+
+def run(description, job, argv=None):
+    """Parse the command line, run ``job(config)``; a bad input (a
+    ValueError or a missing file, which our errors are) becomes one clear
+    log line and exit status 1 instead of a traceback."""
+    from tools.utils import runtime
+    runtime.setup_logging()
+    config = parse(description, argv)
+    try:
+        job(config)
+    except (ValueError, FileNotFoundError) as exc:
+        runtime.logger.error("%s", exc)
+        return 1
+    return 0

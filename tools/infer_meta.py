@@ -97,14 +97,7 @@ def infer(config):
 
 
 def main(argv=None):
-    runtime.setup_logging()
-    config = cli.parse("MetaHeac meta-test", argv)
-    try:
-        infer(config)
-    except (ValueError, FileNotFoundError) as exc:
-        runtime.logger.error("%s", exc)
-        return 1
-    return 0
+    return cli.run("MetaHeac meta-test", infer, argv)
 
 
 if __name__ == "__main__":

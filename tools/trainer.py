@@ -103,14 +103,7 @@ def train(config):
 
 
 def main(argv=None):
-    runtime.setup_logging()
-    config = cli.parse("MetaHeac meta-training", argv)
-    try:
-        train(config)
-    except (ValueError, FileNotFoundError) as exc:
-        runtime.logger.error("%s", exc)
-        return 1
-    return 0
+    return cli.run("MetaHeac meta-training", train, argv)
 
 
 if __name__ == "__main__":

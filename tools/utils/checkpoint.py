@@ -50,7 +50,10 @@ def load_state(path):
     import paddle
     file = os.path.join(path, "rec.pdparams") if os.path.isdir(path) else path
     if not os.path.isfile(file):
-        raise CheckpointError("no checkpoint at %s (expected %s)" % (path, file))
+        raise CheckpointError(
+            "no checkpoint at %s: expected a folder holding rec.pdparams (as "
+            "tools/trainer.py writes to <model_save_path>/<epoch>) or a "
+            ".pdparams file" % path)
     try:
         return paddle.load(file)
     except Exception as exc:  # paddle raises assorted errors on bad files
