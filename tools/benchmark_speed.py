@@ -39,9 +39,9 @@ def spec_for(rows, campaigns, hot, smoke):
               [78, 137, 14, 39, 32, 3]] if smoke else FULL_MAX_IDXS
     median = max(rows // campaigns // 2, 8)
     return SynthSpec(static_max=tuple(maxima[0]), dynamic_max=tuple(maxima[1]),
-                     ad_max=tuple(maxima[2]), n_users=min(max(rows, 2000), 400000),
+                     ad_max=tuple(maxima[2]), n_users=min(max(rows, 2000), 1000000),
                      n_categories=8, n_train=campaigns,
-                     train_rows_median=median,
+                     train_rows_median=median, train_rows_total=rows,
                      train_rows_range=(max(median // 8, 4), median * 12),
                      n_hot=hot, hot_seeds=(2000, 8000) if not smoke else (100, 300),
                      n_cold=0, candidates=3000 if not smoke else 200)
@@ -54,7 +54,7 @@ def make_data(folder, rows, campaigns, hot, smoke, seed=7):
     spec = spec_for(rows, campaigns, hot, smoke)
     marker = os.path.join(folder, "spec.json")
     wanted = json.dumps({"rows": rows, "campaigns": campaigns, "hot": hot,
-                         "smoke": smoke, "seed": seed})
+                         "smoke": smoke, "seed": seed, "version": 2})
     if os.path.exists(marker) and open(marker).read() == wanted:
         return spec
     start = time.time()

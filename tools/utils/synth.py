@@ -40,6 +40,8 @@ class SynthSpec:
     n_train: int = 40
     train_rows_median: int = 200
     train_rows_range: Tuple[int, int] = (30, 600)
+    # > 0: rescale the training campaigns' sizes to sum to about this
+    train_rows_total: int = 0
     n_hot: int = 8
     hot_seeds: Tuple[int, int] = (200, 400)
     n_cold: int = 8
@@ -153,6 +155,7 @@ def generate(spec: SynthSpec = SynthSpec(), seed: int = 2021):
                               "test_cold_stage2")}
     kinds = ["train"] * spec.n_train + ["hot"] * spec.n_hot + \
         ["cold"] * spec.n_cold
+    sizes = _scaled_sizes(spec, seed) if spec.train_rows_total else None
     for serial, kind in enumerate(kinds):
         aid = serial + 1
         category = serial % spec.n_categories
@@ -161,6 +164,8 @@ def generate(spec: SynthSpec = SynthSpec(), seed: int = 2021):
         if kind == "train":
             size = int(np.clip(rng.lognormal(np.log(spec.train_rows_median), 0.8),
                                *spec.train_rows_range))
+            if sizes is not None:
+                size = sizes[serial]
             users = rng.choice(spec.n_users, size, replace=False)
             labels = world.labels(rng, users, category, taste, pos_rate)
             stages["train_stage1"].append(_rows(world, users, labels, aid, ad))
@@ -176,6 +181,15 @@ def generate(spec: SynthSpec = SynthSpec(), seed: int = 2021):
         stages["test_%s_stage2" % kind].append(
             _rows(world, users[cands], labels[cands], aid, ad))
     return {k: _concat(v) for k, v in stages.items() if v}
+
+
+def _scaled_sizes(spec, seed):
+    """Long-tailed campaign sizes summing to about ``train_rows_total``
+    (their own generator, so the other draws stay as without it)."""
+    rng = np.random.default_rng([seed, 1])
+    raw = np.clip(rng.lognormal(0.0, 0.8, spec.n_train), 1 / 12, 12)
+    sizes = np.maximum(1, np.round(raw * spec.train_rows_total / raw.sum()))
+    return np.minimum(sizes, spec.n_users).astype(int)
 
 
 def pad_ids(spec: SynthSpec):
