@@ -1,0 +1,26 @@
+"""tools/benchmark_speed.py --smoke runs the project's code paths end to end
+and prints a well-formed table (it measures nothing in this mode)."""
+import json
+import subprocess
+import sys
+
+from helpers import ROOT, tool_env
+
+
+def test_smoke(tmp_path):
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "benchmark_speed.py"), "--smoke",
+         "--out", str(tmp_path), "--json", str(tmp_path / "r.json")],
+        env=tool_env(), capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert set(result["meta_batch"]) == {"b32_o1", "b32_o2", "b32_o2_lazy",
+                                         "b64_o1", "b64_o2", "b64_o2_lazy"}
+    for median, low, high in result["meta_batch"].values():
+        assert 0 < low <= median <= high
+    # the localised meta-test gives the plain computation's scores
+    assert result["meta_test"]["max_abs_diff"] < 1e-6
+    assert result["load_cached"]["load_s"] < result["load_first"]["load_s"]
+    table = [line for line in out.stdout.splitlines() if line.startswith("|")]
+    assert table[0] == "| measure | median (10–90 %) |"
+    assert len(table) >= 12
