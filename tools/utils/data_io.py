@@ -21,6 +21,16 @@ class DataError(ValueError):
     pass
 
 
+def _slices(widths):
+    edges = np.cumsum([0] + list(widths))
+    return tuple(slice(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]))
+
+
+# columns of static, dynamic, lengths and ad in the [N, 70] feature block
+FEATURE_SLICES = _slices((len(schema.STATIC_FIELDS), schema.DYNAMIC_WIDTH,
+                          len(schema.LENGTH_COLS), len(schema.AD_FIELDS)))
+
+
 @dataclass
 class StageArrays:
     path: str
@@ -30,16 +40,33 @@ class StageArrays:
     dynamic: np.ndarray
     lengths: np.ndarray
     ad: np.ndarray
+    # optional [N, 70] block whose column slices are the four arrays above
+    # (the cache's layout): rows are then gathered in one pass
+    features: np.ndarray = None
 
     def __len__(self):
         return len(self.label)
 
     def inputs(self, rows=None):
         """The four network inputs (int64) of ``rows`` (all rows if None)."""
+        if self.features is not None and rows is not None:
+            block = np.asarray(self.features[rows], dtype=np.int64)
+            return [block[:, s] for s in FEATURE_SLICES]
         arrays = (self.static, self.dynamic, self.lengths, self.ad)
         if rows is None:
             return [np.asarray(a, dtype=np.int64) for a in arrays]
         return [np.asarray(a[rows], dtype=np.int64) for a in arrays]
+
+    @classmethod
+    def from_features(cls, path, label, aid, features):
+        return cls(path, label, aid,
+                   *(features[:, s] for s in FEATURE_SLICES), features=features)
+
+    def feature_block(self):
+        if self.features is not None:
+            return self.features
+        return np.concatenate([self.static, self.dynamic, self.lengths,
+                               self.ad], axis=1)
 
     def labels(self, rows=None):
         y = self.label if rows is None else self.label[rows]
@@ -216,10 +243,12 @@ def read_stage(path, maxima: schema.IdMaxima, cache_dir=None,
                 return _read_frame(path, maxima)
         # plain ndarray views of the maps: numpy.memmap's Python-level
         # __getitem__ would cost more than the row gathers themselves
-        return StageArrays(path, **{k: a.view(np.ndarray) for k, a in arrays.items()})
+        return StageArrays.from_features(
+            path, *(arrays[k].view(np.ndarray) for k in stage_cache.ARRAYS))
     stage = _read_frame(path, maxima)
     stage_cache.store(cache_dir, path,
-                      {f: getattr(stage, f) for f in stage_cache.ARRAYS},
+                      {"label": stage.label, "aid": stage.aid,
+                       "features": stage.feature_block()},
                       {"source": os.path.abspath(path), "rows": len(stage),
                        "id_ranges": id_ranges(stage)})
     return stage
@@ -228,10 +257,10 @@ def read_stage(path, maxima: schema.IdMaxima, cache_dir=None,
 def concat_stages(parts):
     if len(parts) == 1:
         return parts[0]
-    fields = ("label", "aid", "static", "dynamic", "lengths", "ad")
-    return StageArrays(",".join(p.path for p in parts),
-                       *(np.concatenate([getattr(p, f) for p in parts])
-                         for f in fields))
+    return StageArrays.from_features(
+        ",".join(p.path for p in parts),
+        *(np.concatenate(arrays) for arrays in zip(
+            *((p.label, p.aid, p.feature_block()) for p in parts))))
 
 
 def read_stages(files, config):

@@ -22,8 +22,10 @@ from tools.utils import schema
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
-ARRAYS = ("label", "aid", "static", "dynamic", "lengths", "ad")
+FORMAT_VERSION = 2
+# features: static, dynamic, lengths and ad side by side ([N, 70]), so that
+# a sampled row is one contiguous read
+ARRAYS = ("label", "aid", "features")
 
 
 def cache_key(path):
