@@ -96,7 +96,9 @@ def train(config):
             log.info("epoch: %d done, mean loss: %.6f%s, epoch time: %.2f s",
                      epoch, sum(losses) / len(losses), auc,
                      time.time() - epoch_start)
-        path = checkpoint.save_checkpoint(model, optimizer, save_dir, epoch)
+        # no step taken (scratch): no optimiser state worth saving
+        path = checkpoint.save_checkpoint(model, optimizer if losses else None,
+                                          save_dir, epoch)
         log.info("saved %s", path)
         saved.append(path)
     return saved

@@ -67,7 +67,7 @@ def prepare(config):
 def load_module(config, key):
     """Import the reader named by ``key`` (importlib format, PaddleRec)."""
     import importlib
-    sys.path.insert(0, config["config_abs_dir"])
-    if ROOT not in sys.path:
-        sys.path.insert(1, ROOT)
+    for folder in (ROOT, config["config_abs_dir"]):
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
     return importlib.import_module(config.get(key))

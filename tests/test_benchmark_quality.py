@@ -1,0 +1,62 @@
+"""tools/benchmark_quality.py: the --smoke run (every method, tiny data) and
+the shape of its outputs. Says nothing about quality."""
+import json
+import subprocess
+import sys
+
+from tests.helpers import ROOT
+from tools import benchmark_quality as bq
+
+HEADER = ("| method | hot AUC | hot GAUC | hot P@5% | hot R@5% | cold AUC | "
+          "cold GAUC | cold P@5% | cold R@5% | train s | meta-test s |")
+
+
+def test_mean_std_and_format():
+    stat = bq.mean_std([0.5, 0.7, None])
+    assert stat["n"] == 2
+    assert abs(stat["mean"] - 0.6) < 1e-12
+    assert abs(stat["std"] - 0.1414213562) < 1e-9  # ddof 1
+    assert bq.fmt(stat) == "0.600 ± 0.141"
+    assert bq.fmt(bq.mean_std([None])) == "n/a"
+
+
+def test_smoke_runs_every_method(tmp_path):
+    out = tmp_path / "quality"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "benchmark_quality.py"),
+         "--smoke", "--out", str(out)],
+        cwd=str(ROOT), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+    results = json.loads((out / "results.json").read_text())
+    keys = [key for key, _, _ in bq.METHODS]
+    assert list(results["methods"]) == keys
+    assert results["smoke"] is True
+    for key in keys:
+        info = results["methods"][key]
+        assert [r["seed"] for r in info["runs"]] == results["seeds"]
+        assert len(results["seeds"]) == 3
+        for name in ("hot", "cold"):
+            for metric, _ in bq.METRICS:
+                stat = info["summary"][name][metric]
+                assert isinstance(stat["mean"], float), (key, name, metric)
+                assert isinstance(stat["std"], float), (key, name, metric)
+                assert 0.0 <= stat["mean"] <= 1.0
+        for timing in ("train_s", "test_s"):
+            assert info["summary"][timing]["mean"] >= 0.0
+    assert results["answer"]["best_baseline"] in bq.BASELINES
+    assert set(results["answer"]["versus"]) == set(keys) - {bq.TARGET}
+
+    lines = (out / "table.md").read_text().strip().splitlines()
+    assert lines[0] == HEADER
+    assert set(lines[1].replace("|", "").split()) <= {"---", "---:"}
+    rows = lines[2:]
+    assert [r.split("|")[1].strip() for r in rows] == [
+        label for _, label, _ in bq.METHODS]
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert len(cells) == 11
+        assert all(" ± " in c for c in cells[1:]), row
+    # the table printed is the table written
+    assert lines[0] in proc.stdout
+    assert "cold GAUC" in proc.stdout
