@@ -80,9 +80,7 @@ def load_into(model, state, source):
 
 
 def write_atomically(path, text):
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(os.path.abspath(path)))
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
+    """Write a result file atomically, keeping an earlier one as .prev."""
+    from tools.utils.frames import atomic_write
     keep_previous(path)
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: f.write(text.encode()))
