@@ -17,7 +17,7 @@ What it plants, and why:
 - Training campaign sizes follow a long tail (log-normal); test campaigns are
   hot (many seeds) or cold (few seeds), with separate candidate sets.
 """
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from typing import Tuple
 
 import numpy as np
