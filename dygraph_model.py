@@ -151,18 +151,26 @@ class DygraphModel:
                                   labels=feeds["y_qry"].numpy().reshape(-1, 1))
         return loss, metric_list, {"loss": loss}
 
-    def infer_train_forward(self, dy_model, batch, config, params=None):
-        """Fine-tuning loss of a seed batch (with ``params`` if given)."""
+    @staticmethod
+    def _predict(dy_model, batch_x, packed):
+        x = to_tensors(batch_x)
+        if packed is None:
+            return dy_model(x)
+        return dy_model.forward_packed(x, packed).reshape([-1])
+
+    def infer_train_forward(self, dy_model, batch, config, packed=None):
+        """Fine-tuning loss of a seed batch; with the model's own weights,
+        or with ``packed`` weights (``net.pack`` of one task) if given."""
         batch_x, batch_y = batch
-        pred = dy_model(to_tensors(batch_x), params)
+        pred = self._predict(dy_model, batch_x, packed)
         return bce(pred, paddle.to_tensor(batch_y, dtype="float32"))
 
     def infer_forward(self, dy_model, metric_list, metric_list_local, batch,
-                      config, params=None):
+                      config, packed=None):
         """Scores of a candidate batch; also fed to the AUC metrics."""
         batch_x, batch_y = batch
         with paddle.no_grad():
-            pred = dy_model(to_tensors(batch_x), params).numpy()
+            pred = self._predict(dy_model, batch_x, packed).numpy()
         both = np.stack([1 - pred, pred], 1)
         for metrics in (metric_list, metric_list_local):
             if metrics:

@@ -54,11 +54,11 @@ def _gate(in_dim, hidden, n_out):
                          nn.Linear(hidden, n_out), nn.Softmax(axis=1))
 
 
-def _softmax(z):
+def _softmax(z, axis=-1):
     # exp/sum instead of F.softmax, which has no double-grad kernel; the
     # shift is a constant for the gradient (softmax is shift invariant)
-    e = paddle.exp(z - z.max(axis=-1, keepdim=True).detach())
-    return e / e.sum(axis=-1, keepdim=True)
+    e = paddle.exp(z - z.max(axis=axis, keepdim=True).detach())
+    return e / e.sum(axis=axis, keepdim=True)
 
 
 class MetaHeac(nn.Layer):
@@ -119,10 +119,12 @@ class MetaHeac(nn.Layer):
         Experts are concatenated (first layer) or stacked (further layers),
         critics concatenated, and every dense weight gets a leading task
         axis, so that all tasks of a meta-batch, each with its own fast
-        weights, run in one pass of batched matmuls. Packing is linear, so an
-        SGD step on the packed weights equals packing the stepped weights.
-        Tables are passed through unchanged (shared by the tasks, which use
-        disjoint rows of them).
+        weights, run in one pass of batched matmuls. Biases get a trailing
+        unit axis: activations are feature-major (see ``forward_packed``).
+        Packing is linear, so an SGD step on the packed weights equals
+        packing the stepped weights, and Adam (elementwise) on them equals
+        Adam on the unpacked ones. Tables pass through unchanged (shared by
+        the tasks, which use disjoint rows of them).
         """
         def task_axis(t):
             return paddle.expand(t.unsqueeze(0), [tasks] + list(t.shape))
@@ -133,24 +135,24 @@ class MetaHeac(nn.Layer):
         packed["experts.0.weight"] = task_axis(paddle.concat(
             [params["mlp.%d.mlp.0.weight" % e] for e in experts], 1))
         packed["experts.0.bias"] = task_axis(paddle.concat(
-            [params["mlp.%d.mlp.0.bias" % e] for e in experts], 0).unsqueeze(0))
+            [params["mlp.%d.mlp.0.bias" % e] for e in experts], 0).unsqueeze(1))
         for i in range(1, len(self.mlp_dims)):
             layer = 2 * i
             packed["experts.%d.weight" % i] = task_axis(paddle.stack(
                 [params["mlp.%d.mlp.%d.weight" % (e, layer)] for e in experts]))
             packed["experts.%d.bias" % i] = task_axis(paddle.stack(
                 [params["mlp.%d.mlp.%d.bias" % (e, layer)]
-                 for e in experts]).unsqueeze(1))
+                 for e in experts]).unsqueeze(2))
         for gate in ("attention_layer", "output_attention_layer"):
             for i in ("0", "2"):
                 packed["%s.%s.weight" % (gate, i)] = task_axis(
                     params["%s.%s.weight" % (gate, i)])
                 packed["%s.%s.bias" % (gate, i)] = task_axis(
-                    params["%s.%s.bias" % (gate, i)].unsqueeze(0))
+                    params["%s.%s.bias" % (gate, i)].unsqueeze(1))
         packed["critics.weight"] = task_axis(paddle.concat(
             [params["output_layer.%d.weight" % k] for k in critics], 1))
         packed["critics.bias"] = task_axis(paddle.concat(
-            [params["output_layer.%d.bias" % k] for k in critics], 0).unsqueeze(0))
+            [params["output_layer.%d.bias" % k] for k in critics], 0).unsqueeze(1))
         return packed
 
     def embed(self, x, p):
@@ -162,15 +164,19 @@ class MetaHeac(nn.Layer):
         user = [paddle.gather(p[names[i]], static[:, i]) for i in range(n_st)]
         for j in range(n_dy):
             width = DYNAMIC_LENGTHS[j]
+            table = p[names[n_st + j]]
             ids = dynamic[:, DYNAMIC_OFFSETS[j]:DYNAMIC_OFFSETS[j] + width]
-            emb = paddle.gather(p[names[n_st + j]], ids.reshape([-1]))
-            emb = emb.reshape([-1, width, dim])
             length = lengths[:, j:j + 1]
-            # only the first `length` ids are real: padded ids contribute 0
-            valid = (paddle.arange(width, dtype=length.dtype).unsqueeze(0) <
-                     length).astype(emb.dtype)
-            total = (emb * valid.unsqueeze(2)).sum(axis=1)
-            count = paddle.clip(length.astype(emb.dtype), min=1.0)
+            # only the first `length` ids are real: padded positions read
+            # an appended zero row, which adds nothing and takes no gradient
+            valid = paddle.arange(width, dtype=length.dtype).unsqueeze(0) < length
+            ids = paddle.where(valid, ids, paddle.full_like(ids, table.shape[0]))
+            pad = paddle.zeros([1, dim], table.dtype)
+            pad.stop_gradient = False  # concat's double grad needs both sides
+            table = paddle.concat([table, pad])
+            total = paddle.gather(table, ids.reshape([-1])).reshape(
+                [-1, width, dim]).sum(axis=1)
+            count = paddle.clip(length.astype(total.dtype), min=1.0)
             user.append(total / count)
         ad_emb = [
             paddle.gather(p[names[n_st + n_dy + k]], ad[:, k])
@@ -183,43 +189,51 @@ class MetaHeac(nn.Layer):
 
     def forward_packed(self, x, packed):
         """Scores [T, B] of T tasks' inputs stacked as N = T*B rows; the
-        tables of ``packed`` are indexed by the ids in ``x`` directly."""
+        tables of ``packed`` are indexed by the ids in ``x`` directly.
+
+        Activations are feature-major, [T, features, B]: each layer is
+        W^T h with the transposes folded into the matmul's flags, so the
+        first layer's output [T, n_exp*d0, B] is already every expert's
+        [d0, B] block (a view, no copy) for the experts' batched matmuls,
+        and the gate mixes the experts by an elementwise product and a sum.
+        Batch-major activations needed two large transpose copies a pass.
+        """
         tasks = packed["critics.weight"].shape[0]
         user_rep, campaign_rep = self.embed(x, packed)
         user_rep = user_rep.reshape([tasks, -1, self.embed_output_dim])
         campaign_rep = campaign_rep.reshape([tasks, -1, self.ad_embed_dim])
         batch = user_rep.shape[1]
-        n_exp, d0 = self.num_expert, self.mlp_dims[0]
+        n_exp = self.num_expert
 
-        gate = self._gate(campaign_rep, packed, "attention_layer")  # [T,B,E]
-        h = F.relu(paddle.bmm(user_rep, packed["experts.0.weight"]) +
-                   packed["experts.0.bias"])  # [T, B, n_exp * d0]
-        # -> [T * n_exp, B, d]: every expert of every task as one bmm batch
-        h = h.reshape([tasks, batch, n_exp, d0]).transpose([0, 2, 1, 3])
-        h = h.reshape([tasks * n_exp, batch, d0])
+        gate = self._gate(campaign_rep, packed, "attention_layer")  # [T,E,B]
+        h = F.relu(paddle.matmul(packed["experts.0.weight"], user_rep,
+                                 transpose_x=True, transpose_y=True) +
+                   packed["experts.0.bias"])  # [T, n_exp * d0, B]
+        h = h.reshape([tasks * n_exp, self.mlp_dims[0], batch])
         for i in range(1, len(self.mlp_dims)):
             w = packed["experts.%d.weight" % i]
-            w = w.reshape([tasks * n_exp] + list(w.shape[2:]))
             b = packed["experts.%d.bias" % i]
-            b = b.reshape([tasks * n_exp] + list(b.shape[2:]))
-            h = F.relu(paddle.bmm(h, w) + b)
-        d_out = self.mlp_dims[-1]
-        h = h.reshape([tasks, n_exp, batch, d_out]).transpose([0, 2, 1, 3])
-        fea = paddle.bmm(gate.reshape([tasks * batch, 1, n_exp]),
-                         h.reshape([tasks * batch, n_exp, d_out]))
-        fea = fea.reshape([tasks, batch, d_out])
+            h = F.relu(paddle.matmul(
+                w.reshape([tasks * n_exp] + list(w.shape[2:])), h,
+                transpose_x=True) + b.reshape([tasks * n_exp] + list(b.shape[2:])))
+        h = h.reshape([tasks, n_exp, self.mlp_dims[-1], batch])
+        fea = (h * gate.unsqueeze(2)).sum(axis=1)  # [T, d_out, B]
 
         gate2 = self._gate(campaign_rep, packed, "output_attention_layer")
-        critic = F.sigmoid(paddle.bmm(fea, packed["critics.weight"]) +
-                           packed["critics.bias"])
-        return (gate2 * critic).sum(axis=2)
+        critic = F.sigmoid(paddle.matmul(packed["critics.weight"], fea,
+                                         transpose_x=True) +
+                           packed["critics.bias"])  # [T, n_out, B]
+        return (gate2 * critic).sum(axis=1)
 
     @staticmethod
     def _gate(rep, p, prefix):
-        hidden = F.relu(paddle.bmm(rep, p[prefix + ".0.weight"]) +
+        """Softmax gate [T, n, B] of a batch-major representation [T, B, A]."""
+        hidden = F.relu(paddle.matmul(p[prefix + ".0.weight"], rep,
+                                      transpose_x=True, transpose_y=True) +
                         p[prefix + ".0.bias"])
-        return _softmax(paddle.bmm(hidden, p[prefix + ".2.weight"]) +
-                        p[prefix + ".2.bias"])
+        return _softmax(paddle.matmul(p[prefix + ".2.weight"], hidden,
+                                      transpose_x=True) +
+                        p[prefix + ".2.bias"], axis=1)
 
 
 # PaddleRec's class name, for code that imports it

@@ -1,7 +1,8 @@
 """Shared set-up of the suite.
 
-* Few CPU threads: Paddle reads OMP_NUM_THREADS once, when first imported,
-  and conftest is imported before any test module.
+* Few CPU threads and the tools' CPU fast path: Paddle reads
+  OMP_NUM_THREADS once, when first imported, and conftest is imported
+  before any test module.
 * The shipped demo (tools/trainer.py + tools/infer_meta.py on config.yaml,
   about a minute of CPU) is started in the background at the beginning of
   the session when an end-to-end test that needs it is selected, and the
@@ -13,6 +14,10 @@ import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+from tools.utils.runtime import cpu_fast_path  # noqa: E402
+
+cpu_fast_path()  # the tools' CPU settings, before anything imports paddle
 
 import pytest  # noqa: E402
 
