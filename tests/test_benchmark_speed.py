@@ -18,9 +18,18 @@ def test_smoke(tmp_path):
                                          "b64_o1", "b64_o2", "b64_o2_lazy"}
     for median, low, high in result["meta_batch"].values():
         assert 0 < low <= median <= high
+    assert result["matmul_gflops"] > 0
+    assert result["cpu"]
+    gflop = result["meta_batch_gflop"]
+    # second order is 12 forward passes' matmuls, first order 6; the count
+    # grows linearly with the batch
+    assert gflop["b64_o2"] == 2 * gflop["b64_o1"]
+    assert abs(gflop["b64_o1"] - 2 * gflop["b32_o1"]) < 1e-9
+    assert result["meta_test"]["gflop_per_campaign"] > 0
     # the localised meta-test gives the plain computation's scores
     assert result["meta_test"]["max_abs_diff"] < 1e-6
     assert result["load_cached"]["load_s"] < result["load_first"]["load_s"]
     table = [line for line in out.stdout.splitlines() if line.startswith("|")]
-    assert table[0] == "| measure | median (10–90 %) |"
+    assert table[0].startswith("| measure | median (10–90 %) | matmul work")
+    assert "GFLOP/s" in out.stdout and result["cpu"] in out.stdout
     assert len(table) >= 12

@@ -79,6 +79,63 @@ def quantiles(values):
     return float(np.median(v)), float(np.quantile(v, 0.1)), float(np.quantile(v, 0.9))
 
 
+def forward_flops_per_row(config):
+    """Matmul FLOPs of one row's forward pass (multiply-add = 2 FLOPs).
+
+    The matmuls are nearly all the arithmetic; gathers, sums and
+    elementwise ops are memory traffic, counted in the time, not here.
+    """
+    from tools.utils.schema import AD_FIELDS, DYNAMIC_FIELDS, STATIC_FIELDS
+    dim = config.get("hyper_parameters.embed_dim")
+    dims = config.get("hyper_parameters.mlp_dims")
+    experts = config.get("hyper_parameters.num_expert")
+    critics = config.get("hyper_parameters.num_output")
+    user = (len(STATIC_FIELDS) + len(DYNAMIC_FIELDS)) * dim
+    campaign = (len(AD_FIELDS) + 1) * dim
+    macs = experts * sum(a * b for a, b in zip([user] + dims[:-1], dims))
+    for outputs in (experts, critics):  # the two gates
+        macs += campaign * dims[-1] + dims[-1] * outputs
+    macs += dims[-1] * critics
+    return 2 * macs
+
+
+def meta_step_flops(config):
+    """Matmul FLOPs of one meta-step. With F one forward pass over the
+    T*B rows of a support or a query set, and a matmul's backward twice
+    its forward (input and weight gradients): first order 6F (forward and
+    backward of support and query); second order 12F: support forward F,
+    inner gradient with graph 2F, query forward F, query backward 2F, and
+    the backward through the inner gradient graph (4F, every backward
+    matmul has two of its own) and through the support forward (2F)."""
+    rows = config.get("hyper_parameters.task_count") * config.get(
+        "hyper_parameters.batch_size")
+    forward = forward_flops_per_row(config) * rows
+    return (12 if config.get("hyper_parameters.meta_order") == 2 else 6) * forward
+
+
+def matmul_gflops(config, repeats=30, warmup=10):
+    """Paddle's measured CPU matmul throughput here, on the shape of the
+    experts' first layer (the step's largest matmul), batch 1024; after a
+    warm-up, as the first calls of a process run well below speed."""
+    import numpy as np
+    import paddle
+    from tools.utils.schema import DYNAMIC_FIELDS, STATIC_FIELDS
+    dim = config.get("hyper_parameters.embed_dim")
+    user = (len(STATIC_FIELDS) + len(DYNAMIC_FIELDS)) * dim
+    tasks = config.get("hyper_parameters.task_count")
+    out = config.get("hyper_parameters.num_expert") * \
+        config.get("hyper_parameters.mlp_dims")[0]
+    a = paddle.randn([tasks, 1024, user])
+    b = paddle.randn([tasks, user, out])
+    times = []
+    for i in range(repeats + warmup):
+        start = time.perf_counter()
+        paddle.matmul(b, a, transpose_x=True, transpose_y=True).numpy()
+        if i >= warmup:
+            times.append(time.perf_counter() - start)
+    return 2 * tasks * 1024 * user * out / float(np.median(times)) / 1e9
+
+
 def bench_meta_batches(config, dataset, steps, warmup):
     from dygraph_model import DygraphModel
     from tools.trainer import train_step
@@ -115,13 +172,17 @@ def bench_meta_test(config, folder, campaigns, plain_campaigns):
     init = {k: v.clone() for k, v in model.state_dict().items()}
     data = list(reader_test.RecDataset([os.path.join(folder, "test_hot")], config))
     data = data[:campaigns]
-    local_t, plain_t, diffs, sizes = [], [], [], []
+    local_t, plain_t, diffs, sizes, flops = [], [], [], [], []
+    per_row = forward_flops_per_row(config)
+    passes = config.get("runner.infer_train_epoch")
     for i, campaign in enumerate(data):
         start = time.perf_counter()
         fast = finetune_and_score(model_class, model, init, campaign, config,
                                   np.random.default_rng(i))
         local_t.append(time.perf_counter() - start)
         sizes.append((len(campaign[2]), len(campaign[4])))
+        # fine-tuning: forward and backward (3F) per seed and pass; scoring F
+        flops.append(per_row * (3 * passes * len(campaign[2]) + len(campaign[4])))
         if i < plain_campaigns:
             start = time.perf_counter()
             plain = finetune_and_score(model_class, model, init, campaign,
@@ -130,6 +191,9 @@ def bench_meta_test(config, folder, campaigns, plain_campaigns):
             plain_t.append(time.perf_counter() - start)
             diffs.append(float(np.abs(fast - plain).max()))
     return {"localized_s": quantiles(local_t),
+            "gflop_per_campaign": float(np.median(flops)) / 1e9,
+            "achieved_gflops": float(np.median(
+                [f / t for f, t in zip(flops, local_t)])) / 1e9,
             "plain_s": quantiles(plain_t) if plain_t else None,
             "max_abs_diff": max(diffs) if diffs else None,
             "campaigns": len(data), "seeds_candidates": sizes}
@@ -222,7 +286,9 @@ def main(argv=None):
     import paddle
     import reader_train
     results = {"device": paddle.get_device(), "threads": threads,
-               "rows": None, "meta_batch": {}}
+               "cpu": runtime.cpu_model(), "rows": None, "meta_batch": {},
+               "meta_batch_gflop": {},
+               "matmul_gflops": matmul_gflops(config)}
 
     train_file = os.path.join(folder, "train", "train_stage1.pkl")
     # a fresh cache folder, so that the first load really converts
@@ -241,6 +307,7 @@ def main(argv=None):
         key = "b%d_o%d%s" % (batch_size, order, "_lazy" if lazy else "")
         results["meta_batch"][key] = bench_meta_batches(
             config, dataset, args.steps, args.warmup)
+        results["meta_batch_gflop"][key] = meta_step_flops(config) / 1e9
         print("meta-batch %s: %.3f s" % (key, results["meta_batch"][key][0]),
               flush=True)
     config["hyper_parameters.optimizer.lazy_mode"] = False
@@ -294,29 +361,42 @@ def print_table(r):
     def spread(q, scale=1.0, digits=3):
         return "%.*f (%.*f–%.*f)" % (digits, q[0] * scale, digits, q[1] * scale,
                                       digits, q[2] * scale)
-    print("\n%s, %d thread(s), %d train rows, default architecture "
-          "(embed 64, experts 8, critics 5, task_count 5)\n" %
-          (r["device"], r["threads"], r["rows"]))
-    print("| measure | median (10–90 %) |\n| --- | --- |")
+    peak = r["matmul_gflops"]
+
+    def share(gflop, seconds):
+        return "%.1f GFLOP, %.0f GFLOP/s, %.0f %%" % (
+            gflop, gflop / seconds, 100 * gflop / seconds / peak)
+    print("\n%s, %s, %d thread(s), %d train rows, default architecture "
+          "(embed 64, experts 8, critics 5, task_count 5); Paddle matmul "
+          "measured at %.1f GFLOP/s\n" %
+          (r["cpu"], r["device"], r["threads"], r["rows"], peak))
+    print("| measure | median (10–90 %) | matmul work, rate, share of the "
+          "measured matmul rate |\n| --- | --- | --- |")
     for key, q in r["meta_batch"].items():
         parts = key.split("_")
-        print("| meta-batch, batch_size %s, order %s%s | %s s |" % (
+        print("| meta-batch, batch_size %s, order %s%s | %s s | %s |" % (
             parts[0][1:], parts[1][1:],
             ", Adam lazy_mode (approximate)" if "lazy" in parts else "",
-            spread(q)))
-    print("| reader, one meta-batch (5 × 2 × 1024 rows) | %s ms |" %
+            spread(q), share(r["meta_batch_gflop"][key], q[0])))
+    print("| reader, one meta-batch (5 × 2 × 1024 rows) | %s ms | |" %
           spread(r["reader_ms"], digits=2))
     mt = r["meta_test"]
-    print("| meta-test per hot campaign, localised | %s s |" % spread(mt["localized_s"]))
+    print("| meta-test per hot campaign, localised | %s s | %.1f GFLOP, "
+          "%.0f GFLOP/s, %.0f %% |" % (
+              spread(mt["localized_s"]), mt["gflop_per_campaign"],
+              mt["achieved_gflops"], 100 * mt["achieved_gflops"] / peak))
     if mt["plain_s"]:
-        print("| meta-test per hot campaign, plain dense | %s s |" % spread(mt["plain_s"]))
-        print("| localised vs plain scores, max abs difference | %.2g |" %
+        print("| meta-test per hot campaign, plain dense | %s s | |" %
+              spread(mt["plain_s"]))
+        print("| localised vs plain scores, max abs difference | %.2g | |" %
               mt["max_abs_diff"])
-    print("| first load (pickle → arrays, cache written) | %.1f s, peak RSS %.2f GiB |" %
-          (r["load_first"]["load_s"], r["load_first"]["peak_rss_gib"]))
-    print("| cached load | %.2f s, peak RSS %.2f GiB |" %
+    print("| first load (pickle → arrays, cache written) | %.1f s, peak RSS "
+          "%.2f GiB | |" % (r["load_first"]["load_s"],
+                            r["load_first"]["peak_rss_gib"]))
+    print("| cached load | %.2f s, peak RSS %.2f GiB | |" %
           (r["load_cached"]["load_s"], r["load_cached"]["peak_rss_gib"]))
-    print("| peak RSS of this benchmark process | %.2f GiB |" % r["peak_rss_gib"])
+    print("| peak RSS of this benchmark process | %.2f GiB | |" %
+          r["peak_rss_gib"])
     if "big" in r:
         print_big(r["big"])
     print("\nmeta-test campaign sizes (seeds, candidates): %s" %

@@ -51,8 +51,9 @@ def cpu_model():
     return platform.processor() or "unknown CPU"
 
 
-# what cpu_fast_path set, logged once by prepare()
+# what cpu_fast_path set in this process, logged once by setup_device
 FAST_PATH = {}
+_fast_path_logged = []
 
 
 def cpu_fast_path(environ=None):
@@ -81,7 +82,8 @@ def cpu_fast_path(environ=None):
         if key not in environ:
             environ[key] = value
             FAST_PATH[key] = value
-    if "MALLOC_MMAP_THRESHOLD_" not in environ and _keep_large_blocks():
+    if ("MALLOC_MMAP_THRESHOLD_" not in environ and
+            "malloc mmap threshold" not in FAST_PATH and _keep_large_blocks()):
         FAST_PATH["malloc mmap threshold"] = "1 GiB"
     return dict(FAST_PATH)
 
@@ -122,10 +124,10 @@ def setup_device(config):
     # paddle reads FLAGS_* from the environment only when first imported
     if os.environ.get("FLAGS_use_stride_kernel") == "0":
         paddle.set_flags({"FLAGS_use_stride_kernel": False})
-    if FAST_PATH:
+    if FAST_PATH and not _fast_path_logged:
         logger.info("CPU fast path (%s): %s", cpu_model(), ", ".join(
             "%s=%s" % kv for kv in sorted(FAST_PATH.items())))
-        FAST_PATH.clear()  # logged once
+        _fast_path_logged.append(True)
     return place
 
 
