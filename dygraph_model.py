@@ -1,24 +1,36 @@
-"""PaddleRec's DygraphModel interface for MetaHeac.
+"""PaddleRec's DygraphModel for MetaHeac, and the meta mechanics both stages
+share: cut the tables to the rows a set of tasks touches, pack, adapt.
 
-The meta step (``train_forward``) is MAML as in the paper's code: for each
-task, one (``inner_steps``) SGD step on the support loss gives fast weights,
-the query loss is taken with them, and the meta-loss is the mean query loss;
-the trainer back-propagates it and takes the Adam step. With ``meta_order: 2``
+Meta-training (``train_forward``) is MAML as in the paper's code: for each
+task, ``inner_steps`` SGD steps on the support loss give fast weights, the
+query loss is taken with them, and the meta-loss is the mean query loss; the
+trainer back-propagates it and takes the Adam step. With ``meta_order: 2``
 (default) the inner gradient is part of the graph (second order); with 1 it
-is treated as a constant (first-order MAML).
+is a constant (first-order MAML).
 
-``hyper_parameters.method`` selects a baseline with the same code path:
+Meta-testing (``finetune_and_score``) starts every campaign from the
+meta-trained weights, fine-tunes them with Adam on its seeds and scores its
+candidates.
+
+Both work on *local* weights (``local_weights``): every embedding table cut
+to the rows the tasks' ids touch, each task with its own segment of rows,
+and the dense weights packed with a leading task axis (``net.pack``), so that
+all tasks run in one batched pass at a cost that does not grow with the
+vocabulary. This is exact: a row no task touches has a zero support gradient
+(its fast weight is the shared weight), no effect on the losses, and, for
+Adam started afresh per campaign, zero moments and so no update.
+
+``hyper_parameters.method`` selects a baseline on the same code path:
 ``pooled`` trains by plain supervised learning on the same sampled rows;
-``scratch`` does no training at all (the trainer saves the initial weights),
-so meta-testing fine-tunes from random weights.
+``scratch`` does no training (the trainer saves the initial weights).
 """
 import numpy as np
 import paddle
 import paddle.nn.functional as F
+from paddle.base.framework import EagerParamBase
 
 import net
-from tools.utils.localize import localize_tasks
-from tools.utils.schema import AD_FIELDS, STATIC_FIELDS
+from dataio.schema import TABLES
 
 # Probabilities are floored here before the log. paddle.nn.BCELoss instead
 # clamps the log at -100, but composed from ops that clamp leaves
@@ -30,7 +42,8 @@ PROB_FLOOR = 1e-30
 
 
 def task_bce(pred, label):
-    """Binary cross-entropy averaged over the last axis: [T, B] -> [T].
+    """Binary cross-entropy averaged over the last axis: [T, B] -> [T]
+    (or [B] -> a scalar).
 
     Written with log/maximum/sum because BCELoss's mean has no double-grad
     kernel; see PROB_FLOOR.
@@ -41,13 +54,67 @@ def task_bce(pred, label):
     return -ll.sum(axis=-1) / float(pred.shape[-1])
 
 
-def bce(pred, label):
-    """Mean binary cross-entropy of a batch [B]."""
-    return task_bce(pred, label)
-
-
 def to_tensors(inputs):
     return [paddle.to_tensor(a) for a in inputs]
+
+
+def chunks(n, size):
+    return [slice(i, min(i + size, n)) for i in range(0, n, size)]
+
+
+def localize(x_spt, x_qry, tasks):
+    """Remap the ids of ``tasks`` stacked tasks onto per-task local rows.
+
+    ``x_spt``/``x_qry`` are the four input arrays of all tasks' support and
+    query rows, task t's rows being the t-th of ``tasks`` equal parts.
+    Returns ``(rows, x_spt, x_qry)``: ``rows[k]`` are the ids of table k
+    (schema.TABLES order) to gather, task 0's, then task 1's, ..., and the
+    inputs with every id replaced by its position in ``rows[k]``.
+    """
+    x_spt = [np.array(a) for a in x_spt]
+    x_qry = [np.array(a) for a in x_qry]
+    task_spt = np.arange(len(x_spt[0])) // (len(x_spt[0]) // tasks)
+    task_qry = np.arange(len(x_qry[0])) // max(len(x_qry[0]) // tasks, 1)
+    rows = []
+    for table in TABLES:
+        a = x_spt[table.slot][:, table.columns]
+        b = x_qry[table.slot][:, table.columns]
+        span = int(max(a.max(initial=0), b.max(initial=0))) + 1
+        # one key per (task, id) so each task gets its own local rows
+        keys = np.concatenate([(a + task_spt[:, None] * span).ravel(),
+                               (b + task_qry[:, None] * span).ravel()])
+        uniq, inverse = np.unique(keys, return_inverse=True)
+        rows.append(uniq % span)
+        x_spt[table.slot][:, table.columns] = inverse[:a.size].reshape(a.shape)
+        x_qry[table.slot][:, table.columns] = inverse[a.size:].reshape(b.shape)
+    return rows, x_spt, x_qry
+
+
+def local_weights(dy_model, weights, rows, tasks, sparse=False):
+    """``weights`` (name -> tensor) with every table cut to ``rows`` and the
+    dense weights packed for ``tasks`` tasks: the input of
+    ``forward_packed``. The cut is a gather, whose gradient reaches the
+    full tables (exact Adam on every row); with ``sparse`` a sparse lookup,
+    whose row-sparse gradient Adam's lazy mode uses."""
+    weights = dict(weights)
+    for name, table_rows in zip(dy_model.table_names(), rows):
+        table_rows = paddle.to_tensor(table_rows)
+        weights[name] = F.embedding(table_rows, weights[name], sparse=True) \
+            if sparse else paddle.gather(weights[name], table_rows)
+    return dy_model.pack(weights, tasks)
+
+
+def adapt(dy_model, packed, x, y, local_lr, steps, second_order):
+    """The inner loop: ``steps`` SGD steps of every task on its own loss.
+    The tasks' weights are disjoint slices of ``packed``, so the gradient of
+    the summed loss is each task's own gradient."""
+    for _ in range(steps):
+        names = list(packed)
+        loss = task_bce(dy_model.forward_packed(x, packed), y).sum()
+        grads = paddle.grad(loss, [packed[n] for n in names],
+                            create_graph=second_order)
+        packed = {n: packed[n] - local_lr * g for n, g in zip(names, grads)}
+    return packed
 
 
 class DygraphModel:
@@ -59,80 +126,51 @@ class DygraphModel:
                             config.get("hyper_parameters.num_output"))
 
     def create_feeds(self, batch_data, config):
-        """Tensors of a meta-batch: all tasks stacked, tables localised."""
+        """Tensors of a meta-batch, its tables localised."""
         x_spt, y_spt, x_qry, y_qry = batch_data
-        rows, spt, qry = localize_tasks(x_spt, x_qry, len(STATIC_FIELDS),
-                                        len(AD_FIELDS))
+        tasks = len(y_spt)
+        rows, spt, qry = localize(x_spt, x_qry, tasks)
         return {
-            "tasks": len(x_spt),
-            "rows": [paddle.to_tensor(r) for r in rows],
+            "tasks": tasks,
+            "rows": rows,
             "x_spt": to_tensors(spt),
-            "y_spt": paddle.to_tensor(np.stack(y_spt), dtype="float32"),
+            "y_spt": paddle.to_tensor(y_spt, dtype="float32"),
             "x_qry": to_tensors(qry),
-            "y_qry": paddle.to_tensor(np.stack(y_qry), dtype="float32"),
+            "y_qry": paddle.to_tensor(y_qry, dtype="float32"),
         }
 
-    def create_loss(self, pred, y_label):
-        return bce(pred, paddle.cast(y_label, pred.dtype))
-
-    def create_optimizer(self, dy_model, config, mode="train"):
-        key = ("hyper_parameters.optimizer.global_learning_rate"
-               if mode == "train" else
-               "hyper_parameters.optimizer.local_test_learning_rate")
-        lazy = mode == "train" and config.get(
-            "hyper_parameters.optimizer.lazy_mode")
-        return paddle.optimizer.Adam(learning_rate=config.get(key),
-                                     parameters=dy_model.parameters(),
-                                     lazy_mode=bool(lazy))
+    def create_optimizer(self, dy_model, config):
+        """The meta-training (outer loop) Adam."""
+        return paddle.optimizer.Adam(
+            learning_rate=config.get(
+                "hyper_parameters.optimizer.global_learning_rate"),
+            parameters=dy_model.parameters(),
+            lazy_mode=bool(config.get("hyper_parameters.optimizer.lazy_mode")))
 
     def create_metrics(self):
         return [paddle.metric.Auc("ROC")], ["AUC"]
 
-    def adapt(self, dy_model, packed, x, y, config):
-        """Inner loop: ``inner_steps`` SGD steps of every task on its own
-        support loss. The tasks' weights are disjoint slices of ``packed``,
-        so the gradient of the summed loss is each task's own gradient."""
-        local_lr = config.get("hyper_parameters.local_lr")
-        second_order = config.get("hyper_parameters.meta_order") == 2
-        for _ in range(config.get("hyper_parameters.inner_steps")):
-            names = list(packed)
-            loss = task_bce(dy_model.forward_packed(x, packed), y).sum()
-            grads = paddle.grad(loss, [packed[n] for n in names],
-                                create_graph=second_order)
-            packed = {n: packed[n] - local_lr * g for n, g in zip(names, grads)}
-        return packed
+    def packed_weights(self, dy_model, feeds, config):
+        return local_weights(
+            dy_model, dy_model.params(), feeds["rows"], feeds["tasks"],
+            sparse=config.get("hyper_parameters.optimizer.lazy_mode"))
 
     def meta_loss(self, dy_model, feeds, config):
         """Mean query loss after adaptation, and the query predictions."""
-        params = self.local_params(dy_model, feeds, config)
-        packed = dy_model.pack(params, feeds["tasks"])
-        fast = self.adapt(dy_model, packed, feeds["x_spt"], feeds["y_spt"],
-                          config)
+        fast = adapt(dy_model, self.packed_weights(dy_model, feeds, config),
+                     feeds["x_spt"], feeds["y_spt"],
+                     config.get("hyper_parameters.local_lr"),
+                     config.get("hyper_parameters.inner_steps"),
+                     config.get("hyper_parameters.meta_order") == 2)
         pred = dy_model.forward_packed(feeds["x_qry"], fast)
         losses = task_bce(pred, feeds["y_qry"])
         return losses.sum() / float(feeds["tasks"]), pred
-
-    def local_params(self, dy_model, feeds, config):
-        """The shared weights with every table cut to the meta-batch's rows.
-
-        With ``optimizer.lazy_mode`` the cut is a sparse embedding lookup, so
-        the tables' gradients are row-sparse and Adam updates only the rows
-        this meta-batch touched (an approximation, opt-in). Otherwise it is
-        a gather, whose gradient is dense: exact Adam on every row.
-        """
-        params = dy_model.params()
-        lazy = config.get("hyper_parameters.optimizer.lazy_mode")
-        for name, rows in zip(dy_model.table_names(), feeds["rows"]):
-            params[name] = F.embedding(rows, params[name], sparse=True) \
-                if lazy else paddle.gather(params[name], rows)
-        return params
 
     def pooled_loss(self, dy_model, feeds, config):
         """The "pooled" baseline: plain supervised BCE on the very rows a
         meta step would see (support and query of every task), no inner
         loop; same number of gradient steps and samples as meta-training."""
-        params = self.local_params(dy_model, feeds, config)
-        packed = dy_model.pack(params, feeds["tasks"])
+        packed = self.packed_weights(dy_model, feeds, config)
         pred_s = dy_model.forward_packed(feeds["x_spt"], packed)
         pred_q = dy_model.forward_packed(feeds["x_qry"], packed)
         loss = (task_bce(pred_s, feeds["y_spt"]) +
@@ -160,19 +198,57 @@ class DygraphModel:
 
     def infer_train_forward(self, dy_model, batch, config, packed=None):
         """Fine-tuning loss of a seed batch; with the model's own weights,
-        or with ``packed`` weights (``net.pack`` of one task) if given."""
+        or with ``packed`` weights (one task's) if given."""
         batch_x, batch_y = batch
         pred = self._predict(dy_model, batch_x, packed)
-        return bce(pred, paddle.to_tensor(batch_y, dtype="float32"))
+        return task_bce(pred, paddle.to_tensor(batch_y, dtype="float32"))
 
-    def infer_forward(self, dy_model, metric_list, metric_list_local, batch,
-                      config, packed=None):
-        """Scores of a candidate batch; also fed to the AUC metrics."""
-        batch_x, batch_y = batch
+    def infer_forward(self, dy_model, batch_x, config, packed=None):
+        """Scores of a candidate batch."""
         with paddle.no_grad():
-            pred = self._predict(dy_model, batch_x, packed).numpy()
-        both = np.stack([1 - pred, pred], 1)
-        for metrics in (metric_list, metric_list_local):
-            if metrics:
-                metrics[0].update(preds=both, labels=np.asarray(batch_y).reshape(-1, 1))
-        return pred
+            return self._predict(dy_model, batch_x, packed).numpy()
+
+    def finetune_and_score(self, dy_model, init_state, campaign, config, rng,
+                           localized=True):
+        """Scores of a campaign's candidates after fine-tuning on its seeds.
+
+        ``localized=True`` (what the tools use) fine-tunes the campaign's
+        local weights (its own Adam over the packed tensors: Adam is
+        elementwise, so stepping packed weights is stepping the unpacked
+        ones). ``localized=False`` is the plain computation with the model's
+        own 22M parameters, kept as the reference the tests and the
+        benchmark compare against: both give the same scores.
+        """
+        _, x_spt, y_spt, x_qry, _ = campaign
+        if localized:
+            rows, x_spt, x_qry = localize(x_spt, x_qry, 1)
+            with paddle.no_grad():
+                packed = local_weights(dy_model, init_state, rows, 1)
+            packed = {name: EagerParamBase.from_tensor(value.clone())
+                      for name, value in packed.items()}
+            trainable = list(packed.values())
+        else:
+            dy_model.set_state_dict(init_state)
+            packed, trainable = None, dy_model.parameters()
+        optimizer = paddle.optimizer.Adam(
+            learning_rate=config.get(
+                "hyper_parameters.optimizer.local_test_learning_rate"),
+            parameters=trainable)
+        batch_size = config.get("hyper_parameters.batch_size")
+        dy_model.train()
+        for _ in range(config.get("runner.infer_train_epoch")):
+            # a fresh seeded shuffle per pass, as the paper's sample(frac=1)
+            order = rng.permutation(len(y_spt))
+            for part in chunks(len(order), batch_size):
+                picked = order[part]
+                loss = self.infer_train_forward(
+                    dy_model, ([a[picked] for a in x_spt], y_spt[picked]),
+                    config, packed=packed)
+                optimizer.clear_grad()
+                loss.backward()
+                optimizer.step()
+        dy_model.eval()
+        scores = [self.infer_forward(dy_model, [a[s] for a in x_qry], config,
+                                     packed=packed)
+                  for s in chunks(len(x_qry[0]), batch_size)]
+        return np.concatenate(scores) if scores else np.zeros(0, np.float32)

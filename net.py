@@ -16,7 +16,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from tools.utils.schema import (DYNAMIC_LENGTHS, DYNAMIC_OFFSETS, IdMaxima)
+from dataio.schema import LENGTHS_SLOT, TABLES, IdMaxima
 
 
 class _Tables(nn.Layer):
@@ -87,18 +87,11 @@ class MetaHeac(nn.Layer):
         self.output_attention_layer = _gate(self.ad_embed_dim, mlp_dims[-1],
                                             num_output)
 
-    # names of the tables, in the order of the input id blocks
-    def table_names(self):
-        return ([
-            "embedding.static_emb.embeddings.%d.weight" % i
-            for i in range(len(self.maxima.static))
-        ] + [
-            "embedding.dynamic_emb.embeddings.%d.weight" % i
-            for i in range(len(self.maxima.dynamic))
-        ] + [
-            "embedding.ad_emb.embeddings.%d.weight" % i
-            for i in range(len(self.maxima.ad))
-        ])
+    @staticmethod
+    def table_names():
+        """Parameter names of the embedding tables, in schema.TABLES order."""
+        return ["embedding.%s_emb.embeddings.%d.weight" % (t.group, t.index)
+                for t in TABLES]
 
     def params(self):
         return dict(self.named_parameters())
@@ -157,31 +150,29 @@ class MetaHeac(nn.Layer):
 
     def embed(self, x, p):
         """User representation [N, 14E] and campaign representation [N, 7E]."""
-        static, dynamic, lengths, ad = x
-        names = self.table_names()
-        n_st, n_dy = len(self.maxima.static), len(self.maxima.dynamic)
+        lengths = x[LENGTHS_SLOT]
         dim = self.embed_dim
-        user = [paddle.gather(p[names[i]], static[:, i]) for i in range(n_st)]
-        for j in range(n_dy):
-            width = DYNAMIC_LENGTHS[j]
-            table = p[names[n_st + j]]
-            ids = dynamic[:, DYNAMIC_OFFSETS[j]:DYNAMIC_OFFSETS[j] + width]
-            length = lengths[:, j:j + 1]
+        user, ad_emb = [], []
+        for table, name in zip(TABLES, self.table_names()):
+            ids = x[table.slot][:, table.columns]
+            weight = p[name]
+            if table.group != "dynamic":
+                emb = paddle.gather(weight, ids.reshape([-1]))
+                (ad_emb if table.group == "ad" else user).append(emb)
+                continue
+            width = ids.shape[1]
+            length = lengths[:, table.index:table.index + 1]
             # only the first `length` ids are real: padded positions read
             # an appended zero row, which adds nothing and takes no gradient
+            # (a mask multiply over [N, width, E] and its gradients cost more)
             valid = paddle.arange(width, dtype=length.dtype).unsqueeze(0) < length
-            ids = paddle.where(valid, ids, paddle.full_like(ids, table.shape[0]))
-            pad = paddle.zeros([1, dim], table.dtype)
+            ids = paddle.where(valid, ids, paddle.full_like(ids, weight.shape[0]))
+            pad = paddle.zeros([1, dim], weight.dtype)
             pad.stop_gradient = False  # concat's double grad needs both sides
-            table = paddle.concat([table, pad])
-            total = paddle.gather(table, ids.reshape([-1])).reshape(
-                [-1, width, dim]).sum(axis=1)
+            total = paddle.gather(paddle.concat([weight, pad]),
+                                  ids.reshape([-1])).reshape([-1, width, dim])
             count = paddle.clip(length.astype(total.dtype), min=1.0)
-            user.append(total / count)
-        ad_emb = [
-            paddle.gather(p[names[n_st + n_dy + k]], ad[:, k])
-            for k in range(len(self.maxima.ad))
-        ]
+            user.append(total.sum(axis=1) / count)
         user_rep = paddle.concat(user, axis=1)
         user_mean = user_rep.reshape([-1, len(user), dim]).sum(axis=1) / float(
             len(user))

@@ -9,8 +9,8 @@ import logging
 
 from paddle.io import IterableDataset
 
-from tools.utils.campaigns import CampaignIndex
-from tools.utils.data_io import DataError, files_matching, read_stages
+from dataio.campaigns import CampaignIndex
+from dataio.stage_files import DataError, files_matching, read_stages
 
 logger = logging.getLogger(__name__)
 

@@ -1,8 +1,9 @@
 """Meta-training reader: meta-batches of ``task_count`` campaigns.
 
-Each item is ``[x_spt, y_spt, x_qry, y_qry]``: ``x_spt[t]`` is the list of
-four id arrays of task t's support set, ``y_spt[t]`` its labels; the query
-set likewise. Campaigns are drawn by ``hyper_parameters.sample_method``:
+Each item is ``[x_spt, y_spt, x_qry, y_qry]``: ``x_spt`` the four input
+arrays of every task's support rows stacked (task t's are rows
+``t*batch_size .. (t+1)*batch_size - 1``), ``y_spt`` their labels as
+``[task_count, batch_size]``; the query set likewise. Campaigns are drawn by ``hyper_parameters.sample_method``:
 ``normal`` (probability proportional to the campaign's rows, the paper's
 default), ``sqrt`` (to the square root) or ``unit`` (uniform). The data are
 read once, into arrays; a meta-batch then costs a few index draws, whatever
@@ -13,8 +14,8 @@ import logging
 import numpy as np
 from paddle.io import IterableDataset
 
-from tools.utils.campaigns import CampaignIndex
-from tools.utils.data_io import DataError, read_stages
+from dataio.campaigns import CampaignIndex
+from dataio.stage_files import DataError, read_stages
 
 logger = logging.getLogger(__name__)
 
@@ -78,15 +79,14 @@ class RecDataset(IterableDataset):
         return self.index.order[self.index.starts[k] + picks]
 
     def meta_batch(self):
-        # support then query of each task, gathered with one index per array
-        rows = [self.sample_rows(k) for k in self.sample_tasks()
-                for _ in ("support", "query")]
-        cuts = np.cumsum([len(r) for r in rows])[:-1]
-        every = np.concatenate(rows)
-        inputs = [np.split(a, cuts) for a in self.stage.inputs(every)]
-        labels = np.split(self.stage.labels(every), cuts)
-        x = [[a[i] for a in inputs] for i in range(len(rows))]
-        return [x[0::2], labels[0::2], x[1::2], labels[1::2]]
+        # drawn in the order support, query of task 0, then of task 1, ...
+        rows = np.stack([[self.sample_rows(k), self.sample_rows(k)]
+                         for k in self.sample_tasks()])  # [T, 2, B]
+        batch = []
+        for part in (rows[:, 0], rows[:, 1]):
+            batch += [self.stage.inputs(part.ravel()),
+                      self.stage.labels(part.ravel()).reshape(part.shape)]
+        return batch
 
     def __iter__(self):
         for _ in range(self.n_batch):

@@ -5,7 +5,7 @@ import pickle
 
 import numpy as np
 
-from tools.utils import schema
+from dataio import schema
 
 
 def arrays_to_frame(label, aid, static, dynamic, lengths, ad, pad_ids=None,

@@ -1,11 +1,14 @@
 """The feature schema of the released Tencent Look-alike format, defined once.
 
-Field names, list lengths and the column layout live here; the id maxima are
-per dataset and come from ``hyper_parameters.max_idxs`` in the config, in the
-order ``[static, dynamic, ad]`` of the lists below.
+Field names, list lengths, the layout of the network's four input arrays and
+the order of the embedding tables live here; everything else (readers,
+cache, localisation, the network, the generators) derives its positions
+from these. The id maxima are per dataset and come from
+``hyper_parameters.max_idxs`` in the config, in the order ``[static,
+dynamic, ad]`` of the lists below.
 """
 from dataclasses import dataclass
-from typing import List, Sequence
+from typing import Sequence
 
 LABEL_COL = "label"
 AID_COL = "aid"
@@ -29,8 +32,37 @@ DYNAMIC_OFFSETS = tuple(sum(DYNAMIC_LENGTHS[:i]) for i in range(len(DYNAMIC_FIEL
 ALL_COLUMNS = ((LABEL_COL, AID_COL) + STATIC_FIELDS + DYNAMIC_NAMES +
                LENGTH_COLS + AD_FIELDS)
 
-# the four arrays of one model input, in the order the network takes them
-INPUT_KEYS = ("static", "dynamic", "lengths", "ad")
+# One network input is four int arrays, in this order (the "slots"): static
+# ids [N, 7], the dynamic id block [N, 50], the dynamic lengths [N, 7] and the
+# ad ids [N, 6]. The cache stores them side by side as one [N, 70] block.
+STATIC_SLOT, DYNAMIC_SLOT, LENGTHS_SLOT, AD_SLOT = range(4)
+INPUT_WIDTHS = (len(STATIC_FIELDS), DYNAMIC_WIDTH, len(LENGTH_COLS),
+                len(AD_FIELDS))
+INPUT_SLICES = tuple(slice(sum(INPUT_WIDTHS[:i]), sum(INPUT_WIDTHS[:i + 1]))
+                     for i in range(len(INPUT_WIDTHS)))
+
+
+@dataclass(frozen=True)
+class Table:
+    """One embedding table: the field it embeds, its group ("static",
+    "dynamic", "ad") and index within the group, and where its ids are in
+    the input (``slot`` and ``columns``; several columns for a list)."""
+    field: str
+    group: str
+    index: int
+    slot: int
+    columns: slice
+
+
+# every embedding table, in the order of max_idxs (static, dynamic, ad)
+TABLES = tuple(
+    [Table(name, "static", i, STATIC_SLOT, slice(i, i + 1))
+     for i, name in enumerate(STATIC_FIELDS)] +
+    [Table(name, "dynamic", j, DYNAMIC_SLOT,
+           slice(DYNAMIC_OFFSETS[j], DYNAMIC_OFFSETS[j] + width))
+     for j, (name, width) in enumerate(DYNAMIC_FIELDS)] +
+    [Table(name, "ad", k, AD_SLOT, slice(k, k + 1))
+     for k, name in enumerate(AD_FIELDS)])
 
 
 @dataclass(frozen=True)
@@ -57,11 +89,7 @@ class IdMaxima:
                         "must be a non-negative integer" % (value, ))
         return cls(*(tuple(int(v) for v in group) for group in max_idxs))
 
-    def as_lists(self) -> List[List[int]]:
-        return [list(self.static), list(self.dynamic), list(self.ad)]
-
     def by_field(self):
-        """(column name, maximum) for every id field, static, dynamic, ad."""
-        names = STATIC_FIELDS + DYNAMIC_NAMES + AD_FIELDS
-        return list(zip(names, list(self.static) + list(self.dynamic) +
-                        list(self.ad)))
+        """(column name, maximum) for every id field, in TABLES order."""
+        return list(zip([t.field for t in TABLES], list(self.static) +
+                        list(self.dynamic) + list(self.ad)))

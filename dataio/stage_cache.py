@@ -18,7 +18,7 @@ import tempfile
 
 import numpy as np
 
-from tools.utils import schema
+from dataio import schema
 
 logger = logging.getLogger(__name__)
 

@@ -12,23 +12,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tools.utils import schema, stage_cache
+from dataio import schema
+from dataio import stage_cache
 
 logger = logging.getLogger(__name__)
 
 
 class DataError(ValueError):
     pass
-
-
-def _slices(widths):
-    edges = np.cumsum([0] + list(widths))
-    return tuple(slice(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]))
-
-
-# columns of static, dynamic, lengths and ad in the [N, 70] feature block
-FEATURE_SLICES = _slices((len(schema.STATIC_FIELDS), schema.DYNAMIC_WIDTH,
-                          len(schema.LENGTH_COLS), len(schema.AD_FIELDS)))
 
 
 @dataclass
@@ -51,7 +42,7 @@ class StageArrays:
         """The four network inputs (int64) of ``rows`` (all rows if None)."""
         if self.features is not None and rows is not None:
             block = np.asarray(self.features[rows], dtype=np.int64)
-            return [block[:, s] for s in FEATURE_SLICES]
+            return [block[:, s] for s in schema.INPUT_SLICES]
         arrays = (self.static, self.dynamic, self.lengths, self.ad)
         if rows is None:
             return [np.asarray(a, dtype=np.int64) for a in arrays]
@@ -60,7 +51,7 @@ class StageArrays:
     @classmethod
     def from_features(cls, path, label, aid, features):
         return cls(path, label, aid,
-                   *(features[:, s] for s in FEATURE_SLICES), features=features)
+                   *(features[:, s] for s in schema.INPUT_SLICES), features=features)
 
     def feature_block(self):
         if self.features is not None:
@@ -128,6 +119,12 @@ def _list_column(df, path, column, width):
     return block.astype(np.int64)
 
 
+def _int_columns(df, path, columns):
+    """The [N, len(columns)] int64 block of scalar id columns."""
+    return np.stack([_int_column(df, path, c) for c in columns], axis=1) \
+        if len(df) else np.zeros((0, len(columns)), np.int64)
+
+
 def frame_to_arrays(df, path, maxima: schema.IdMaxima) -> StageArrays:
     """Validate a released-format DataFrame and convert it to arrays."""
     missing = [c for c in schema.ALL_COLUMNS if c not in df.columns]
@@ -145,12 +142,8 @@ def frame_to_arrays(df, path, maxima: schema.IdMaxima) -> StageArrays:
         _fail(path, schema.LABEL_COL, bad, "are not in {0, 1}", label)
 
     aid = _int_column(df, path, schema.AID_COL)
-    static = np.stack([_int_column(df, path, c) for c in schema.STATIC_FIELDS],
-                      axis=1) if len(df) else np.zeros((0, 7), np.int64)
-    ad = np.stack([_int_column(df, path, c) for c in schema.AD_FIELDS],
-                  axis=1) if len(df) else np.zeros((0, 6), np.int64)
-    lengths = np.stack([_int_column(df, path, c) for c in schema.LENGTH_COLS],
-                       axis=1) if len(df) else np.zeros((0, 7), np.int64)
+    static, lengths, ad = (_int_columns(df, path, columns) for columns in (
+        schema.STATIC_FIELDS, schema.LENGTH_COLS, schema.AD_FIELDS))
     blocks = []
     for j, (name, width) in enumerate(schema.DYNAMIC_FIELDS):
         block = _list_column(df, path, name, width)
@@ -193,25 +186,19 @@ def _check_ids(path, block, names, maxima, per_row=False):
 
 
 def id_ranges(stage):
-    """Per-field (min, max) of the ids, in IdMaxima.by_field order."""
+    """Per-table (min, max) of the ids, in schema.TABLES order."""
+    arrays = (stage.static, stage.dynamic, stage.lengths, stage.ad)
     ranges = []
-    for block in (stage.static, stage.dynamic, stage.ad):
-        if block is stage.dynamic:
-            for j in range(len(schema.DYNAMIC_FIELDS)):
-                off, width = schema.DYNAMIC_OFFSETS[j], schema.DYNAMIC_LENGTHS[j]
-                part = block[:, off:off + width]
-                ranges.append((int(part.min(initial=0)), int(part.max(initial=0))))
-        else:
-            ranges += [(int(block[:, i].min(initial=0)),
-                        int(block[:, i].max(initial=0)))
-                       for i in range(block.shape[1])]
+    for table in schema.TABLES:
+        part = arrays[table.slot][:, table.columns]
+        ranges.append((int(part.min(initial=0)), int(part.max(initial=0))))
     return ranges
 
 
 def _read_frame(path, maxima):
     # imported here: a cache hit must not pay for importing pandas
     import pandas as pd
-    from tools.utils import safe_pickle
+    from dataio import safe_pickle
     df = safe_pickle.read_pickle_safely(path)
     if not isinstance(df, pd.DataFrame):
         raise DataError("%s holds a %s, expected a pandas DataFrame" %

@@ -81,6 +81,6 @@ def load_into(model, state, source):
 
 def write_atomically(path, text):
     """Write a result file atomically, keeping an earlier one as .prev."""
-    from tools.utils.frames import atomic_write
+    from dataio.frames import atomic_write
     keep_previous(path)
     atomic_write(path, lambda f: f.write(text.encode()))

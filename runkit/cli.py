@@ -1,11 +1,7 @@
 """Command-line parsing shared by the tools: ``-m config.yaml -o k=v ...``."""
 import argparse
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from tools.utils.config import ConfigError, load_config  # noqa: E402
+from runkit.config import ConfigError, load_config
 
 
 def parse(description, argv=None):
@@ -26,7 +22,7 @@ def run(description, job, argv=None):
     """Parse the command line, run ``job(config)``; a bad input (a
     ValueError or a missing file, which our errors are) becomes one clear
     log line and exit status 1 instead of a traceback."""
-    from tools.utils import runtime
+    from runkit import runtime
     runtime.setup_logging()
     config = parse(description, argv)
     try:

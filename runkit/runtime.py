@@ -10,7 +10,7 @@ import os
 import random
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 logger = logging.getLogger("metaheac")
 
@@ -148,9 +148,20 @@ def prepare(config):
 
 
 def load_module(config, key):
-    """Import the reader named by ``key`` (importlib format, PaddleRec)."""
+    """Import the reader named by ``key`` (importlib format, PaddleRec):
+    ``a.b`` is ``a/b.py`` beside the config file or in the project."""
     import importlib
-    for folder in (ROOT, config["config_abs_dir"]):
-        if folder not in sys.path:
-            sys.path.insert(0, folder)
-    return importlib.import_module(config.get(key))
+    import importlib.util
+    name = config.get(key)
+    if name in sys.modules:
+        return sys.modules[name]
+    relative = os.path.join(*name.split(".")) + ".py"
+    for folder in (config["config_abs_dir"], ROOT):
+        path = os.path.join(folder, relative)
+        if os.path.isfile(path):
+            spec = importlib.util.spec_from_file_location(name, path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            spec.loader.exec_module(module)
+            return module
+    return importlib.import_module(name)  # an installed module

@@ -22,7 +22,7 @@ from typing import Tuple
 
 import numpy as np
 
-from tools.utils import schema
+from dataio import schema
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from typing import NamedTuple, Tuple
 import numpy as np
 import pandas as pd
 
-from tools.utils.schema import AD_FIELDS, DYNAMIC_NAMES, STATIC_FIELDS
+from dataio.schema import AD_FIELDS, DYNAMIC_NAMES, STATIC_FIELDS
 
 # users rendered at once (~8 MB of text): small arrays reuse heap memory
 USER_CHUNK = 25_000

@@ -15,7 +15,7 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
-from tools.utils.runtime import cpu_fast_path  # noqa: E402
+from runkit.runtime import cpu_fast_path  # noqa: E402
 
 cpu_fast_path()  # the tools' CPU settings, before anything imports paddle
 

@@ -3,8 +3,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tools.utils import schema
-from tools.utils.config import load_config
+from dataio import schema
+from runkit.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "config.yaml"

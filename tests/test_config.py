@@ -1,4 +1,4 @@
-"""tools.utils.config: flattening, typed overrides, errors naming the key."""
+"""runkit.config: flattening, typed overrides, errors naming the key."""
 import os
 import subprocess
 import sys
@@ -6,8 +6,8 @@ import sys
 import pytest
 
 from helpers import CONFIG, ROOT
-from tools import cli
-from tools.utils.config import ConfigError, load_config, parse_override
+from runkit import cli
+from runkit.config import ConfigError, load_config, parse_override
 
 MINIMAL = """\
 runner:

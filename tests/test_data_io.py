@@ -1,4 +1,4 @@
-"""tools.utils.data_io.read_stage: real files, and bad files rejected clearly."""
+"""dataio.stage_files.read_stage: real files, and bad files rejected clearly."""
 import logging
 import os
 import pickle
@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 from helpers import FIXTURES, FULL_MAX_IDXS
-from tools.utils import schema
-from tools.utils.data_io import DataError, read_stage
-from tools.utils.frames import arrays_to_frame, write_pickle
-from tools.utils.schema import IdMaxima
+from dataio import schema
+from dataio.stage_files import DataError, read_stage
+from dataio.frames import arrays_to_frame, write_pickle
+from dataio.schema import IdMaxima
 
 MAXIMA = IdMaxima.from_config(FULL_MAX_IDXS)
 

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from helpers import (CONFIG, FIXTURES, FULL_MAX_IDXS, run_tool, yaml_list)
-from tools.utils import synth
-from tools.utils.config import load_config
+from synthetic import generator
+from runkit.config import load_config
 
 SHIPPED = load_config(str(CONFIG))
 EPOCHS = SHIPPED["runner.epochs"]
@@ -44,14 +44,14 @@ DEMO_MIN_GAUC = 0.75
 
 
 # ------------------------------------------------------------ tiny run
-TINY_SPEC = replace(synth.SAMPLE, n_users=800, n_train=4, train_rows_median=60,
+TINY_SPEC = replace(generator.SAMPLE, n_users=800, n_train=4, train_rows_median=60,
                     train_rows_range=(30, 100), n_hot=2, hot_seeds=(40, 60),
                     n_cold=2, cold_seeds=(10, 20), candidates=60)
 
 
 def tiny_data(folder):
     from tools.make_sample_data import write_stages
-    write_stages(synth.generate(TINY_SPEC, seed=5), str(folder), TINY_SPEC)
+    write_stages(generator.generate(TINY_SPEC, seed=5), str(folder), TINY_SPEC)
     return folder
 
 
@@ -145,7 +145,7 @@ def test_single_class_test_set_is_reported_not_scored(tmp_path):
     ]
     # an untrained checkpoint of the full data's table sizes
     from dygraph_model import DygraphModel
-    from tools.utils.checkpoint import save_checkpoint
+    from runkit.checkpoint import save_checkpoint
     config = load_config(str(CONFIG), overrides)
     model_class = DygraphModel()
     net = model_class.create_model(config)

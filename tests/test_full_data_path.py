@@ -8,7 +8,7 @@ import sys
 import yaml
 
 from helpers import ROOT, run_tool, tool_env
-from tools.utils.raw_format import RawSize, write_raw
+from synthetic.raw_format import RawSize, write_raw
 
 
 def test_preprocess_train_meta_test(tmp_path):

@@ -8,7 +8,7 @@ import numpy as np
 import paddle
 import pytest
 
-from dygraph_model import DygraphModel, bce
+from dygraph_model import DygraphModel, task_bce
 from helpers import random_inputs, randomize_parameters, small_config
 
 TASKS, ROWS = 2, 5
@@ -31,7 +31,8 @@ def make_model(config, seed=0):
 
 
 def make_batch(seed=1):
-    """A meta-batch as reader_train yields it: [x_spt, y_spt, x_qry, y_qry]."""
+    """A meta-batch as reader_train yields it: [x_spt, y_spt, x_qry, y_qry],
+    the four input arrays of all tasks stacked, labels [tasks, rows]."""
     rng = np.random.default_rng(seed)
     batch = [[], [], [], []]
     for _ in range(TASKS):
@@ -44,7 +45,16 @@ def make_batch(seed=1):
             # both classes in every set
             y = rng.permutation(np.arange(ROWS) % 2).astype(np.float32)
             batch[part + 1].append(y)
+    for part in (0, 2):
+        batch[part] = [np.concatenate([x[s] for x in batch[part]])
+                       for s in range(4)]
+        batch[part + 1] = np.stack(batch[part + 1])
     return batch
+
+
+def task_part(x, t):
+    """Task t's rows of stacked input arrays."""
+    return [a[t * ROWS:(t + 1) * ROWS] for a in x]
 
 
 def meta_loss(model, batch, config):
@@ -118,11 +128,11 @@ def dense_meta_loss(model, batch, config):
         params = dict(model.named_parameters())
         for _ in range(config["hyper_parameters.inner_steps"]):
             names = list(params)
-            grads = paddle.grad(loss_of(x_spt[t], y_spt[t], params),
+            grads = paddle.grad(loss_of(task_part(x_spt, t), y_spt[t], params),
                                 [params[n] for n in names],
                                 create_graph=second)
             params = {n: params[n] - lr * g for n, g in zip(names, grads)}
-        losses.append(loss_of(x_qry[t], y_qry[t], params))
+        losses.append(loss_of(task_part(x_qry, t), y_qry[t], params))
     return paddle.add_n(losses) / float(TASKS)
 
 
@@ -199,8 +209,7 @@ def test_rows_untouched_by_the_tasks_get_no_gradient(float64):
     _, grads = meta_grads(model, batch, config)
     used = set()
     for part in (0, 2):
-        for x in batch[part]:
-            used |= set(x[3][:, 4].tolist())   # productId
+        used |= set(batch[part][3][:, 4].tolist())   # productId
     g = grads["embedding.ad_emb.embeddings.4.weight"]
     unused = [i for i in range(g.shape[0]) if i not in used]
     assert unused, "every productId is used: widen the table"
@@ -228,7 +237,8 @@ def test_meta_loss_with_zero_local_lr_is_the_plain_query_loss(float64):
     batch = make_batch()
     loss = float(meta_loss(model, batch, config))
     plain = np.mean([
-        float(bce(model([paddle.to_tensor(a) for a in batch[2][t]]),
+        float(task_bce(model([paddle.to_tensor(a)
+                              for a in task_part(batch[2], t)]),
                   paddle.to_tensor(batch[3][t].astype(np.float64))))
         for t in range(TASKS)])
     assert loss == pytest.approx(plain, abs=1e-12)
@@ -237,7 +247,7 @@ def test_meta_loss_with_zero_local_lr_is_the_plain_query_loss(float64):
 def test_bce_gradient_is_finite_at_saturated_predictions():
     pred = paddle.to_tensor([1.0, 0.5, 0.0], stop_gradient=False)
     label = paddle.to_tensor([1.0, 0.0, 0.0])
-    loss = bce(pred, label)
+    loss = task_bce(pred, label)
     ref_pred = paddle.to_tensor([1.0, 0.5, 0.0], stop_gradient=False)
     ref = paddle.nn.BCELoss()(ref_pred, label)
     assert float(loss) == pytest.approx(float(ref), rel=1e-6)

@@ -1,8 +1,8 @@
-"""tools.utils.metrics against values computed by hand."""
+"""runkit.metrics against values computed by hand."""
 import numpy as np
 import pytest
 
-from tools.utils.metrics import campaign_metrics, fmt, summarize, top_k
+from runkit.metrics import campaign_metrics, fmt, summarize, top_k
 
 
 def pairwise_auc(labels, scores):

@@ -5,7 +5,7 @@ import pytest
 
 import net
 from helpers import SMALL_MAX_IDXS, random_inputs, randomize_parameters
-from tools.utils import schema
+from dataio import schema
 
 E = 4
 

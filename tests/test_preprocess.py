@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 import yaml
 
+from dataio import safe_pickle, stage_files
+from dataio.schema import (AD_FIELDS, ALL_COLUMNS, DYNAMIC_FIELDS,
+                           DYNAMIC_NAMES, LENGTH_COLS, STATIC_FIELDS, IdMaxima)
+from synthetic.raw_format import RawSize, write_raw
 from tools import preprocess as pp
-from tools.utils.raw_format import RawSize, write_raw
-from tools.utils.schema import (AD_FIELDS, ALL_COLUMNS, DYNAMIC_FIELDS,
-                                DYNAMIC_NAMES, LENGTH_COLS, STATIC_FIELDS,
-                                IdMaxima)
 
 SIZE = RawSize(users=3000, train_rows=9000, test_rows=3000, campaigns=14)
 SEED = 7
@@ -91,11 +91,10 @@ def test_five_files_with_the_released_columns(processed):
 
 
 def test_outputs_load_with_the_projects_safe_reader(processed):
-    safe = pytest.importorskip("tools.utils.safe_pickle")
     out, _, frames = processed
     paths, _ = pp.output_paths(out)
     for key, path in paths.items():
-        pd.testing.assert_frame_equal(safe.read_pickle_safely(path),
+        pd.testing.assert_frame_equal(safe_pickle.read_pickle_safely(path),
                                       frames[key])
 
 
@@ -350,12 +349,9 @@ def test_command_lines(tmp_path):
 
 
 def test_outputs_pass_the_projects_stage_reader(processed):
-    data_io = pytest.importorskip("tools.utils.data_io")
-    if not hasattr(data_io, "read_stage"):
-        pytest.skip("tools.utils.data_io has no read_stage")
     out, max_idxs, frames = processed
     paths, _ = pp.output_paths(out)
     maxima = IdMaxima.from_config(max_idxs)
     for key, path in paths.items():
         if len(frames[key]):
-            assert len(data_io.read_stage(path, maxima)) == len(frames[key])
+            assert len(stage_files.read_stage(path, maxima)) == len(frames[key])

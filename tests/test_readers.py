@@ -7,9 +7,9 @@ import pytest
 import reader_test
 import reader_train
 from helpers import small_config
-from tools.utils import schema
-from tools.utils.data_io import StageArrays
-from tools.utils.frames import arrays_to_frame, write_pickle
+from dataio import schema
+from dataio.stage_files import StageArrays
+from dataio.frames import arrays_to_frame, write_pickle
 
 # rows per campaign; aid = 100 + position, a long tail like the real data
 SIZES = [3, 9, 25, 40, 70, 150]
@@ -42,9 +42,21 @@ def make_dataset(stage=None, task_count=3, batch_size=16, seed=2021,
     return reader_train.RecDataset(None, config, stage=stage or make_stage())
 
 
+def per_task(batch):
+    """A stacked meta-batch split by task: ([x_spt per task], [y_spt per
+    task], [x_qry ...], [y_qry ...]); checks the stacking on the way."""
+    out = []
+    for x, y in ((batch[0], batch[1]), (batch[2], batch[3])):
+        tasks, rows = y.shape
+        assert all(len(a) == tasks * rows for a in x)
+        out += [[[a[t * rows:(t + 1) * rows] for a in x] for t in range(tasks)],
+                list(y)]
+    return out
+
+
 def task_campaigns(batch):
     """(campaign of every support row, of every query row) per task."""
-    x_spt, _, x_qry, _ = batch
+    x_spt, _, x_qry, _ = per_task(batch)
     return [(x[3][:, 1], q[3][:, 1]) for x, q in zip(x_spt, x_qry)]
 
 
@@ -98,14 +110,14 @@ def test_fewer_campaigns_than_task_count_repeats_with_a_warning(caplog):
     ds = make_dataset(make_stage([20, 30]), task_count=5)
     assert "task_count 5" in caplog.text
     batch = next(iter(ds))
-    assert len(batch[0]) == 5
+    assert len(per_task(batch)[0]) == 5
 
 
 def test_support_and_query_rows_belong_to_the_sampled_campaign():
     stage = make_stage()
     ds = make_dataset(stage, task_count=3, batch_size=16)
     for batch in ds:
-        x_spt, y_spt, x_qry, y_qry = batch
+        x_spt, y_spt, x_qry, y_qry = per_task(batch)
         for t in range(3):
             for x, y in ((x_spt[t], y_spt[t]), (x_qry[t], y_qry[t])):
                 assert [a.shape for a in x] == [(16, 7), (16, 50), (16, 7),
@@ -131,7 +143,7 @@ def test_small_campaign_is_drawn_with_replacement(caplog):
     small_rows = set(np.flatnonzero(stage.aid == 100).tolist())
     hits = 0
     for _ in range(30):
-        x_spt, _, x_qry, _ = ds.meta_batch()
+        x_spt, _, x_qry, _ = per_task(ds.meta_batch())
         for x in (x_spt[0], x_qry[0]):
             rows = x[1][:, 0]
             if x[3][0, 1] == 0:

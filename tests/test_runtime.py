@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from helpers import ROOT
-from tools.utils import runtime
+from runkit import runtime
 
 
 @pytest.mark.parametrize("vendor, mkl", [("AuthenticAMD", "5"),
@@ -29,19 +29,18 @@ def test_fast_path_keeps_the_users_values(monkeypatch):
 def test_tools_apply_it_before_paddle_and_log_it_once():
     """prepare() in a fresh process: paddle sees the flag, one log line."""
     code = (
-        "import sys; sys.path.insert(0, %r)\n"
-        "from tools.utils import runtime\n"
-        "from tools.utils.config import load_config\n"
+        "from runkit import runtime\n"
+        "from runkit.config import load_config\n"
         "runtime.setup_logging()\n"
         "config = load_config(%r)\n"
         "runtime.prepare(config); runtime.prepare(config)\n"
         "import paddle\n"
         "print('flag', paddle.get_flags(['FLAGS_use_stride_kernel'])"
-        "['FLAGS_use_stride_kernel'])\n" % (str(ROOT), str(ROOT / "config.yaml")))
+        "['FLAGS_use_stride_kernel'])\n" % str(ROOT / "config.yaml"))
     env = {k: v for k, v in __import__("os").environ.items()
            if k not in ("FLAGS_use_stride_kernel", "MKL_DEBUG_CPU_TYPE")}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True,
-                         text=True, env=env, timeout=300)
+                         text=True, env=env, cwd=str(ROOT), timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "flag False" in out.stdout
     assert out.stdout.count("CPU fast path") == 1

@@ -1,4 +1,4 @@
-"""tools.utils.safe_pickle: real files load, hostile files run nothing."""
+"""dataio.safe_pickle: real files load, hostile files run nothing."""
 import datetime
 import os
 import pickle
@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tools.utils.safe_pickle import (CorruptPickleError, UnsafePickleError,
+from dataio.safe_pickle import (CorruptPickleError, UnsafePickleError,
                                      read_pickle_safely)
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"

@@ -5,10 +5,11 @@ import sys
 import numpy as np
 import pytest
 
-from helpers import SMALL_MAX_IDXS, random_inputs
-from tools.utils import schema, stage_cache
-from tools.utils.data_io import DataError, read_stage
-from tools.utils.frames import arrays_to_frame, write_pickle
+from helpers import ROOT, SMALL_MAX_IDXS, random_inputs
+from dataio import schema
+from dataio import stage_cache
+from dataio.stage_files import DataError, read_stage
+from dataio.frames import arrays_to_frame, write_pickle
 
 MAXIMA = schema.IdMaxima.from_config(SMALL_MAX_IDXS)
 
@@ -36,7 +37,7 @@ def test_second_read_hits_the_cache_and_matches(tmp_path, monkeypatch):
     assert len(entries) == 1 and entries[0].startswith("x_stage1.pkl.")
 
     # a hit must not unpickle: make any unpickling fail loudly
-    import tools.utils.safe_pickle as safe_pickle
+    import dataio.safe_pickle as safe_pickle
     monkeypatch.setattr(safe_pickle, "read_pickle_safely",
                         lambda path: pytest.fail("cache miss: unpickled"))
     second = read_stage(str(src), MAXIMA, cache_dir=str(cache))
@@ -54,14 +55,14 @@ def test_hit_does_not_import_pandas(tmp_path):
     src, cache = tmp_path / "x_stage1.pkl", tmp_path / "cache"
     write_stage(src)
     read_stage(str(src), MAXIMA, cache_dir=str(cache))
-    code = ("import sys; sys.path.insert(0, %r); "
-            "from tools.utils import schema; from tools.utils.data_io import read_stage; "
+    code = ("import sys; "
+            "from dataio import schema; from dataio.stage_files import read_stage; "
             "s = read_stage(%r, schema.IdMaxima.from_config(%r), cache_dir=%r); "
             "print(len(s), 'pandas' in sys.modules)" %
-            (os.getcwd(), str(src), SMALL_MAX_IDXS, str(cache)))
+            (str(src), SMALL_MAX_IDXS, str(cache)))
     import subprocess
     out = subprocess.run([sys.executable, "-c", code], capture_output=True,
-                         text=True, check=True).stdout.split()
+                         text=True, check=True, cwd=str(ROOT)).stdout.split()
     assert out == ["60", "False"]
 
 

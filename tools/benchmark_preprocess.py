@@ -26,7 +26,7 @@ from fractions import Fraction
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from tools.utils.raw_format import FULL_SIZE  # noqa: E402
+from synthetic.raw_format import FULL_SIZE  # noqa: E402
 
 GIB = 2.0**30
 

@@ -21,7 +21,7 @@ The answer printed last: cold GAUC of ``metaheac_2nd`` minus the best of the
 baselines (scratch, pooled, MAML-DNN), as a difference of means and as the
 mean ± std of the per-seed differences.
 
-The benchmark data (``tools.utils.synth.BENCHMARK``, see docs/quality.md for
+The benchmark data (``synthetic.generator.BENCHMARK``, see docs/quality.md for
 what it plants) are generated once, with ``--data-seed``, under
 ``<out>/data`` and reused while the spec and seed are unchanged. The seeds of
 ``--seeds`` vary ``runner.seed`` only: model initialisation, task and row
@@ -45,7 +45,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from tools.utils import synth  # noqa: E402
+from synthetic import generator  # noqa: E402
 
 CONFIG = os.path.join(ROOT, "config.yaml")
 
@@ -92,7 +92,7 @@ SHARED = [
 ]
 
 SMOKE_SPEC = dataclasses.replace(
-    synth.BENCHMARK, n_users=3000, n_categories=3, n_train=12,
+    generator.BENCHMARK, n_users=3000, n_categories=3, n_train=12,
     train_rows_median=40, train_rows_range=(20, 80), n_hot=2,
     hot_seeds=(80, 120), n_cold=2, cold_seeds=(30, 50), candidates=100)
 SMOKE_SHARED = [
@@ -138,7 +138,7 @@ def make_data(folder, spec, seed):
                     return json.load(f2)["stats"]
     if os.path.isdir(folder):
         shutil.rmtree(folder)
-    stages = synth.generate(spec, seed)
+    stages = generator.generate(spec, seed)
     write_stages(stages, folder, spec, LAYOUT)
     stats = {}
     for name, arrays in stages.items():
@@ -210,7 +210,7 @@ def run_one(config_overrides, run_dir):
     """Meta-train then meta-test one method and seed; times and summaries."""
     from tools.infer_meta import infer
     from tools.trainer import train
-    from tools.utils.config import load_config
+    from runkit.config import load_config
     if os.path.isdir(run_dir):
         shutil.rmtree(run_dir)
     os.makedirs(run_dir)
@@ -359,10 +359,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     out = os.path.abspath(args.out or os.path.join(
         ROOT, "output", "quality_smoke" if args.smoke else "quality"))
-    spec = SMOKE_SPEC if args.smoke else synth.BENCHMARK
+    spec = SMOKE_SPEC if args.smoke else generator.BENCHMARK
     shared = (SMOKE_SHARED if args.smoke else SHARED) + list(args.opt)
     chosen = [m for m in METHODS if args.methods is None or m[0] in args.methods]
-    from tools.utils.config import load_config
+    from runkit.config import load_config
     for key, _, own in chosen:  # fail early on a bad override
         load_config(CONFIG, shared + own + ["runner.train_data_dir=x"])
     epochs = load_config(CONFIG, shared)["runner.epochs"]

@@ -10,7 +10,7 @@ batch 32 and 1024, first and second order (median and 10-90 % spread over
 meta-test seconds per hot campaign (localised fine-tuning, and the plain
 dense computation it must equal), first and cached load times and peak RSS.
 It runs the project's own code paths: the reader, ``DygraphModel``, the
-trainer's ``train_step`` and the meta-test's ``finetune_and_score``.
+trainer's ``train_step`` and ``DygraphModel.finetune_and_score``.
 """
 import argparse
 import json
@@ -25,8 +25,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from tools.utils import runtime  # noqa: E402
-from tools.utils.config import load_config  # noqa: E402
+from runkit import runtime  # noqa: E402
+from runkit.config import load_config  # noqa: E402
 
 FULL_MAX_IDXS = [[3, 2, 855, 5, 7, 2, 1],
                  [124, 82, 12, 263312, 49780, 10002, 9984],
@@ -34,7 +34,7 @@ FULL_MAX_IDXS = [[3, 2, 855, 5, 7, 2, 1],
 
 
 def spec_for(rows, campaigns, hot, smoke):
-    from tools.utils.synth import SynthSpec
+    from synthetic.generator import SynthSpec
     maxima = [[8, 2, 40, 5, 7, 2, 1], [40, 30, 12, 4000, 2000, 500, 500],
               [78, 137, 14, 39, 32, 3]] if smoke else FULL_MAX_IDXS
     median = max(rows // campaigns // 2, 8)
@@ -49,8 +49,8 @@ def spec_for(rows, campaigns, hot, smoke):
 
 def make_data(folder, rows, campaigns, hot, smoke, seed=7):
     """Stage files under ``folder`` (train/ and test_hot/), reused if there."""
-    from tools.utils import synth
-    from tools.utils.frames import arrays_to_frame, write_pickle
+    from synthetic import generator
+    from dataio.frames import arrays_to_frame, write_pickle
     spec = spec_for(rows, campaigns, hot, smoke)
     marker = os.path.join(folder, "spec.json")
     wanted = json.dumps({"rows": rows, "campaigns": campaigns, "hot": hot,
@@ -58,13 +58,13 @@ def make_data(folder, rows, campaigns, hot, smoke, seed=7):
     if os.path.exists(marker) and open(marker).read() == wanted:
         return spec
     start = time.time()
-    stages = synth.generate(spec, seed)
+    stages = generator.generate(spec, seed)
     layout = {"train_stage1": "train/train_stage1.pkl",
               "test_hot_stage1": "test_hot/test_hot_stage1.pkl",
               "test_hot_stage2": "test_hot/test_hot_stage2.pkl"}
     for name, rel in layout.items():
         if name in stages:
-            write_pickle(arrays_to_frame(pad_ids=synth.pad_ids(spec),
+            write_pickle(arrays_to_frame(pad_ids=generator.pad_ids(spec),
                                          **stages[name]),
                          os.path.join(folder, rel))
     with open(marker, "w") as f:
@@ -85,7 +85,7 @@ def forward_flops_per_row(config):
     The matmuls are nearly all the arithmetic; gathers, sums and
     elementwise ops are memory traffic, counted in the time, not here.
     """
-    from tools.utils.schema import AD_FIELDS, DYNAMIC_FIELDS, STATIC_FIELDS
+    from dataio.schema import AD_FIELDS, DYNAMIC_FIELDS, STATIC_FIELDS
     dim = config.get("hyper_parameters.embed_dim")
     dims = config.get("hyper_parameters.mlp_dims")
     experts = config.get("hyper_parameters.num_expert")
@@ -119,7 +119,7 @@ def matmul_gflops(config, repeats=30, warmup=10):
     warm-up, as the first calls of a process run well below speed."""
     import numpy as np
     import paddle
-    from tools.utils.schema import DYNAMIC_FIELDS, STATIC_FIELDS
+    from dataio.schema import DYNAMIC_FIELDS, STATIC_FIELDS
     dim = config.get("hyper_parameters.embed_dim")
     user = (len(STATIC_FIELDS) + len(DYNAMIC_FIELDS)) * dim
     tasks = config.get("hyper_parameters.task_count")
@@ -141,7 +141,7 @@ def bench_meta_batches(config, dataset, steps, warmup):
     from tools.trainer import train_step
     model_class = DygraphModel()
     model = model_class.create_model(config)
-    optimizer = model_class.create_optimizer(model, config, "train")
+    optimizer = model_class.create_optimizer(model, config)
     dataset.batch_size = config.get("hyper_parameters.batch_size")
     times = []
     for i in range(warmup + steps):
@@ -166,7 +166,6 @@ def bench_meta_test(config, folder, campaigns, plain_campaigns):
     import numpy as np
     import reader_test
     from dygraph_model import DygraphModel
-    from tools.utils.meta_test import finetune_and_score
     model_class = DygraphModel()
     model = model_class.create_model(config)
     init = {k: v.clone() for k, v in model.state_dict().items()}
@@ -177,17 +176,17 @@ def bench_meta_test(config, folder, campaigns, plain_campaigns):
     passes = config.get("runner.infer_train_epoch")
     for i, campaign in enumerate(data):
         start = time.perf_counter()
-        fast = finetune_and_score(model_class, model, init, campaign, config,
-                                  np.random.default_rng(i))
+        fast = model_class.finetune_and_score(model, init, campaign, config,
+                                              np.random.default_rng(i))
         local_t.append(time.perf_counter() - start)
         sizes.append((len(campaign[2]), len(campaign[4])))
         # fine-tuning: forward and backward (3F) per seed and pass; scoring F
         flops.append(per_row * (3 * passes * len(campaign[2]) + len(campaign[4])))
         if i < plain_campaigns:
             start = time.perf_counter()
-            plain = finetune_and_score(model_class, model, init, campaign,
-                                       config, np.random.default_rng(i),
-                                       localized=False)
+            plain = model_class.finetune_and_score(
+                model, init, campaign, config, np.random.default_rng(i),
+                localized=False)
             plain_t.append(time.perf_counter() - start)
             diffs.append(float(np.abs(fast - plain).max()))
     return {"localized_s": quantiles(local_t),
@@ -200,11 +199,13 @@ def bench_meta_test(config, folder, campaigns, plain_campaigns):
 
 
 LOAD_CHILD = r"""
-import json, resource, sys, time
-sys.path.insert(0, {root!r})
-from tools.utils.config import load_config
-import reader_train
+import json, sys, time
+from tools.benchmark_speed import peak_rss_gib
+from runkit import runtime
+from runkit.config import load_config
 config = load_config({cfg!r}, {overrides!r})
+runtime.prepare(config)  # threads and CPU fast path, as a training run
+import reader_train
 start = time.time()
 ds = reader_train.RecDataset([{file!r}], config)
 load_s = time.time() - start
@@ -216,7 +217,7 @@ steps_s = None
 if {train_steps}:
     from dygraph_model import DygraphModel
     mc = DygraphModel(); model = mc.create_model(config)
-    opt = mc.create_optimizer(model, config, "train")
+    opt = mc.create_optimizer(model, config)
     t = time.time()
     for _ in range({train_steps}):
         train_step(mc, model, opt, ds.meta_batch(), config)
@@ -225,18 +226,31 @@ times.sort()
 print(json.dumps({{"rows": len(ds.stage), "load_s": load_s,
                   "sample_ms_median": 1000 * times[len(times) // 2],
                   "train_steps_s": steps_s,
-                  "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}}))
+                  "peak_rss_gib": peak_rss_gib()}}))
 """
+
+
+def peak_rss_gib():
+    """This process's peak RSS. ``ru_maxrss`` of a child process also counts
+    the process it was forked from; ``VmHWM`` is this program's own."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 2**20
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
 def load_in_child(file, overrides, train_steps=0):
     """Load (and optionally train on) a stage file in a fresh process, so
     its peak RSS is that run's alone."""
-    code = LOAD_CHILD.format(root=ROOT, cfg=os.path.join(ROOT, "config.yaml"),
+    code = LOAD_CHILD.format(cfg=os.path.join(ROOT, "config.yaml"),
                              overrides=overrides, file=file,
                              train_steps=train_steps)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True,
-                         text=True, env=dict(os.environ))
+                         text=True, env=dict(os.environ), cwd=ROOT)
     if out.returncode:
         raise RuntimeError(out.stderr[-3000:])
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -317,8 +331,7 @@ def main(argv=None):
     results["reader_ms"] = bench_reader(dataset, 50)
     results["meta_test"] = bench_meta_test(config, folder, args.hot,
                                            1 if args.smoke else 2)
-    results["peak_rss_gib"] = resource.getrusage(
-        resource.RUSAGE_SELF).ru_maxrss / 2**20
+    results["peak_rss_gib"] = peak_rss_gib()
     if args.big_rows:
         results["big"] = bench_big(args)
     print_table(results)

@@ -14,14 +14,13 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from tools import cli  # noqa: E402
-from tools.utils import runtime  # noqa: E402
+from runkit import cli  # noqa: E402
+from runkit import runtime  # noqa: E402
 
 
 def run_test_set(name, data_dir, model_class, model, init_state, config):
     import numpy as np
-    from tools.utils.meta_test import finetune_and_score
-    from tools.utils.metrics import campaign_metrics, fmt, summarize
+    from runkit.metrics import campaign_metrics, fmt, summarize
     log = runtime.logger
     reader = runtime.load_module(config, "runner.infer_reader_path")
     dataset = reader.RecDataset([data_dir], config)
@@ -30,8 +29,8 @@ def run_test_set(name, data_dir, model_class, model, init_state, config):
     start = time.time()
     for campaign in dataset:
         aid, _, y_spt, _, y_qry = campaign
-        pred = finetune_and_score(model_class, model, init_state, campaign,
-                                  config, rng)
+        pred = model_class.finetune_and_score(model, init_state, campaign,
+                                              config, rng)
         row = {"aid": int(aid), "seeds": int(len(y_spt)),
                "seed_positives": int(y_spt.sum())}
         row.update(campaign_metrics(y_qry, pred))
@@ -64,7 +63,7 @@ def infer(config):
     threads = runtime.prepare(config)
     import paddle
     from dygraph_model import DygraphModel
-    from tools.utils import checkpoint
+    from runkit import checkpoint
     log = runtime.logger
     log.info("device %s, %d CPU thread(s)", paddle.get_device(), threads)
     test_sets = [(name, config.get(key)) for name, key in

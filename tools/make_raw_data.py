@@ -15,7 +15,7 @@ if __package__ in (None, ""):  # run as a script: make `tools` importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(
         os.path.abspath(__file__))))
 
-from tools.utils.raw_format import FULL_SIZE, RawSize, write_raw  # noqa: E402
+from synthetic.raw_format import FULL_SIZE, RawSize, write_raw  # noqa: E402
 
 
 def main(argv=None):

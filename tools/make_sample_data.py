@@ -1,4 +1,4 @@
-"""Write the sample data under data/ (see tools/utils/synth.py for what the
+"""Write the sample data under data/ (see synthetic/generator.py for what the
 generator plants). ``python tools/make_sample_data.py [--out data] [--seed]``.
 
 Layout: data/train/train_stage1.pkl, data/test/test_stage{1,2}.pkl (hot
@@ -10,8 +10,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from tools.utils import synth  # noqa: E402
-from tools.utils.frames import arrays_to_frame, write_pickle  # noqa: E402
+from synthetic import generator  # noqa: E402
+from dataio.frames import arrays_to_frame, write_pickle  # noqa: E402
 
 LAYOUT = {
     "train_stage1": "train/train_stage1.pkl",
@@ -26,7 +26,7 @@ def write_stages(stages, out, spec, layout=LAYOUT):
     paths = {}
     for name, arrays in stages.items():
         path = os.path.join(out, layout[name])
-        frame = arrays_to_frame(pad_ids=synth.pad_ids(spec), list_cells=True,
+        frame = arrays_to_frame(pad_ids=generator.pad_ids(spec), list_cells=True,
                                 **arrays)
         write_pickle(frame, path)
         paths[name] = path
@@ -39,8 +39,8 @@ def main(argv=None):
         os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data"))
     parser.add_argument("--seed", type=int, default=2021)
     args = parser.parse_args(argv)
-    spec = synth.SAMPLE
-    stages = synth.generate(spec, args.seed)
+    spec = generator.SAMPLE
+    stages = generator.generate(spec, args.seed)
     for name, path in write_stages(stages, args.out, spec).items():
         arrays = stages[name]
         print("%-18s %6d rows, %3d campaigns, positive rate %.3f -> %s" %

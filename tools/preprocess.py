@@ -50,8 +50,8 @@ if __package__ in (None, ""):  # run as a script: make `tools` importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(
         os.path.abspath(__file__))))
 
-from tools.utils.frames import atomic_write, write_pickle  # noqa: E402
-from tools.utils.schema import (AD_FIELDS, AID_COL, ALL_COLUMNS,  # noqa: E402
+from dataio.frames import atomic_write, write_pickle  # noqa: E402
+from dataio.schema import (AD_FIELDS, AID_COL, ALL_COLUMNS,  # noqa: E402
                                 DYNAMIC_FIELDS, DYNAMIC_NAMES, LABEL_COL,
                                 LENGTH_COLS, STATIC_FIELDS)
 

@@ -5,8 +5,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from tools import cli  # noqa: E402
-from tools.utils import runtime  # noqa: E402
+from runkit import cli  # noqa: E402
+from runkit import runtime  # noqa: E402
 
 
 def train_step(model_class, model, optimizer, batch, config, metric_list=()):
@@ -28,8 +28,8 @@ def train(config):
     threads = runtime.prepare(config)
     import paddle  # noqa: F401  (after the thread set-up)
     from dygraph_model import DygraphModel
-    from tools.utils import checkpoint
-    from tools.utils.data_io import files_matching
+    from runkit import checkpoint
+    from dataio.stage_files import files_matching
     log = runtime.logger
 
     log.info("config %s", {k: v for k, v in config.items()
@@ -51,7 +51,7 @@ def train(config):
     if init:
         checkpoint.load_into(model, checkpoint.load_state(init), init)
         log.info("initialised from %s", init)
-    optimizer = model_class.create_optimizer(model, config, "train")
+    optimizer = model_class.create_optimizer(model, config)
     metric_list, metric_names = model_class.create_metrics()
     if not config.get("runner.use_auc"):
         metric_list, metric_names = [], []
