@@ -1,11 +1,11 @@
 """Arrays <-> released-format DataFrames, and writing them as pickles."""
 import operator
-import os
 import pickle
 
 import numpy as np
 
 from dataio import schema
+from runkit.atomic import atomic_write
 
 
 def arrays_to_frame(label, aid, static, dynamic, lengths, ad, pad_ids=None,
@@ -104,20 +104,6 @@ class FramePickler(pickle.Pickler):
                 return (_RECONSTRUCT, (np.ndarray, (0, ), b"b"),
                         (1, obj.shape, obj.dtype, False, _Call(list, block)))
         return NotImplemented
-
-
-def atomic_write(path, write):
-    """Call ``write(file)`` on a temporary file, then rename it to path."""
-    tmp = path + ".tmp"
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def write_pickle(df, path, blocks=()):

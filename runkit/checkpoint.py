@@ -8,28 +8,15 @@ that already exists is not silently replaced: it is moved to
 """
 import logging
 import os
-import shutil
 import tempfile
+
+from runkit.atomic import keep_previous
 
 logger = logging.getLogger("metaheac")
 
 
 class CheckpointError(ValueError):
     pass
-
-
-def keep_previous(path):
-    """Move an existing output aside (``<path>.prev``), saying so."""
-    if not os.path.exists(path):
-        return
-    backup = path + ".prev"
-    if os.path.isdir(backup):
-        shutil.rmtree(backup)
-    elif os.path.exists(backup):
-        os.remove(backup)
-    os.replace(path, backup)
-    logger.warning("%s existed from an earlier run: kept it as %s", path,
-                   backup)
 
 
 def save_checkpoint(model, optimizer, save_dir, epoch):
@@ -77,10 +64,3 @@ def load_into(model, state, source):
                 "%s: %s has shape %s, the model (config max_idxs, embed_dim, "
                 "...) expects %s" % (source, name, shape, list(tensor.shape)))
     model.set_state_dict(state)
-
-
-def write_atomically(path, text):
-    """Write a result file atomically, keeping an earlier one as .prev."""
-    from dataio.frames import atomic_write
-    keep_previous(path)
-    atomic_write(path, lambda f: f.write(text.encode()))

@@ -18,16 +18,38 @@ def parse(description, argv=None):
         parser.exit(2, "error: %s\n" % exc)
 
 
-def run(description, job, argv=None):
-    """Parse the command line, run ``job(config)``; a bad input (a
-    ValueError or a missing file, which our errors are) becomes one clear
-    log line and exit status 1 instead of a traceback."""
+class Refused(Exception):
+    """The tool will not do this (e.g. overwrite a finished output):
+    exit status 2, nothing touched."""
+
+
+def guarded(job, *args):
+    """Run ``job(*args)``; a bad input (a ValueError or a missing file,
+    which the project's errors are) becomes one clear log line and exit
+    status 1, a refusal exit status 2, instead of a traceback."""
     from runkit import runtime
-    runtime.setup_logging()
-    config = parse(description, argv)
     try:
-        job(config)
+        job(*args)
+    except Refused as exc:
+        runtime.logger.error("%s", exc)
+        return 2
     except (ValueError, FileNotFoundError) as exc:
         runtime.logger.error("%s", exc)
         return 1
     return 0
+
+
+def run(description, job, argv=None):
+    """Parse ``-m config.yaml -o k=v``, find ``max_idxs: auto`` beside the
+    data, and run ``job(config)`` through :func:`guarded`."""
+    from dataio.vocabulary import resolve_max_idxs
+    from runkit import runtime
+    runtime.setup_logging()
+    config = parse(description, argv)
+
+    def job_with_maxima(config):
+        source = resolve_max_idxs(config)
+        runtime.logger.info("max_idxs from %s: %s", source,
+                            config.get("hyper_parameters.max_idxs"))
+        job(config)
+    return guarded(job_with_maxima, config)

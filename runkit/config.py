@@ -37,7 +37,8 @@ KNOWN_KEYS = {
     "runner.use_inference": (bool, False),
     "runner.cache_dir": (_OPT_STR, None),
     "runner.use_cache": (bool, True),
-    "hyper_parameters.max_idxs": (list, None),
+    # "auto": from the data folder (dataio.vocabulary)
+    "hyper_parameters.max_idxs": ((list, str), "auto"),
     "hyper_parameters.embed_dim": (int, 64),
     "hyper_parameters.mlp_dims": (list, [64, 64]),
     "hyper_parameters.num_expert": (int, 8),
@@ -112,6 +113,10 @@ def _check(key, value, source):
     if not ok:
         raise ConfigError("config key %r in %s must be %s, got %r" %
                           (key, source, _type_name(types), value))
+    if key == "hyper_parameters.max_idxs" and isinstance(value, str) and \
+            value != "auto":
+        raise ConfigError("config key %r in %s must be a list of three lists "
+                          "or auto, got %r" % (key, source, value))
     if key in CHOICES and value not in CHOICES[key]:
         raise ConfigError("config key %r in %s must be one of %s, got %r" %
                           (key, source, list(CHOICES[key]), value))
@@ -157,7 +162,7 @@ def load_config(path, overrides=()):
         config[key] = value
     for key, (_, default) in KNOWN_KEYS.items():
         config.setdefault(key, default)
-    for key in ("hyper_parameters.max_idxs", "runner.train_data_dir"):
+    for key in ("runner.train_data_dir", ):
         if config[key] is None:
             raise ConfigError("config key %r is required (in %s)" % (key, path))
     config["config_abs_dir"] = os.path.dirname(os.path.abspath(path))

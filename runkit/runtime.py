@@ -15,9 +15,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 logger = logging.getLogger("metaheac")
 
 
-def setup_logging():
+def setup_logging(stream=None):
     logging.basicConfig(format="%(asctime)s - %(levelname)s - %(message)s",
-                        level=logging.INFO, stream=sys.stdout)
+                        level=logging.INFO, stream=stream or sys.stdout)
 
 
 def available_cores():

@@ -20,6 +20,9 @@ import numpy as np
 import pandas as pd
 
 from dataio.schema import AD_FIELDS, DYNAMIC_NAMES, STATIC_FIELDS
+from rawdata.files import (ADS_FILE, CANDIDATES_FILE, SEEDS_FILE, USERS_FILE,
+                           ramp)
+from runkit.atomic import atomic_write
 
 # users rendered at once (~8 MB of text): small arrays reuse heap memory
 USER_CHUNK = 25_000
@@ -97,12 +100,6 @@ AD_COLUMNS = ("aid", "advertiserId", "campaignId", "creativeId",
 assert set(AD_FIELDS) <= set(AD_COLUMNS)
 
 _POW10 = 10**np.arange(1, 19, dtype=np.int64)
-
-
-def _ramp(counts):
-    """0..c-1 for every c in counts, concatenated."""
-    total = int(counts.sum())
-    return np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
 
 
 def render(values, literal, seps, literals):
@@ -193,7 +190,7 @@ def _user_lines(rng, uids, vocabs):
         name_at = start[users, f]
         literal[name_at] = f
         c = counts[users, f]
-        at = np.repeat(name_at + 1, c) + _ramp(c)
+        at = np.repeat(name_at + 1, c) + ramp(c)
         values[at] = uids if f == 0 else vocabs[f].sample(rng, len(at))
         seps[name_at + c] = ord("|")
     seps[np.cumsum(items.sum(axis=1)) - 1] = ord("\n")
@@ -248,7 +245,7 @@ def _seed_and_candidates(rng, size, aids, uids):
     for counts, shift in ((seeds, np.zeros(n_camp, np.int64)),
                           (cands, seeds)):
         camp = np.repeat(np.arange(n_camp), counts)
-        pos = (offset[camp] + shift[camp] + _ramp(counts)) % n_users
+        pos = (offset[camp] + shift[camp] + ramp(counts)) % n_users
         label = np.where(rng.random(len(camp)) < positive_rate[camp], 1, -1)
         order = rng.permutation(len(camp))
         out.append((aids[camp][order], uids[perm[pos]][order], label[order]))
@@ -257,11 +254,7 @@ def _seed_and_candidates(rng, size, aids, uids):
 
 def _write(path, pieces):
     """Write the byte pieces to ``path`` atomically."""
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        for piece in pieces:
-            f.write(piece)
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: f.writelines(pieces))
 
 
 def _csv_pieces(rows, header):
@@ -278,7 +271,7 @@ def write_raw(out_dir, size: RawSize, seed: int = 0):
     ad_seq, user_seq, row_seq, vocab_seq, chunk_seq = root.spawn(5)
     rng = np.random.default_rng(ad_seq)
     ads = _ad_table(rng, size.campaigns)
-    ads.to_csv(os.path.join(out_dir, "adFeature.csv"), index=False)
+    ads.to_csv(os.path.join(out_dir, ADS_FILE), index=False)
 
     rng = np.random.default_rng(user_seq)
     # distinct, sparse uids (gaps of 1..15) in a shuffled file order
@@ -286,7 +279,7 @@ def write_raw(out_dir, size: RawSize, seed: int = 0):
     vocab_rng = np.random.default_rng(vocab_seq)
     vocabs = [None] + [_Vocab(f, vocab_rng) for f in USER_FIELDS[1:]]
     chunk_seqs = chunk_seq.spawn((size.users + USER_CHUNK - 1) // USER_CHUNK)
-    _write(os.path.join(out_dir, "userFeature.data"),
+    _write(os.path.join(out_dir, USERS_FILE),
            (_user_lines(np.random.default_rng(s), uids[i * USER_CHUNK:
                                                         (i + 1) * USER_CHUNK],
                         vocabs) for i, s in enumerate(chunk_seqs)))
@@ -294,6 +287,6 @@ def write_raw(out_dir, size: RawSize, seed: int = 0):
     rng = np.random.default_rng(row_seq)
     seeds, cands = _seed_and_candidates(rng, size, ads["aid"].to_numpy(),
                                         uids)
-    _write(os.path.join(out_dir, "train.csv"),
+    _write(os.path.join(out_dir, SEEDS_FILE),
            _csv_pieces(seeds, ("aid", "uid", "label")))
-    _write(os.path.join(out_dir, "test1_truth.csv"), _csv_pieces(cands, None))
+    _write(os.path.join(out_dir, CANDIDATES_FILE), _csv_pieces(cands, None))

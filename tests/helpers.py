@@ -13,9 +13,9 @@ FIXTURES = ROOT.parent / "shared" / "fixtures"
 # small tables: every id of a random batch is likely to occur in several rows
 SMALL_MAX_IDXS = [[3, 2, 9, 5, 7, 2, 1], [9, 8, 6, 11, 10, 7, 7],
                   [5, 6, 4, 3, 5, 3]]
-FULL_MAX_IDXS = [[3, 2, 855, 5, 7, 2, 1],
-                 [124, 82, 12, 263312, 49780, 10002, 9984],
-                 [78, 137, 14, 39, 32, 3]]
+# the full data's maxima, as config_big.yaml states them
+FULL_MAX_IDXS = load_config(str(ROOT / "config_big.yaml"))[
+    "hyper_parameters.max_idxs"]
 
 
 def yaml_list(value):

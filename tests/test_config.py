@@ -133,11 +133,64 @@ def test_wrong_type_or_value(tmp_path, override, key):
 
 
 def test_required_keys(tmp_path):
-    path = write_config(tmp_path, "runner:\n  train_data_dir: x\n")
-    with pytest.raises(ConfigError, match="hyper_parameters.max_idxs"):
+    path = write_config(tmp_path, "hyper_parameters:\n  embed_dim: 8\n")
+    with pytest.raises(ConfigError, match="runner.train_data_dir"):
         load_config(path)
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(str(tmp_path / "nope.yaml"))
+    with pytest.raises(ConfigError, match="max_idxs.*auto"):
+        load_config(write_config(tmp_path), ["hyper_parameters.max_idxs=all"])
+
+
+# ------------------------------------------------------- max_idxs: auto
+def test_max_idxs_default_to_auto_and_come_from_the_data_folder(tmp_path):
+    from dataio.vocabulary import resolve_max_idxs
+    path = write_config(tmp_path, "runner:\n  train_data_dir: data/train\n")
+    config = load_config(path)
+    assert config["hyper_parameters.max_idxs"] == "auto"
+    (tmp_path / "cfg" / "data" / "train").mkdir(parents=True)
+    with pytest.raises(ValueError, match="max_idxs.yaml"):
+        resolve_max_idxs(dict(config))
+    wanted = [[3, 2, 9, 5, 7, 2, 1], [9, 8, 6, 11, 10, 7, 7], [5, 6, 4, 3, 5, 3]]
+    (tmp_path / "cfg" / "data" / "max_idxs.yaml").write_text(
+        "hyper_parameters:\n  max_idxs: %s\n" % wanted)
+    source = resolve_max_idxs(config)
+    assert source.endswith(os.path.join("data", "max_idxs.yaml"))
+    assert config["hyper_parameters.max_idxs"] == wanted
+    # an explicit list wins, and a malformed file is named
+    explicit = load_config(path, ["hyper_parameters.max_idxs=%s" %
+                                  str(wanted).replace(" ", "")])
+    assert resolve_max_idxs(explicit) == "the config"
+    (tmp_path / "cfg" / "data" / "max_idxs.yaml").write_text(
+        "hyper_parameters:\n  max_idxs: [[1, 2]]\n")
+    with pytest.raises(ValueError, match="max_idxs"):
+        resolve_max_idxs(load_config(path))
+
+
+def test_max_idxs_auto_falls_back_to_the_cached_id_ranges(tmp_path):
+    """No max_idxs.yaml: the id ranges the cache recorded are the maxima."""
+    import numpy as np
+    from dataio.frames import arrays_to_frame, write_pickle
+    from dataio.schema import IdMaxima
+    from dataio.stage_files import read_stage
+    from dataio.vocabulary import resolve_max_idxs
+    from helpers import SMALL_MAX_IDXS, random_inputs
+    folder = tmp_path / "cfg" / "data" / "train"
+    folder.mkdir(parents=True)
+    x = random_inputs(np.random.default_rng(0), 200)
+    frame = arrays_to_frame(np.ones(200), np.zeros(200), *x)
+    write_pickle(frame, str(folder / "train_stage1.pkl"))
+    path = write_config(tmp_path, "runner:\n  train_data_dir: data/train\n")
+    read_stage(str(folder / "train_stage1.pkl"), IdMaxima.from_config(
+        SMALL_MAX_IDXS))  # writes the cache entry
+    config = load_config(path)
+    assert "cache" in resolve_max_idxs(config)
+    found = config["hyper_parameters.max_idxs"]
+    assert [len(g) for g in found] == [7, 7, 6]
+    # the observed maxima: never above the generator's, and reached here
+    assert all(f <= m for g, h in zip(found, SMALL_MAX_IDXS)
+               for f, m in zip(g, h))
+    assert found[0][2] == int(x[0][:, 2].max())
 
 
 def test_cli_collects_several_overrides():

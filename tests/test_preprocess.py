@@ -11,8 +11,12 @@ import yaml
 from dataio import safe_pickle, stage_files
 from dataio.schema import (AD_FIELDS, ALL_COLUMNS, DYNAMIC_FIELDS,
                            DYNAMIC_NAMES, LENGTH_COLS, STATIC_FIELDS, IdMaxima)
+from dataio.vocabulary import MAX_IDXS_FILE
+from rawdata import pipeline as pp
+from rawdata.files import RawDataError
+from runkit.cli import Refused
 from synthetic.raw_format import RawSize, write_raw
-from tools import preprocess as pp
+from tools.preprocess import main as preprocess_main
 
 SIZE = RawSize(users=3000, train_rows=9000, test_rows=3000, campaigns=14)
 SEED = 7
@@ -196,7 +200,7 @@ def test_same_user_same_fields_and_missing_index(raw_dir, processed):
 
 def test_max_idxs_yaml_bounds_every_id(processed):
     out, max_idxs, frames = processed
-    with open(os.path.join(out, pp.MAX_IDXS_FILE)) as f:
+    with open(os.path.join(out, MAX_IDXS_FILE)) as f:
         config = yaml.safe_load(f)
     assert config["hyper_parameters"]["max_idxs"] == max_idxs
     maxima = IdMaxima.from_config(max_idxs)
@@ -215,9 +219,9 @@ def test_max_idxs_yaml_bounds_every_id(processed):
 
 def test_rerun_refuses_without_force(raw_dir, threshold, processed, capsys):
     out, max_idxs, _ = processed
-    with pytest.raises(pp.PreprocessError, match="train_stage1.pkl"):
+    with pytest.raises(Refused, match="train_stage1.pkl"):
         pp.preprocess(raw_dir, out, cold_threshold=threshold, seed=SEED)
-    assert pp.main(["--raw", raw_dir, "--out", out]) == 2
+    assert preprocess_main(["--raw", raw_dir, "--out", out]) == 2
     assert pp.preprocess(raw_dir, out, cold_threshold=threshold, seed=SEED,
                          force=True, workers=1) == max_idxs
 
@@ -226,12 +230,12 @@ def test_missing_raw_file_and_column(raw_dir, tmp_path):
     partial = tmp_path / "raw"
     shutil.copytree(raw_dir, partial)
     os.remove(partial / "test1_truth.csv")
-    with pytest.raises(pp.PreprocessError, match="test1_truth.csv"):
+    with pytest.raises(RawDataError, match="test1_truth.csv"):
         pp.preprocess(str(partial), str(tmp_path / "out"))
     shutil.copy(os.path.join(raw_dir, "test1_truth.csv"), partial)
     seeds = pd.read_csv(partial / "train.csv")
     seeds.drop(columns="label").to_csv(partial / "train.csv", index=False)
-    with pytest.raises(pp.PreprocessError, match=r"train.csv.*label"):
+    with pytest.raises(RawDataError, match=r"train.csv.*label"):
         pp.preprocess(str(partial), str(tmp_path / "out"))
     assert not (tmp_path / "out" / "train_data").exists()
 

@@ -45,6 +45,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from runkit.atomic import write_text  # noqa: E402
 from synthetic import generator  # noqa: E402
 
 CONFIG = os.path.join(ROOT, "config.yaml")
@@ -414,18 +415,11 @@ def main(argv=None):
     return 0
 
 
-def write_atomically(path, text):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def write(out, results):
     table = markdown_table(results["methods"])
-    write_atomically(os.path.join(out, "results.json"),
+    write_text(os.path.join(out, "results.json"),
                      json.dumps(results, indent=1))
-    write_atomically(os.path.join(out, "table.md"), table)
+    write_text(os.path.join(out, "table.md"), table)
     return table
 
 

@@ -28,9 +28,9 @@ sys.path.insert(0, ROOT)
 from runkit import runtime  # noqa: E402
 from runkit.config import load_config  # noqa: E402
 
-FULL_MAX_IDXS = [[3, 2, 855, 5, 7, 2, 1],
-                 [124, 82, 12, 263312, 49780, 10002, 9984],
-                 [78, 137, 14, 39, 32, 3]]
+# the full data's vocabularies, as config_big.yaml states them
+FULL_MAX_IDXS = load_config(os.path.join(ROOT, "config_big.yaml"))[
+    "hyper_parameters.max_idxs"]
 
 
 def spec_for(rows, campaigns, hot, smoke):

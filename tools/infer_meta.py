@@ -64,6 +64,7 @@ def infer(config):
     import paddle
     from dygraph_model import DygraphModel
     from runkit import checkpoint
+    from runkit.atomic import write_result
     log = runtime.logger
     log.info("device %s, %d CPU thread(s)", paddle.get_device(), threads)
     test_sets = [(name, config.get(key)) for name, key in
@@ -90,7 +91,7 @@ def infer(config):
         }
     out = config.get("runner.infer_result_path") or os.path.join(
         load_dir, "infer_result.json")
-    checkpoint.write_atomically(out, json.dumps(results, indent=1, default=str))
+    write_result(out, json.dumps(results, indent=1, default=str))
     log.info("wrote %s", out)
     return results
 

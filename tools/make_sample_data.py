@@ -2,7 +2,8 @@
 generator plants). ``python tools/make_sample_data.py [--out data] [--seed]``.
 
 Layout: data/train/train_stage1.pkl, data/test/test_stage{1,2}.pkl (hot
-campaigns), data/test_cold/test_cold_stage{1,2}.pkl (cold campaigns).
+campaigns), data/test_cold/test_cold_stage{1,2}.pkl (cold campaigns), and
+data/max_idxs.yaml, which ``max_idxs: auto`` in config.yaml reads.
 """
 import argparse
 import os
@@ -10,8 +11,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from synthetic import generator  # noqa: E402
 from dataio.frames import arrays_to_frame, write_pickle  # noqa: E402
+from dataio.vocabulary import MAX_IDXS_FILE, yaml_text  # noqa: E402
+from runkit.atomic import write_text  # noqa: E402
+from synthetic import generator  # noqa: E402
 
 LAYOUT = {
     "train_stage1": "train/train_stage1.pkl",
@@ -30,6 +33,7 @@ def write_stages(stages, out, spec, layout=LAYOUT):
                                 **arrays)
         write_pickle(frame, path)
         paths[name] = path
+    write_text(os.path.join(out, MAX_IDXS_FILE), yaml_text(spec.max_idxs()))
     return paths
 
 
@@ -46,7 +50,8 @@ def main(argv=None):
         print("%-18s %6d rows, %3d campaigns, positive rate %.3f -> %s" %
               (name, len(arrays["label"]), len(set(arrays["aid"].tolist())),
                arrays["label"].mean(), path))
-    print("hyper_parameters.max_idxs:", spec.max_idxs())
+    print("hyper_parameters.max_idxs (in %s): %s" % (
+        os.path.join(args.out, MAX_IDXS_FILE), spec.max_idxs()))
 
 
 if __name__ == "__main__":
