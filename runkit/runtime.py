@@ -111,8 +111,31 @@ def configure_threads(config):
     return wanted
 
 
+def import_paddle():
+    """Import paddle without the start-up noise a user can do nothing
+    about: the "No ccache found" warning (it concerns building C++
+    extensions) and the OMP_NUM_THREADS banner (the thread count is set on
+    purpose, by ``configure_threads``). Anything else it prints is kept."""
+    if "paddle" in sys.modules:
+        return sys.modules["paddle"]
+    import contextlib
+    import io
+    import warnings
+    captured = io.StringIO()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="No ccache found")
+        with contextlib.redirect_stderr(captured):
+            import paddle
+    banner = ("WARNING: OMP_NUM_THREADS set to", "PLEASE USE OMP_NUM_THREADS")
+    rest = [line for line in captured.getvalue().splitlines()
+            if line.strip() and not line.startswith(banner)]
+    if rest:
+        sys.stderr.write("\n".join(rest) + "\n")
+    return paddle
+
+
 def setup_device(config):
-    import paddle
+    paddle = import_paddle()
     use_gpu = config.get("runner.use_gpu")
     if use_gpu and not paddle.is_compiled_with_cuda():
         logger.warning("runner.use_gpu is True but this Paddle has no CUDA "

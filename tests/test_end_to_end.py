@@ -19,6 +19,8 @@ from helpers import (CONFIG, FIXTURES, FULL_MAX_IDXS, run_tool, yaml_list)
 from synthetic import generator
 from runkit.config import load_config
 
+pytestmark = pytest.mark.slow  # trains and meta-tests through the tools
+
 SHIPPED = load_config(str(CONFIG))
 EPOCHS = SHIPPED["runner.epochs"]
 INFER_EPOCHS = range(SHIPPED["runner.infer_start_epoch"],

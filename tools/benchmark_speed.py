@@ -203,9 +203,11 @@ import json, sys, time
 from tools.benchmark_speed import peak_rss_gib
 from runkit import runtime
 from runkit.config import load_config
+from dataio import stage_cache
 config = load_config({cfg!r}, {overrides!r})
 runtime.prepare(config)  # threads and CPU fast path, as a training run
 import reader_train
+hit = stage_cache.load(config["runner.cache_dir"], {file!r}) is not None
 start = time.time()
 ds = reader_train.RecDataset([{file!r}], config)
 load_s = time.time() - start
@@ -223,7 +225,7 @@ if {train_steps}:
         train_step(mc, model, opt, ds.meta_batch(), config)
     steps_s = time.time() - t
 times.sort()
-print(json.dumps({{"rows": len(ds.stage), "load_s": load_s,
+print(json.dumps({{"rows": len(ds.stage), "load_s": load_s, "cache_hit": hit,
                   "sample_ms_median": 1000 * times[len(times) // 2],
                   "train_steps_s": steps_s,
                   "peak_rss_gib": peak_rss_gib()}}))
