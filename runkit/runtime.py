@@ -27,28 +27,25 @@ def available_cores():
         return os.cpu_count() or 1
 
 
-def cpu_vendor():
+def _cpuinfo(field):
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("vendor_id"):
+                if line.startswith(field):
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
     return ""
 
 
+def cpu_vendor():
+    return _cpuinfo("vendor_id")
+
+
 def cpu_model():
     """The CPU's model name, printed beside every speed figure."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
     import platform
-    return platform.processor() or "unknown CPU"
+    return _cpuinfo("model name") or platform.processor() or "unknown CPU"
 
 
 # what cpu_fast_path set in this process, logged once by setup_device

@@ -34,7 +34,8 @@ def test_preprocess_train_meta_test(tmp_path):
         "runner.test_cold_data_dir=%s" % (out / "test_cold_data"),
         "runner.model_save_path=%s" % model, "runner.infer_load_path=%s" % model,
         "runner.infer_result_path=%s" % (tmp_path / "r.json"),
-        "hyper_parameters.max_idxs=%s" % json.dumps(max_idxs),
+        # as the readme says: the maxima the preprocessor wrote
+        "hyper_parameters.max_idxs=auto",
         # small and quick; the path, not the architecture, is under test
         "hyper_parameters.batch_size=64", "hyper_parameters.embed_dim=8",
         "hyper_parameters.mlp_dims=[8,8]", "runner.infer_train_epoch=1",
@@ -43,6 +44,8 @@ def test_preprocess_train_meta_test(tmp_path):
     train = run_tool("trainer.py", overrides, config=config)
     assert train.returncode == 0, train.stdout[-3000:] + train.stderr[-3000:]
     assert (model / "0" / "rec.pdparams").exists()
+    assert "max_idxs from %s: %s" % (out / "max_idxs.yaml", max_idxs) in \
+        train.stdout
     infer = run_tool("infer_meta.py", overrides, config=config)
     assert infer.returncode == 0, infer.stdout[-3000:] + infer.stderr[-3000:]
     result = json.loads((tmp_path / "r.json").read_text())["epochs"]["0"]
