@@ -125,13 +125,18 @@ def _int_columns(df, path, columns):
         if len(df) else np.zeros((0, len(columns)), np.int64)
 
 
-def frame_to_arrays(df, path, maxima: schema.IdMaxima) -> StageArrays:
-    """Validate a released-format DataFrame and convert it to arrays."""
-    missing = [c for c in schema.ALL_COLUMNS if c not in df.columns]
+def frame_to_arrays(df, path, maxima: schema.IdMaxima,
+                    label_required=True) -> StageArrays:
+    """Validate a released-format DataFrame and convert it to arrays. With
+    ``label_required=False`` a frame without a label column is accepted
+    (its labels read as 0; check ``schema.LABEL_COL in df`` to know)."""
+    missing = [c for c in schema.ALL_COLUMNS if c not in df.columns and
+               (label_required or c != schema.LABEL_COL)]
     if missing:
         raise DataError("%s: missing column(s) %s" % (path, ", ".join(missing)))
 
-    label = _int_column(df, path, schema.LABEL_COL)
+    label = _int_column(df, path, schema.LABEL_COL) \
+        if schema.LABEL_COL in df.columns else np.zeros(len(df), np.int64)
     if (label == -1).any():
         logger.warning(
             "%s: %d label(s) are -1 (the competition's negatives); "
@@ -195,15 +200,22 @@ def id_ranges(stage):
     return ranges
 
 
-def _read_frame(path, maxima):
+def read_frame(path):
+    """The DataFrame of a pickled stage file, unpickled safely."""
     # imported here: a cache hit must not pay for importing pandas
     import pandas as pd
     from dataio import safe_pickle
+    if not os.path.isfile(path):
+        raise FileNotFoundError("stage file %s does not exist" % path)
     df = safe_pickle.read_pickle_safely(path)
     if not isinstance(df, pd.DataFrame):
         raise DataError("%s holds a %s, expected a pandas DataFrame" %
                         (path, type(df).__name__))
-    return frame_to_arrays(df, path, maxima)
+    return df
+
+
+def _read_frame(path, maxima):
+    return frame_to_arrays(read_frame(path), path, maxima)
 
 
 def read_stage(path, maxima: schema.IdMaxima, cache_dir=None,

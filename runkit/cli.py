@@ -4,18 +4,24 @@ import argparse
 from runkit.config import ConfigError, load_config
 
 
-def parse(description, argv=None):
+def parse(description, argv=None, add_arguments=None):
+    """The config of ``-m config.yaml -o k=v ...``; with ``add_arguments``
+    (a function given the parser) the tool's own arguments too, returned
+    as ``(config, args)``."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("-m", "--config_yaml", required=True,
                         help="config file (config.yaml, config_big.yaml)")
     parser.add_argument("-o", "--opt", nargs="*", action="extend", default=[],
                         help="overrides key=value, values parsed as YAML; "
                              "may be repeated")
+    if add_arguments:
+        add_arguments(parser)
     args = parser.parse_args(argv)
     try:
-        return load_config(args.config_yaml, args.opt)
+        config = load_config(args.config_yaml, args.opt)
     except ConfigError as exc:
         parser.exit(2, "error: %s\n" % exc)
+    return (config, args) if add_arguments else config
 
 
 class Refused(Exception):
@@ -39,17 +45,19 @@ def guarded(job, *args):
     return 0
 
 
-def run(description, job, argv=None):
-    """Parse ``-m config.yaml -o k=v``, find ``max_idxs: auto`` beside the
-    data, and run ``job(config)`` through :func:`guarded`."""
+def run(description, job, argv=None, add_arguments=None):
+    """Parse ``-m config.yaml -o k=v`` (and the tool's own arguments, see
+    :func:`parse`), find ``max_idxs: auto`` beside the data, and run
+    ``job(config)`` (or ``job(config, args)``) through :func:`guarded`."""
     from dataio.vocabulary import resolve_max_idxs
     from runkit import runtime
     runtime.setup_logging()
-    config = parse(description, argv)
+    parsed = parse(description, argv, add_arguments)
+    config = parsed[0] if add_arguments else parsed
 
-    def job_with_maxima(config):
+    def job_with_maxima():
         source = resolve_max_idxs(config)
         runtime.logger.info("max_idxs from %s: %s", source,
                             config.get("hyper_parameters.max_idxs"))
-        job(config)
-    return guarded(job_with_maxima, config)
+        job(*(parsed if add_arguments else (config, )))
+    return guarded(job_with_maxima)

@@ -37,6 +37,7 @@ KNOWN_KEYS = {
     "runner.use_inference": (bool, False),
     "runner.cache_dir": (_OPT_STR, None),
     "runner.use_cache": (bool, True),
+    "runner.save_scores": (bool, False),
     # "auto": from the data folder (dataio.vocabulary)
     "hyper_parameters.max_idxs": ((list, str), "auto"),
     "hyper_parameters.embed_dim": (int, 64),
@@ -55,6 +56,10 @@ KNOWN_KEYS = {
     "hyper_parameters.optimizer.local_test_learning_rate": (_NUM, 0.001),
     "hyper_parameters.optimizer.strategy": (str, "async"),
     "hyper_parameters.optimizer.lazy_mode": (bool, False),
+    # tools/expand.py
+    "expand.min_seeds": (int, 10),
+    "expand.negative_ratio": (_NUM, 3.0),
+    "expand.checkpoint": (_OPT_STR, None),
 }
 
 CHOICES = {
@@ -169,7 +174,8 @@ def load_config(path, overrides=()):
     for key in ("runner.train_data_dir", "runner.test_data_dir",
                 "runner.test_cold_data_dir", "runner.model_save_path",
                 "runner.model_init_path", "runner.infer_load_path",
-                "runner.infer_result_path", "runner.cache_dir"):
+                "runner.infer_result_path", "runner.cache_dir",
+                "expand.checkpoint"):
         if config[key]:
             config[key] = os.path.join(config["config_abs_dir"],
                                        os.path.expanduser(config[key]))

@@ -5,7 +5,11 @@ and each checkpoint epoch in infer_start_epoch..infer_end_epoch-1: every
 campaign starts from the meta-trained weights, is fine-tuned with Adam on its
 seed set (``infer_train_epoch`` passes in ``batch_size`` chunks), and its
 candidates are scored. Prints a line per campaign and a summary per test set,
-and writes everything to a JSON file.
+and writes everything to a JSON file. With ``-o runner.save_scores=True``
+every candidate's score also goes to
+``<result folder>/scores/<epoch>/<hot|cold>/<aid>/scores.csv`` (uid = the
+candidate's row in the stage-2 file, score, label), as tools/expand.py
+writes them.
 """
 import json
 import os
@@ -18,7 +22,8 @@ from runkit import cli  # noqa: E402
 from runkit import runtime  # noqa: E402
 
 
-def run_test_set(name, data_dir, model_class, model, init_state, config):
+def run_test_set(name, data_dir, model_class, model, init_state, config,
+                 scores_out=None):
     import numpy as np
     from runkit.metrics import campaign_metrics, fmt, summarize
     log = runtime.logger
@@ -37,6 +42,11 @@ def run_test_set(name, data_dir, model_class, model, init_state, config):
         rows.append(row)
         labels.append(y_qry)
         scores.append(pred)
+        if scores_out is not None:
+            from audience.output import scores_csv
+            uid = dataset.cand_index.rows(dataset.cand_index.position(aid))
+            scores_out.write(os.path.join(name, str(aid), "scores.csv"),
+                             scores_csv(uid, pred, y_qry))
         if row["auc"] is None:
             log.warning("[%s] aid %d: %s; left out of AUC/GAUC/P/R", name, aid,
                         row["note"])
@@ -77,6 +87,8 @@ def infer(config):
     model = model_class.create_model(config)
     load_dir = config.get("runner.infer_load_path")
     results = {"config": {k: v for k, v in config.items()}, "epochs": {}}
+    out = config.get("runner.infer_result_path") or os.path.join(
+        load_dir, "infer_result.json")
     for epoch in range(config.get("runner.infer_start_epoch"),
                        config.get("runner.infer_end_epoch")):
         path = os.path.join(load_dir, str(epoch))
@@ -84,13 +96,19 @@ def infer(config):
         checkpoint.load_into(model, state, path)
         init_state = {k: v.clone() for k, v in model.state_dict().items()}
         log.info("meta-test from checkpoint %s", path)
+        scores_out = None
+        if config.get("runner.save_scores"):
+            from audience.output import OutputDir
+            scores_out = OutputDir(os.path.join(
+                os.path.dirname(out), "scores", str(epoch)), overwrite=True)
         results["epochs"][str(epoch)] = {
             name: run_test_set(name, data_dir, model_class, model, init_state,
-                               config)
+                               config, scores_out)
             for name, data_dir in test_sets
         }
-    out = config.get("runner.infer_result_path") or os.path.join(
-        load_dir, "infer_result.json")
+        if scores_out is not None:
+            log.info("wrote the candidates' scores to %s", scores_out.commit(
+                {"epoch": epoch, "sets": [n for n, _ in test_sets]}))
     write_result(out, json.dumps(results, indent=1, default=str))
     log.info("wrote %s", out)
     return results

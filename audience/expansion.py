@@ -1,0 +1,235 @@
+"""Expand one campaign's audience: fine-tune the meta-trained model on its
+seeds (``DygraphModel.finetune_and_score``, the meta-test's own code path),
+score its candidates, rank them, and report size against quality.
+
+A campaign is a :class:`Campaign`: the seed users' four input arrays and
+uids, their labels (None when the file has none), the candidates' arrays
+and uids, and the candidates' labels when known (used only for the
+report). Everything here works on arrays; ``audience.sources`` builds
+campaigns from files, ``audience.output`` writes the results.
+"""
+import logging
+import time
+from dataclasses import dataclass
+from typing import List, Optional
+
+import numpy as np
+
+from runkit.metrics import campaign_metrics
+
+logger = logging.getLogger("metaheac")
+
+# the reach curve: share of the candidates taken, best scores first
+REACH = (0.01, 0.02, 0.05, 0.10, 0.20)
+QUANTILES = (0.0, 0.1, 0.5, 0.9, 1.0)
+
+
+@dataclass
+class Campaign:
+    aid: int
+    seed_x: List[np.ndarray]
+    seed_uid: np.ndarray
+    seed_y: Optional[np.ndarray]
+    cand_x: List[np.ndarray]
+    cand_uid: np.ndarray
+    cand_y: Optional[np.ndarray] = None
+    # False when seed and candidate uids are not the same id space
+    exclude_seeds: bool = True
+
+
+@dataclass
+class Expansion:
+    aid: int
+    uid: np.ndarray         # every candidate scored (seeds and drawn negatives left out)
+    score: np.ndarray       # their scores, in candidate order
+    order: np.ndarray       # positions in uid/score, best first
+    audience_size: int
+    summary: dict
+
+
+def audience_size(top, candidates):
+    """``top`` is a fraction of the candidates (0 < top < 1) or a count."""
+    if isinstance(top, float) and not top.is_integer():
+        if not 0 < top < 1:
+            raise ValueError("--top must be a fraction in (0, 1) or a count "
+                             ">= 1, got %r" % top)
+        return max(1, int(round(top * candidates))) if candidates else 0
+    top = int(top)
+    if top < 1:
+        raise ValueError("--top must be a fraction in (0, 1) or a count >= 1, "
+                         "got %r" % top)
+    return min(top, candidates)
+
+
+def parse_top(text):
+    """The --top argument: ``0.05`` (a fraction) or ``100000`` (a count)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError("--top must be a number, got %r" % text)
+    if value.is_integer() and value >= 1:
+        return int(value)
+    audience_size(value, 1)  # range check
+    return value
+
+
+def _take(x, rows):
+    return [a[rows] for a in x]
+
+
+def seeds_with_negatives(campaign, ratio, rng):
+    """The training set of a campaign: its seeds and their labels, plus, when
+    the seeds hold no negative (or no label at all, the usual upload of
+    converters), ``ratio`` negatives per seed drawn at random from the
+    candidates. Returns (x, y, positions of the drawn candidates)."""
+    y = campaign.seed_y
+    if y is not None and (y == 0).any():
+        return campaign.seed_x, y.astype(np.float32), np.zeros(0, np.int64)
+    positives = len(campaign.seed_uid)
+    pool = len(campaign.cand_uid)
+    want = int(round(ratio * positives))
+    if want > pool // 2:
+        logger.warning("campaign %s: %d negatives wanted (negative_ratio %g) "
+                       "but only %d candidates; drawing %d", campaign.aid,
+                       want, ratio, pool, pool // 2)
+        want = pool // 2
+    drawn = np.sort(rng.choice(pool, size=want, replace=False)) if want else \
+        np.zeros(0, np.int64)
+    x = [np.concatenate([s, c[drawn]]) for s, c in
+         zip(campaign.seed_x, campaign.cand_x)]
+    y = np.concatenate([np.ones(positives, np.float32),
+                        np.zeros(want, np.float32)])
+    return x, y, drawn
+
+
+def reach_curve(labels, scores, order):
+    """Precision, recall and lift over the base rate of the top 1..20 %."""
+    base = float(labels.mean())
+    positives = int(labels.sum())
+    curve = []
+    for share in REACH:
+        k = max(1, int(round(share * len(labels))))
+        hits = int(labels[order[:k]].sum())
+        precision = hits / k
+        curve.append({"top": share, "size": k, "precision": precision,
+                      "recall": hits / positives if positives else None,
+                      "lift": precision / base if base else None})
+    return base, curve
+
+
+def expand_campaign(model_class, model, init_state, campaign, config, rng,
+                    top):
+    """Fine-tune on the campaign's seeds, score and rank its candidates."""
+    start = time.time()
+    is_seed = np.isin(campaign.cand_uid, campaign.seed_uid) \
+        if campaign.exclude_seeds else np.zeros(len(campaign.cand_uid), bool)
+    excluded = int(is_seed.sum())
+    if excluded:
+        keep = np.flatnonzero(~is_seed)
+        campaign = Campaign(campaign.aid, campaign.seed_x, campaign.seed_uid,
+                            campaign.seed_y, _take(campaign.cand_x, keep),
+                            campaign.cand_uid[keep],
+                            None if campaign.cand_y is None
+                            else campaign.cand_y[keep], campaign.exclude_seeds)
+    x, y, drawn = seeds_with_negatives(
+        campaign, config.get("expand.negative_ratio"), rng)
+    if len(drawn):
+        logger.info("campaign %s: seeds hold no negative; drew %d negatives "
+                    "from its %d candidates (left out of the audience)",
+                    campaign.aid, len(drawn), len(campaign.cand_uid))
+    scores = model_class.finetune_and_score(
+        model, init_state,
+        [campaign.aid, x, y, campaign.cand_x, None], config, rng)
+    keep = np.setdiff1d(np.arange(len(scores)), drawn)
+    uid, score = campaign.cand_uid[keep], scores[keep]
+    # stable: ties keep the candidates' order, so runs are reproducible
+    order = np.argsort(-score, kind="stable")
+    size = audience_size(top, len(score))
+    summary = {
+        "aid": int(campaign.aid),
+        "seeds": int(len(campaign.seed_uid)),
+        "seed_positives": int(len(campaign.seed_uid) if campaign.seed_y is None
+                              else campaign.seed_y.sum()),
+        "negatives_drawn": int(len(drawn)),
+        "candidates": int(len(score)),
+        "seeds_excluded": excluded,
+        "audience": int(size),
+        "score_quantiles": {str(q): float(np.quantile(score, q))
+                            for q in QUANTILES} if len(score) else {},
+    }
+    if campaign.cand_y is not None and len(score):
+        labels = campaign.cand_y[keep]
+        metrics = campaign_metrics(labels, score)
+        summary["auc"] = metrics["auc"]
+        if metrics["auc"] is None:
+            summary["note"] = metrics["note"]
+        summary["base_rate"], summary["reach"] = reach_curve(
+            labels.astype(np.float64), score, order)
+    summary["seconds"] = round(time.time() - start, 3)
+    return Expansion(int(campaign.aid), uid, score, order, size, summary)
+
+
+def expand(config, campaigns, top, model=None, model_class=None,
+           init_state=None, on_result=None):
+    """Expand every campaign; the Python entry point the CLI calls.
+
+    ``campaigns`` is an iterable of :class:`Campaign`; the model is the
+    checkpoint the config names (``load_model``) unless given. A campaign
+    with fewer than ``expand.min_seeds`` seeds, or no candidate, is skipped
+    with a warning; one bad campaign never stops the others. Returns
+    ``(expansions, skipped)``; ``on_result(expansion)`` is called as each
+    campaign finishes (the CLI writes its files there).
+    """
+    if model is None:
+        model_class, model, init_state = load_model(config)
+    min_seeds = config.get("expand.min_seeds")
+    rng = np.random.default_rng(config.get("runner.seed"))
+    results, skipped = [], []
+    for campaign in campaigns:
+        reason = None
+        if len(campaign.seed_uid) < min_seeds:
+            reason = "%d seeds, fewer than expand.min_seeds %d" % (
+                len(campaign.seed_uid), min_seeds)
+        elif len(campaign.cand_uid) == 0:
+            reason = "no candidates"
+        if reason:
+            logger.warning("campaign %s skipped: %s", campaign.aid, reason)
+            skipped.append({"aid": int(campaign.aid), "reason": reason})
+            continue
+        try:
+            result = expand_campaign(model_class, model, init_state, campaign,
+                                     config, rng, top)
+        except (ValueError, FloatingPointError) as exc:
+            logger.warning("campaign %s skipped: %s", campaign.aid, exc)
+            skipped.append({"aid": int(campaign.aid), "reason": str(exc)})
+            continue
+        s = result.summary
+        logger.info("campaign %s: seeds %d, candidates %d, audience %d, "
+                    "%.1f s%s", s["aid"], s["seeds"], s["candidates"],
+                    s["audience"], s["seconds"],
+                    "" if s.get("auc") is None else ", AUC %.4f" % s["auc"])
+        if on_result:
+            on_result(result)
+        results.append(result)
+    return results, skipped
+
+
+def checkpoint_path(config):
+    """``expand.checkpoint``, or the last meta-test checkpoint."""
+    import os
+    return config.get("expand.checkpoint") or os.path.join(
+        config.get("runner.infer_load_path"),
+        str(config.get("runner.infer_end_epoch") - 1))
+
+
+def load_model(config, path=None):
+    """(model_class, model, initial weights) of a checkpoint folder."""
+    from dygraph_model import DygraphModel
+    from runkit import checkpoint
+    path = path or checkpoint_path(config)
+    model_class = DygraphModel()
+    model = model_class.create_model(config)
+    checkpoint.load_into(model, checkpoint.load_state(path), path)
+    logger.info("model from %s", path)
+    return model_class, model, {k: v.clone()
+                                for k, v in model.state_dict().items()}
