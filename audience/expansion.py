@@ -45,6 +45,7 @@ class Expansion:
     order: np.ndarray       # positions in uid/score, best first
     audience_size: int
     summary: dict
+    label: Optional[np.ndarray] = None   # the candidates', when known
 
 
 def audience_size(top, candidates):
@@ -166,15 +167,17 @@ def expand_campaign(model_class, model, init_state, campaign, config, rng,
         summary["base_rate"], summary["reach"] = reach_curve(
             labels.astype(np.float64), score, order)
     summary["seconds"] = round(time.time() - start, 3)
-    return Expansion(int(campaign.aid), uid, score, order, size, summary)
+    return Expansion(int(campaign.aid), uid, score, order, size, summary,
+                     None if campaign.cand_y is None else campaign.cand_y[keep])
 
 
-def expand(config, campaigns, top, model=None, model_class=None,
+def expand(config, campaigns, top, model_class=None, model=None,
            init_state=None, on_result=None):
     """Expand every campaign; the Python entry point the CLI calls.
 
     ``campaigns`` is an iterable of :class:`Campaign`; the model is the
-    checkpoint the config names (``load_model``) unless given. A campaign
+    checkpoint the config names unless ``model_class, model, init_state``
+    (what ``load_model`` returns) are given. A campaign
     with fewer than ``expand.min_seeds`` seeds, or no candidate, is skipped
     with a warning; one bad campaign never stops the others. Returns
     ``(expansions, skipped)``; ``on_result(expansion)`` is called as each

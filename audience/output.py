@@ -61,12 +61,13 @@ class OutputDir:
     def write(self, relative, text):
         write_text(os.path.join(self.tmp, relative), text)
 
-    def write_expansion(self, expansion, all_scores=True, labels=None):
+    def write_expansion(self, expansion, all_scores=True):
         folder = str(expansion.aid)
         self.write(os.path.join(folder, "audience.csv"), audience_csv(expansion))
         if all_scores:
             self.write(os.path.join(folder, "scores.csv"),
-                       scores_csv(expansion.uid, expansion.score, labels))
+                       scores_csv(expansion.uid, expansion.score,
+                                  expansion.label))
 
     def commit(self, summary):
         """Write summary.json and put the folder in place."""

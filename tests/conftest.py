@@ -25,8 +25,8 @@ import helpers  # noqa: E402
 
 
 def pytest_collection_modifyitems(session, config, items):
-    # stable: other tests keep their order, end-to-end ones go last
-    items.sort(key=lambda item: "test_end_to_end.py" in item.nodeid)
+    # stable: other tests keep their order, the ones needing the demo last
+    items.sort(key=lambda item: "demo" in getattr(item, "fixturenames", ()))
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -65,15 +65,16 @@ def tool_env():
     return env
 
 
-def tool_command(script, overrides, config=CONFIG):
+def tool_command(script, overrides, config=CONFIG, extra=()):
     import sys
     command = [sys.executable, str(ROOT / "tools" / script), "-m", str(config)]
+    command += list(extra)
     return command + (["-o"] + list(overrides) if overrides else [])
 
 
-def run_tool(script, overrides, config=CONFIG, timeout=600):
+def run_tool(script, overrides, config=CONFIG, timeout=600, extra=()):
     import subprocess
-    return subprocess.run(tool_command(script, overrides, config),
+    return subprocess.run(tool_command(script, overrides, config, extra),
                           cwd=str(ROOT), env=tool_env(), capture_output=True,
                           text=True, timeout=timeout)
 

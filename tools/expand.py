@@ -45,11 +45,8 @@ def run(config, args):
     try:
         runtime.prepare(config)
         campaigns = feature_row_campaigns(args.seeds, args.candidates, config)
-        labels = {}
-
-        def write(expansion):
-            out.write_expansion(expansion, labels=labels.get(expansion.aid))
-        expansions, skipped = expand(config, campaigns, top, on_result=write)
+        expansions, skipped = expand(config, campaigns, top,
+                                     on_result=out.write_expansion)
         path = out.commit(summary_document(config, expansions, skipped, top))
     except BaseException:
         out.abandon()

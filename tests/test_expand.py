@@ -1,0 +1,252 @@
+"""Audience expansion: the rules (seeds left out, negatives drawn for
+positives-only seeds, small campaigns skipped, sizes), the files, and the
+tool end to end on the sample data against held-back labels."""
+import json
+import logging
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from audience import expansion, output
+from audience.expansion import Campaign, audience_size, expand, parse_top
+from dataio.frames import arrays_to_frame, write_pickle
+from dygraph_model import DygraphModel
+from helpers import (ROOT, random_inputs, randomize_parameters, run_tool,
+                     small_config)
+
+
+def small_model(config, seed=0):
+    model_class = DygraphModel()
+    model = model_class.create_model(config)
+    randomize_parameters(model, np.random.default_rng(seed), scale=0.3)
+    return model_class, model, {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def make_campaign(aid=5, seeds=30, candidates=60, seed_y="mixed", seed=0):
+    rng = np.random.default_rng(seed)
+    seed_x, cand_x = random_inputs(rng, seeds), random_inputs(rng, candidates)
+    seed_uid = np.arange(1000, 1000 + seeds)
+    cand_uid = np.arange(2000, 2000 + candidates)
+    y = None if seed_y is None else (
+        np.ones(seeds, np.float32) if seed_y == "positive" else
+        (np.arange(seeds) % 2).astype(np.float32))
+    cand_y = (np.arange(candidates) % 3 == 0).astype(np.float32)
+    return Campaign(aid, seed_x, seed_uid, y, cand_x, cand_uid, cand_y)
+
+
+CONFIG = small_config("hyper_parameters.batch_size=16")
+
+
+def run(campaigns, top=0.1, config=CONFIG):
+    return expand(config, campaigns, top, *small_model(config))
+
+
+def test_top_is_a_fraction_or_a_count():
+    assert parse_top("0.05") == 0.05 and parse_top("100") == 100
+    assert audience_size(0.05, 1000) == 50 and audience_size(100, 40) == 40
+    assert audience_size(0.0001, 1000) == 1
+    for bad in ("0", "-3", "1.5", "x"):
+        with pytest.raises(ValueError, match="--top"):
+            parse_top(bad)
+
+
+def test_audience_is_the_best_scores_ranked():
+    (result, ), skipped = run([make_campaign()], top=0.1)
+    assert not skipped
+    assert result.audience_size == 6 and len(result.uid) == 60
+    best = result.score[result.order]
+    assert np.all(np.diff(best) <= 0)
+    text = output.audience_csv(result).splitlines()
+    assert text[0] == "uid,score,rank,percentile"
+    rows = [line.split(",") for line in text[1:]]
+    assert [int(r[2]) for r in rows] == list(range(1, 7))
+    assert [int(r[0]) for r in rows] == result.uid[result.order[:6]].tolist()
+    assert float(rows[-1][3]) == pytest.approx(100 * 6 / 60)
+    s = result.summary
+    assert s["candidates"] == 60 and s["audience"] == 6
+    assert s["base_rate"] == pytest.approx(20 / 60)
+    assert [r["top"] for r in s["reach"]] == list(expansion.REACH)
+    r5 = next(r for r in s["reach"] if r["top"] == 0.05)
+    assert r5["lift"] == pytest.approx(r5["precision"] / s["base_rate"])
+
+
+def test_seeds_are_never_in_their_own_audience():
+    campaign = make_campaign()
+    campaign.cand_uid[[3, 10]] = campaign.seed_uid[[0, 7]]
+    (result, ), _ = run([campaign], top=0.99)
+    assert result.summary["seeds_excluded"] == 2
+    assert not set(result.uid.tolist()) & set(campaign.seed_uid.tolist())
+    assert len(result.uid) == 58
+
+
+@pytest.mark.parametrize("labels", ["positive", None])
+def test_positives_only_or_unlabelled_seeds_get_drawn_negatives(labels, caplog):
+    caplog.set_level(logging.INFO)
+    config = small_config("hyper_parameters.batch_size=16",
+                          "expand.negative_ratio=0.5")
+    campaign = make_campaign(seed_y=labels, seeds=20, candidates=80)
+    (result, ), _ = run([campaign], top=0.99, config=config)
+    s = result.summary
+    assert s["negatives_drawn"] == 10 and s["seed_positives"] == 20
+    assert "drew 10 negatives" in caplog.text
+    # the drawn negatives are scored for nothing: not in the audience
+    assert s["candidates"] == 70 and len(result.uid) == 70
+    assert set(result.uid.tolist()) < set(campaign.cand_uid.tolist())
+
+
+def test_labelled_negative_seeds_draw_nothing():
+    (result, ), _ = run([make_campaign(seed_y="mixed")])
+    assert result.summary["negatives_drawn"] == 0
+
+
+def test_a_small_campaign_is_skipped_and_the_others_go_on(caplog):
+    caplog.set_level(logging.WARNING)
+    results, skipped = run([make_campaign(aid=1, seeds=4),
+                            make_campaign(aid=2)])
+    assert [r.aid for r in results] == [2]
+    assert skipped == [{"aid": 1, "reason": "4 seeds, fewer than "
+                        "expand.min_seeds 10"}]
+    assert "campaign 1 skipped" in caplog.text
+
+
+def test_expansion_is_deterministic():
+    a = run([make_campaign()])[0][0]
+    b = run([make_campaign()])[0][0]
+    np.testing.assert_array_equal(a.score, b.score)
+
+
+# ------------------------------------------------------------ files, CLI
+def write_frame(path, x, y, aid, uid=None, label=True):
+    df = arrays_to_frame(y, np.full(len(y), aid), *x)
+    if not label:
+        df = df.drop(columns="label")
+    if uid is not None:
+        df.insert(0, "uid", uid)
+    write_pickle(df, str(path))
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    from runkit.checkpoint import save_checkpoint
+    folder = tmp_path_factory.mktemp("model")
+    config = small_config()
+    _, model, _ = small_model(config)
+    return save_checkpoint(model, None, str(folder), 0)
+
+
+def tool(folder, checkpoint, *args):
+    from helpers import SMALL_MAX_IDXS, yaml_list
+    return run_tool("expand.py", [
+        "hyper_parameters.max_idxs=%s" % yaml_list(SMALL_MAX_IDXS),
+        "hyper_parameters.embed_dim=4", "hyper_parameters.mlp_dims=[8,8]",
+        "hyper_parameters.num_expert=3", "hyper_parameters.num_output=2",
+        "hyper_parameters.batch_size=16", "expand.checkpoint=%s" % checkpoint,
+    ], extra=list(args))
+
+
+@pytest.fixture
+def files(tmp_path):
+    rng = np.random.default_rng(3)
+    seeds, cands = tmp_path / "seeds.pkl", tmp_path / "cands.pkl"
+    x_s, x_c = random_inputs(rng, 30), random_inputs(rng, 50)
+    uid_c = np.arange(500, 550)
+    uid_c[4] = 101   # a seed among the candidates
+    write_frame(seeds, x_s, np.ones(30), 9, uid=np.arange(100, 130),
+                label=False)
+    write_frame(cands, x_c, (np.arange(50) % 2), 9, uid=uid_c)
+    return seeds, cands
+
+
+def test_cli_writes_the_audience_and_leaves_the_seeds_out(files, checkpoint,
+                                                          tmp_path):
+    seeds, cands = files
+    out = tmp_path / "out"
+    done = tool(tmp_path, checkpoint, "--seeds", str(seeds), "--candidates",
+                str(cands), "--out", str(out), "--top", "10")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    audience = pd.read_csv(out / "9" / "audience.csv")
+    assert list(audience.columns) == ["uid", "score", "rank", "percentile"]
+    assert len(audience) == 10 and 101 not in audience.uid.tolist()
+    scores = pd.read_csv(out / "9" / "scores.csv")
+    summary = json.loads((out / "summary.json").read_text())
+    (camp, ) = summary["campaigns"]
+    # unlabelled seeds: negatives drawn (capped at half the 49 candidates
+    # left once the seed is out), scored for nothing
+    assert camp["seeds_excluded"] == 1 and camp["negatives_drawn"] == 24
+    assert camp["candidates"] == len(scores) == 49 - 24
+    assert list(scores.columns) == ["uid", "score", "label"]
+    assert set(audience.uid) <= set(scores.uid)
+    assert not [f for f in os.listdir(tmp_path) if ".tmp-" in f]
+
+
+def test_cli_refuses_an_existing_out_and_touches_nothing(files, checkpoint,
+                                                         tmp_path):
+    seeds, cands = files
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "mine.txt").write_text("keep me")
+    done = tool(tmp_path, checkpoint, "--seeds", str(seeds), "--candidates",
+                str(cands), "--out", str(out))
+    assert done.returncode == 2
+    assert "--overwrite" in done.stdout + done.stderr
+    assert os.listdir(out) == ["mine.txt"]
+    assert (out / "mine.txt").read_text() == "keep me"
+    again = tool(tmp_path, checkpoint, "--seeds", str(seeds), "--candidates",
+                 str(cands), "--out", str(out), "--overwrite")
+    assert again.returncode == 0, again.stdout[-2000:]
+    assert sorted(os.listdir(out)) == ["9", "summary.json"]
+
+
+def test_row_index_names_users_without_a_uid_column(checkpoint, tmp_path):
+    rng = np.random.default_rng(4)
+    seeds, cands = tmp_path / "s.pkl", tmp_path / "c.pkl"
+    write_frame(seeds, random_inputs(rng, 20), np.arange(20) % 2, 3)
+    write_frame(cands, random_inputs(rng, 40), np.arange(40) % 2, 3,
+                label=False)
+    out = tmp_path / "out"
+    done = tool(tmp_path, checkpoint, "--seeds", str(seeds), "--candidates",
+                str(cands), "--out", str(out), "--top", "0.25")
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "no uid column" in done.stdout
+    audience = pd.read_csv(out / "3" / "audience.csv")
+    assert len(audience) == 10 and set(audience.uid) <= set(range(40))
+    summary = json.loads((out / "summary.json").read_text())
+    assert "auc" not in summary["campaigns"][0]   # no labels given
+
+
+# ------------------------------------------- the sample data, end to end
+@pytest.mark.slow
+def test_expansion_on_the_sample_finds_the_held_back_positives(demo, tmp_path):
+    """The candidates' labels are removed from the file the tool gets, then
+    the audience is checked against them; per campaign the tool's AUC is the
+    meta-test's (one code path)."""
+    assert demo["train_rc"] == 0, demo["train_log"][-3000:]
+    for name, folder, stem in (("hot", "test", "test"),
+                               ("cold", "test_cold", "test_cold")):
+        truth = pd.read_pickle(ROOT / "data" / folder / ("%s_stage2.pkl" % stem))
+        unlabelled = tmp_path / ("%s_candidates.pkl" % name)
+        truth.drop(columns="label").to_pickle(unlabelled)
+        out = tmp_path / name
+        done = run_tool("expand.py", [
+            "expand.checkpoint=%s" % (demo["model_dir"] / "0")], extra=[
+            "--seeds", str(ROOT / "data" / folder / ("%s_stage1.pkl" % stem)),
+            "--candidates", str(unlabelled), "--out", str(out)])
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        lifts = []
+        for aid, group in truth.groupby("aid"):
+            audience = pd.read_csv(out / str(aid) / "audience.csv")
+            assert len(audience) == 15   # 5 % of 300
+            rate = truth.label.to_numpy()[audience.uid.to_numpy()].mean()
+            lifts.append(rate / group.label.mean())
+        assert np.mean(lifts) > 1.5, lifts
+        aucs = {c["aid"]: c["auc"] for c in
+                demo["json"]["epochs"]["0"][name]["campaigns"]}
+        # same code path as the meta-test: same scores, so the same AUC
+        for aid, group in truth.groupby("aid"):
+            scores = pd.read_csv(out / str(aid) / "scores.csv")
+            auc = roc_auc_score(truth.label.to_numpy()[scores.uid.to_numpy()],
+                                scores.score)
+            assert auc == pytest.approx(aucs[aid], abs=1e-3)
