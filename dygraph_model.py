@@ -208,28 +208,26 @@ class DygraphModel:
         with paddle.no_grad():
             return self._predict(dy_model, batch_x, packed).numpy()
 
-    def finetune_and_score(self, dy_model, init_state, campaign, config, rng,
-                           localized=True):
-        """Scores of a campaign's candidates after fine-tuning on its seeds.
+    def finetune(self, dy_model, init_state, x_spt, y_spt, x_qry, config,
+                 rng):
+        """Fine-tune a campaign's local weights on its seeds.
 
-        ``localized=True`` (what the tools use) fine-tunes the campaign's
-        local weights (its own Adam over the packed tensors: Adam is
-        elementwise, so stepping packed weights is stepping the unpacked
-        ones). ``localized=False`` is the plain computation with the model's
-        own 22M parameters, kept as the reference the tests and the
-        benchmark compare against: both give the same scores.
+        Returns ``(packed, rows, x_qry)``: the fine-tuned packed weights
+        (one task), the table rows they hold (see ``localize``) and the
+        candidates' inputs remapped onto them. Adam runs over the packed
+        tensors: it is elementwise, so stepping packed weights is stepping
+        the unpacked ones, and rows no seed touches keep zero moments.
         """
-        _, x_spt, y_spt, x_qry, _ = campaign
-        if localized:
-            rows, x_spt, x_qry = localize(x_spt, x_qry, 1)
-            with paddle.no_grad():
-                packed = local_weights(dy_model, init_state, rows, 1)
-            packed = {name: EagerParamBase.from_tensor(value.clone())
-                      for name, value in packed.items()}
-            trainable = list(packed.values())
-        else:
-            dy_model.set_state_dict(init_state)
-            packed, trainable = None, dy_model.parameters()
+        rows, x_spt, x_qry = localize(x_spt, x_qry, 1)
+        with paddle.no_grad():
+            packed = local_weights(dy_model, init_state, rows, 1)
+        packed = {name: EagerParamBase.from_tensor(value.clone())
+                  for name, value in packed.items()}
+        self._fit(dy_model, packed, list(packed.values()), x_spt, y_spt,
+                  config, rng)
+        return packed, rows, x_qry
+
+    def _fit(self, dy_model, packed, trainable, x_spt, y_spt, config, rng):
         optimizer = paddle.optimizer.Adam(
             learning_rate=config.get(
                 "hyper_parameters.optimizer.local_test_learning_rate"),
@@ -248,7 +246,32 @@ class DygraphModel:
                 loss.backward()
                 optimizer.step()
         dy_model.eval()
-        scores = [self.infer_forward(dy_model, [a[s] for a in x_qry], config,
+
+    def score(self, dy_model, x, config, packed=None):
+        """Scores of candidate rows, in ``batch_size`` chunks."""
+        batch_size = config.get("hyper_parameters.batch_size")
+        scores = [self.infer_forward(dy_model, [a[s] for a in x], config,
                                      packed=packed)
-                  for s in chunks(len(x_qry[0]), batch_size)]
+                  for s in chunks(len(x[0]), batch_size)]
         return np.concatenate(scores) if scores else np.zeros(0, np.float32)
+
+    def finetune_and_score(self, dy_model, init_state, campaign, config, rng,
+                           localized=True):
+        """Scores of a campaign's candidates after fine-tuning on its seeds.
+
+        ``localized=True`` (what the tools use) fine-tunes the campaign's
+        local weights (``finetune``). ``localized=False`` is the plain
+        computation with the model's own 22M parameters, kept as the
+        reference the tests and the benchmark compare against: both give
+        the same scores.
+        """
+        _, x_spt, y_spt, x_qry, _ = campaign
+        if localized:
+            packed, _, x_qry = self.finetune(dy_model, init_state, x_spt,
+                                             y_spt, x_qry, config, rng)
+        else:
+            dy_model.set_state_dict(init_state)
+            packed = None
+            self._fit(dy_model, None, dy_model.parameters(), x_spt, y_spt,
+                      config, rng)
+        return self.score(dy_model, x_qry, config, packed)

@@ -148,37 +148,44 @@ class MetaHeac(nn.Layer):
             [params["output_layer.%d.bias" % k] for k in critics], 0).unsqueeze(1))
         return packed
 
-    def embed(self, x, p):
-        """User representation [N, 14E] and campaign representation [N, 7E]."""
-        lengths = x[LENGTHS_SLOT]
-        dim = self.embed_dim
+    def embed(self, x, p, padded_tables=False):
+        """User representation [N, 14E] and campaign representation [N, 7E].
+
+        With ``padded_tables`` every multi-id table already ends with its
+        zero pad row (a serving model stores it so, to spare the copy)."""
         user, ad_emb = [], []
         for table, name in zip(TABLES, self.table_names()):
             ids = x[table.slot][:, table.columns]
-            weight = p[name]
-            if table.group != "dynamic":
-                emb = paddle.gather(weight, ids.reshape([-1]))
-                (ad_emb if table.group == "ad" else user).append(emb)
-                continue
-            width = ids.shape[1]
-            length = lengths[:, table.index:table.index + 1]
-            # only the first `length` ids are real: padded positions read
-            # an appended zero row, which adds nothing and takes no gradient
-            # (a mask multiply over [N, width, E] and its gradients cost more)
-            valid = paddle.arange(width, dtype=length.dtype).unsqueeze(0) < length
-            ids = paddle.where(valid, ids, paddle.full_like(ids, weight.shape[0]))
-            pad = paddle.zeros([1, dim], weight.dtype)
-            pad.stop_gradient = False  # concat's double grad needs both sides
-            total = paddle.gather(paddle.concat([weight, pad]),
-                                  ids.reshape([-1])).reshape([-1, width, dim])
-            count = paddle.clip(length.astype(total.dtype), min=1.0)
-            user.append(total.sum(axis=1) / count)
+            if table.group == "dynamic":
+                user.append(self._mean_embedding(
+                    p[name], ids, x[LENGTHS_SLOT][:, table.index:table.index + 1],
+                    padded_tables))
+            elif table.group == "ad":
+                ad_emb.append(paddle.gather(p[name], ids.reshape([-1])))
+            else:
+                user.append(paddle.gather(p[name], ids.reshape([-1])))
         user_rep = paddle.concat(user, axis=1)
-        user_mean = user_rep.reshape([-1, len(user), dim]).sum(axis=1) / float(
-            len(user))
+        user_mean = user_rep.reshape([-1, len(user), self.embed_dim]).sum(
+            axis=1) / float(len(user))
         return user_rep, paddle.concat([user_mean] + ad_emb, axis=1)
 
-    def forward_packed(self, x, packed):
+    def _mean_embedding(self, weight, ids, length, padded_table):
+        """Mean embedding of the first ``length`` ids of each row. Padded
+        positions read a zero row appended to the table, which adds nothing
+        and takes no gradient (a mask multiply over [N, width, E] and its
+        gradients cost more)."""
+        width, dim = ids.shape[1], self.embed_dim
+        if not padded_table:
+            pad = paddle.zeros([1, dim], weight.dtype)
+            pad.stop_gradient = False  # concat's double grad needs both
+            weight = paddle.concat([weight, pad])
+        valid = paddle.arange(width, dtype=length.dtype).unsqueeze(0) < length
+        ids = paddle.where(valid, ids, paddle.full_like(ids, weight.shape[0] - 1))
+        total = paddle.gather(weight, ids.reshape([-1])).reshape([-1, width, dim])
+        count = paddle.clip(length.astype(total.dtype), min=1.0)
+        return total.sum(axis=1) / count
+
+    def forward_packed(self, x, packed, padded_tables=False):
         """Scores [T, B] of T tasks' inputs stacked as N = T*B rows; the
         tables of ``packed`` are indexed by the ids in ``x`` directly.
 
@@ -190,7 +197,7 @@ class MetaHeac(nn.Layer):
         Batch-major activations needed two large transpose copies a pass.
         """
         tasks = packed["critics.weight"].shape[0]
-        user_rep, campaign_rep = self.embed(x, packed)
+        user_rep, campaign_rep = self.embed(x, packed, padded_tables)
         user_rep = user_rep.reshape([tasks, -1, self.embed_output_dim])
         campaign_rep = campaign_rep.reshape([tasks, -1, self.ad_embed_dim])
         batch = user_rep.shape[1]

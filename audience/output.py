@@ -69,9 +69,9 @@ class OutputDir:
                        scores_csv(expansion.uid, expansion.score,
                                   expansion.label))
 
-    def commit(self, summary):
-        """Write summary.json and put the folder in place."""
-        self.write("summary.json", json.dumps(summary, indent=1))
+    def commit(self, summary, name="summary.json"):
+        """Write the summary document and put the folder in place."""
+        self.write(name, json.dumps(summary, indent=1))
         old = None
         if os.path.exists(self.path):
             old = self.tmp + ".old"

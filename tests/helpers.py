@@ -130,3 +130,16 @@ class DemoRun:
             self.proc.wait()
         if self.proc is not None and not self.log.closed:
             self.log.close()
+
+
+def write_frame(path, x, y, aid, uid=None, label=True):
+    """A stage file of rows ``x`` (four arrays), labels ``y``, one campaign;
+    optionally without the label column, or with a uid column."""
+    import numpy as np
+    from dataio.frames import arrays_to_frame, write_pickle
+    df = arrays_to_frame(y, np.full(len(y), aid), *x)
+    if not label:
+        df = df.drop(columns="label")
+    if uid is not None:
+        df.insert(0, "uid", uid)
+    write_pickle(df, str(path))

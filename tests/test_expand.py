@@ -12,10 +12,9 @@ from sklearn.metrics import roc_auc_score
 
 from audience import expansion, output
 from audience.expansion import Campaign, audience_size, expand, parse_top
-from dataio.frames import arrays_to_frame, write_pickle
 from dygraph_model import DygraphModel
 from helpers import (ROOT, random_inputs, randomize_parameters, run_tool,
-                     small_config)
+                     small_config, write_frame)
 
 
 def small_model(config, seed=0):
@@ -119,15 +118,6 @@ def test_expansion_is_deterministic():
 
 
 # ------------------------------------------------------------ files, CLI
-def write_frame(path, x, y, aid, uid=None, label=True):
-    df = arrays_to_frame(y, np.full(len(y), aid), *x)
-    if not label:
-        df = df.drop(columns="label")
-    if uid is not None:
-        df.insert(0, "uid", uid)
-    write_pickle(df, str(path))
-
-
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     from runkit.checkpoint import save_checkpoint

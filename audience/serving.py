@@ -1,0 +1,73 @@
+"""A model for serving: the meta-trained weights, or one campaign's
+fine-tuned weights, as a Paddle inference model (``paddle.jit.save``).
+
+The saved program takes the four id arrays of a batch of users (``static``
+[N, 7], ``dynamic`` [N, 50], ``lengths`` [N, 7], ``ad`` [N, 6], int64) and
+returns their scores [N]. Its weights are one task's packed weights
+(``net.pack``) with each multi-id table's zero pad row already appended,
+so serving runs the same ``forward_packed`` as training, without copies.
+"""
+import paddle
+
+from dataio import schema
+
+INPUT_NAMES = ("static", "dynamic", "lengths", "ad")
+
+
+class ServingModel(paddle.nn.Layer):
+    def __init__(self, net, packed):
+        super().__init__()
+        # the network's layout and code, not its parameters: those saved
+        # are the packed ones below
+        object.__setattr__(self, "_net", net)
+        dynamic = {name for table, name in zip(schema.TABLES, net.table_names())
+                   if table.group == "dynamic"}
+        self._names = list(packed)
+        for i, name in enumerate(self._names):
+            value = packed[name].detach()
+            if name in dynamic:
+                value = paddle.concat(
+                    [value, paddle.zeros([1, value.shape[1]], value.dtype)])
+            weight = self.create_parameter(value.shape, dtype=value.dtype)
+            weight.set_value(value)
+            setattr(self, "w%d" % i, weight)
+
+    def forward(self, static, dynamic, lengths, ad):
+        packed = {name: getattr(self, "w%d" % i)
+                  for i, name in enumerate(self._names)}
+        return self._net.forward_packed([static, dynamic, lengths, ad], packed,
+                                        padded_tables=True).reshape([-1])
+
+
+def full_weights(net, init_state, packed=None, rows=None):
+    """One task's packed weights over the full tables: the meta-trained
+    ones, or (``packed`` and ``rows`` from ``DygraphModel.finetune``) a
+    campaign's, its fine-tuned local rows written into copies of the
+    tables."""
+    if packed is None:
+        with paddle.no_grad():
+            return net.pack(init_state, 1)
+    full = dict(packed)
+    with paddle.no_grad():
+        for name, table_rows in zip(net.table_names(), rows):
+            full[name] = paddle.scatter(init_state[name].clone(),
+                                        paddle.to_tensor(table_rows),
+                                        packed[name].detach(), overwrite=True)
+    return full
+
+
+def input_spec():
+    widths = dict(zip(INPUT_NAMES, schema.INPUT_WIDTHS))
+    return [paddle.static.InputSpec([None, widths[n]], "int64", name=n)
+            for n in INPUT_NAMES]
+
+
+def save(serving_model, path_prefix):
+    """Writes ``<prefix>.json`` (Paddle 3's program) and ``.pdiparams``."""
+    import warnings
+    serving_model.eval()
+    with warnings.catch_warnings():
+        # the static-graph conversion warns about tensor places it ignores
+        warnings.filterwarnings("ignore", message="Tensor do not have 'place'")
+        paddle.jit.save(serving_model, path_prefix, input_spec=input_spec())
+    return path_prefix
