@@ -39,6 +39,8 @@ from dataio.schema import TABLES
 # for every probability in [1e-30, 1 - 1e-30]; at exact saturation the
 # loss is 69 per row instead of 100.
 PROB_FLOOR = 1e-30
+# rows scored per forward pass (at least batch_size)
+SCORE_CHUNK = 8192
 
 
 def task_bce(pred, label):
@@ -190,11 +192,11 @@ class DygraphModel:
         return loss, metric_list, {"loss": loss}
 
     @staticmethod
-    def _predict(dy_model, batch_x, packed):
+    def _predict(dy_model, batch_x, packed, padded=False):
         x = to_tensors(batch_x)
         if packed is None:
             return dy_model(x)
-        return dy_model.forward_packed(x, packed).reshape([-1])
+        return dy_model.forward_packed(x, packed, padded).reshape([-1])
 
     def infer_train_forward(self, dy_model, batch, config, packed=None):
         """Fine-tuning loss of a seed batch; with the model's own weights,
@@ -203,10 +205,11 @@ class DygraphModel:
         pred = self._predict(dy_model, batch_x, packed)
         return task_bce(pred, paddle.to_tensor(batch_y, dtype="float32"))
 
-    def infer_forward(self, dy_model, batch_x, config, packed=None):
-        """Scores of a candidate batch."""
+    def infer_forward(self, dy_model, batch_x, config, packed=None,
+                      padded=False):
+        """Scores of a candidate batch (``padded``: see ``net.padded``)."""
         with paddle.no_grad():
-            return self._predict(dy_model, batch_x, packed).numpy()
+            return self._predict(dy_model, batch_x, packed, padded).numpy()
 
     def finetune(self, dy_model, init_state, x_spt, y_spt, x_qry, config,
                  rng):
@@ -248,11 +251,17 @@ class DygraphModel:
         dy_model.eval()
 
     def score(self, dy_model, x, config, packed=None):
-        """Scores of candidate rows, in ``batch_size`` chunks."""
-        batch_size = config.get("hyper_parameters.batch_size")
+        """Scores of candidate rows. Scoring is row by row, so the chunks
+        can be larger than ``batch_size`` (fewer, larger matmuls), and the
+        tables' pad rows are appended once, not at every chunk."""
+        size = max(config.get("hyper_parameters.batch_size"), SCORE_CHUNK)
+        padded = packed is not None
+        if padded:
+            with paddle.no_grad():
+                packed = dy_model.padded(packed)
         scores = [self.infer_forward(dy_model, [a[s] for a in x], config,
-                                     packed=packed)
-                  for s in chunks(len(x[0]), batch_size)]
+                                     packed, padded)
+                  for s in chunks(len(x[0]), size)]
         return np.concatenate(scores) if scores else np.zeros(0, np.float32)
 
     def finetune_and_score(self, dy_model, init_state, campaign, config, rng,

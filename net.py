@@ -54,11 +54,22 @@ def _gate(in_dim, hidden, n_out):
                          nn.Linear(hidden, n_out), nn.Softmax(axis=1))
 
 
-def _softmax(z, axis=-1):
-    # exp/sum instead of F.softmax, which has no double-grad kernel; the
-    # shift is a constant for the gradient (softmax is shift invariant)
-    e = paddle.exp(z - z.max(axis=axis, keepdim=True).detach())
-    return e / e.sum(axis=axis, keepdim=True)
+def _sum_leading(x):
+    """[T, n, ...] summed over axis 1, as a matmul with ones: Paddle's CPU
+    reduction over a middle axis (and its gradient) is 4-8x slower."""
+    tasks, n = x.shape[0], x.shape[1]
+    rest = x.shape[2:]
+    ones = paddle.ones([tasks, 1, n], x.dtype)
+    return paddle.matmul(ones, x.reshape([tasks, n, -1])).reshape(
+        [tasks] + list(rest))
+
+
+def _softmax(z):
+    """Softmax over axis 1 of [T, n, B]: exp/sum instead of F.softmax, which
+    has no double-grad kernel; the shift is a constant for the gradient
+    (softmax is shift invariant)."""
+    e = paddle.exp(z - z.max(axis=1, keepdim=True).detach())
+    return e / _sum_leading(e).unsqueeze(1)
 
 
 class MetaHeac(nn.Layer):
@@ -148,6 +159,17 @@ class MetaHeac(nn.Layer):
             [params["output_layer.%d.bias" % k] for k in critics], 0).unsqueeze(1))
         return packed
 
+    def padded(self, packed):
+        """``packed`` with every multi-id table's zero pad row appended once,
+        for ``forward_packed(..., padded_tables=True)`` (scoring, serving)."""
+        out = dict(packed)
+        for table, name in zip(TABLES, self.table_names()):
+            if table.group == "dynamic":
+                weight = packed[name]
+                out[name] = paddle.concat(
+                    [weight, paddle.zeros([1, weight.shape[1]], weight.dtype)])
+        return out
+
     def embed(self, x, p, padded_tables=False):
         """User representation [N, 14E] and campaign representation [N, 7E].
 
@@ -165,8 +187,7 @@ class MetaHeac(nn.Layer):
             else:
                 user.append(paddle.gather(p[name], ids.reshape([-1])))
         user_rep = paddle.concat(user, axis=1)
-        user_mean = user_rep.reshape([-1, len(user), self.embed_dim]).sum(
-            axis=1) / float(len(user))
+        user_mean = paddle.add_n(user) / float(len(user))
         return user_rep, paddle.concat([user_mean] + ad_emb, axis=1)
 
     def _mean_embedding(self, weight, ids, length, padded_table):
@@ -181,9 +202,11 @@ class MetaHeac(nn.Layer):
             weight = paddle.concat([weight, pad])
         valid = paddle.arange(width, dtype=length.dtype).unsqueeze(0) < length
         ids = paddle.where(valid, ids, paddle.full_like(ids, weight.shape[0] - 1))
-        total = paddle.gather(weight, ids.reshape([-1])).reshape([-1, width, dim])
+        # position-major [width, N*E], summed over positions by a matmul
+        emb = paddle.gather(weight, ids.transpose([1, 0]).reshape([-1]))
+        total = _sum_leading(emb.reshape([1, width, -1])).reshape([-1, dim])
         count = paddle.clip(length.astype(total.dtype), min=1.0)
-        return total.sum(axis=1) / count
+        return total / count
 
     def forward_packed(self, x, packed, padded_tables=False):
         """Scores [T, B] of T tasks' inputs stacked as N = T*B rows; the
@@ -218,13 +241,13 @@ class MetaHeac(nn.Layer):
         # an explicit expand: Paddle's broadcasting multiply has a slow
         # gradient (3-4x the expand's)
         gate = paddle.expand(gate.unsqueeze(2), h.shape)
-        fea = (h * gate).sum(axis=1)  # [T, d_out, B]
+        fea = _sum_leading(h * gate)  # [T, d_out, B]
 
         gate2 = self._gate(campaign_rep, packed, "output_attention_layer")
         critic = F.sigmoid(paddle.matmul(packed["critics.weight"], fea,
                                          transpose_x=True) +
                            packed["critics.bias"])  # [T, n_out, B]
-        return (gate2 * critic).sum(axis=1)
+        return _sum_leading(gate2 * critic)
 
     @staticmethod
     def _gate(rep, p, prefix):
@@ -234,7 +257,7 @@ class MetaHeac(nn.Layer):
                         p[prefix + ".0.bias"])
         return _softmax(paddle.matmul(p[prefix + ".2.weight"], hidden,
                                       transpose_x=True) +
-                        p[prefix + ".2.bias"], axis=1)
+                        p[prefix + ".2.bias"])
 
 
 # PaddleRec's class name, for code that imports it

@@ -20,14 +20,11 @@ class ServingModel(paddle.nn.Layer):
         # the network's layout and code, not its parameters: those saved
         # are the packed ones below
         object.__setattr__(self, "_net", net)
-        dynamic = {name for table, name in zip(schema.TABLES, net.table_names())
-                   if table.group == "dynamic"}
+        with paddle.no_grad():
+            packed = net.padded(packed)
         self._names = list(packed)
         for i, name in enumerate(self._names):
             value = packed[name].detach()
-            if name in dynamic:
-                value = paddle.concat(
-                    [value, paddle.zeros([1, value.shape[1]], value.dtype)])
             weight = self.create_parameter(value.shape, dtype=value.dtype)
             weight.set_value(value)
             setattr(self, "w%d" % i, weight)

@@ -29,6 +29,8 @@ def test_smoke(tmp_path):
     assert gflop["b64_o2"] == 2 * gflop["b64_o1"]
     assert abs(gflop["b64_o1"] - 2 * gflop["b32_o1"]) < 1e-9
     assert result["meta_test"]["gflop_per_campaign"] > 0
+    assert result["expand"]["candidates"] == 2000
+    assert result["expand"]["score_per_s"] > 0
     # the localised meta-test gives the plain computation's scores
     assert result["meta_test"]["max_abs_diff"] < 1e-6
     # the second load is served by the cache the first one wrote
@@ -37,4 +39,4 @@ def test_smoke(tmp_path):
     table = [line for line in out.stdout.splitlines() if line.startswith("|")]
     assert table[0].startswith("| measure | median (10–90 %) | matmul work")
     assert "GFLOP/s" in out.stdout and result["cpu"] in out.stdout
-    assert len(table) >= 12
+    assert len(table) >= 14

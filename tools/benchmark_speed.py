@@ -198,6 +198,44 @@ def bench_meta_test(config, folder, campaigns, plain_campaigns):
             "campaigns": len(data), "seeds_candidates": sizes}
 
 
+def bench_expand(config, dataset, folder, seeds=400, candidates=100000,
+                 repeats=3):
+    """One cold campaign (``seeds`` labelled seeds of a hot test campaign)
+    expanded against ``candidates`` users drawn from the training rows,
+    through ``audience.expansion.expand_campaign``; and the scoring rate
+    alone (candidates per second, the campaign's fine-tuned weights)."""
+    import numpy as np
+    import reader_test
+    from audience.expansion import Campaign, expand_campaign
+    from dygraph_model import DygraphModel
+    model_class = DygraphModel()
+    model = model_class.create_model(config)
+    init = {k: v.clone() for k, v in model.state_dict().items()}
+    aid, x_spt, y_spt, _, _ = next(iter(reader_test.RecDataset(
+        [os.path.join(folder, "test_hot")], config)))
+    rng = np.random.default_rng(0)
+    pick = rng.choice(len(y_spt), size=min(seeds, len(y_spt)), replace=False)
+    rows = rng.choice(len(dataset.stage), size=candidates, replace=True)
+    campaign = Campaign(aid, [a[pick] for a in x_spt], np.arange(len(pick)),
+                        y_spt[pick], dataset.stage.inputs(rows),
+                        np.arange(10**6, 10**6 + candidates))
+    expand_t, score_t = [], []
+    for i in range(repeats):
+        start = time.perf_counter()
+        expand_campaign(model_class, model, init, campaign, config,
+                        np.random.default_rng(i), 0.05)
+        expand_t.append(time.perf_counter() - start)
+        packed, _, x_local = model_class.finetune(
+            model, init, campaign.seed_x, campaign.seed_y, campaign.cand_x,
+            config, np.random.default_rng(i))
+        start = time.perf_counter()
+        model_class.score(model, x_local, config, packed)
+        score_t.append(time.perf_counter() - start)
+    return {"expand_s": quantiles(expand_t), "seeds": int(len(pick)),
+            "candidates": candidates,
+            "score_per_s": candidates / float(np.median(score_t))}
+
+
 LOAD_CHILD = r"""
 import json, sys, time
 from tools.benchmark_speed import peak_rss_gib
@@ -333,6 +371,9 @@ def main(argv=None):
     results["reader_ms"] = bench_reader(dataset, 50)
     results["meta_test"] = bench_meta_test(config, folder, args.hot,
                                            1 if args.smoke else 2)
+    results["expand"] = bench_expand(config, dataset, folder,
+                                     candidates=2000 if args.smoke else 100000,
+                                     repeats=1 if args.smoke else 3)
     results["peak_rss_gib"] = peak_rss_gib()
     if args.big_rows:
         results["big"] = bench_big(args)
@@ -405,6 +446,11 @@ def print_table(r):
               spread(mt["plain_s"]))
         print("| localised vs plain scores, max abs difference | %.2g | |" %
               mt["max_abs_diff"])
+    ex = r["expand"]
+    print("| expand one campaign (%d seeds) against %d candidates | %s s | |"
+          % (ex["seeds"], ex["candidates"], spread(ex["expand_s"])))
+    print("| scoring rate, fine-tuned campaign model | %.0f candidates/s | |"
+          % ex["score_per_s"])
     print("| first load (pickle → arrays, cache written) | %.1f s, peak RSS "
           "%.2f GiB | |" % (r["load_first"]["load_s"],
                             r["load_first"]["peak_rss_gib"]))
