@@ -250,15 +250,16 @@ class DygraphModel:
                 optimizer.step()
         dy_model.eval()
 
-    def score(self, dy_model, x, config, packed=None):
+    def score(self, dy_model, x, config, packed=None, padded=False):
         """Scores of candidate rows. Scoring is row by row, so the chunks
         can be larger than ``batch_size`` (fewer, larger matmuls), and the
-        tables' pad rows are appended once, not at every chunk."""
+        tables' pad rows are appended once, not at every chunk (``padded``:
+        ``packed`` has them already, see ``net.padded``)."""
         size = max(config.get("hyper_parameters.batch_size"), SCORE_CHUNK)
-        padded = packed is not None
-        if padded:
+        if packed is not None and not padded:
             with paddle.no_grad():
                 packed = dy_model.padded(packed)
+            padded = True
         scores = [self.infer_forward(dy_model, [a[s] for a in x], config,
                                      packed, padded)
                   for s in chunks(len(x[0]), size)]

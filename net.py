@@ -202,8 +202,11 @@ class MetaHeac(nn.Layer):
             weight = paddle.concat([weight, pad])
         valid = paddle.arange(width, dtype=length.dtype).unsqueeze(0) < length
         ids = paddle.where(valid, ids, paddle.full_like(ids, weight.shape[0] - 1))
-        # position-major [width, N*E], summed over positions by a matmul
-        emb = paddle.gather(weight, ids.transpose([1, 0]).reshape([-1]))
+        # position-major [width, N*E], summed over positions by a matmul;
+        # the ids' columns concatenated rather than transposed (the
+        # inference predictor's fused transpose has no CPU kernel)
+        emb = paddle.gather(weight, paddle.concat(
+            [ids[:, j] for j in range(width)]))
         total = _sum_leading(emb.reshape([1, width, -1])).reshape([-1, dim])
         count = paddle.clip(length.astype(total.dtype), min=1.0)
         return total / count

@@ -118,6 +118,37 @@ def reach_curve(labels, scores, order):
     return base, curve
 
 
+def _ranked(aid, uid, score, labels, top, start, **counts):
+    """The Expansion of scored candidates: ranking, sizes, the report."""
+    # stable: ties keep the candidates' order, so runs are reproducible
+    order = np.argsort(-score, kind="stable")
+    size = audience_size(top, len(score))
+    summary = {"aid": int(aid)}
+    summary.update({k: int(v) for k, v in counts.items()})
+    summary.update({
+        "candidates": int(len(score)),
+        "audience": int(size),
+        "score_quantiles": {str(q): float(np.quantile(score, q))
+                            for q in QUANTILES} if len(score) else {},
+    })
+    if labels is not None and len(score):
+        metrics = campaign_metrics(labels, score)
+        summary["auc"] = metrics["auc"]
+        if metrics["auc"] is None:
+            summary["note"] = metrics["note"]
+        summary["base_rate"], summary["reach"] = reach_curve(
+            labels.astype(np.float64), score, order)
+    summary["seconds"] = round(time.time() - start, 3)
+    return Expansion(int(aid), uid, score, order, size, summary, labels)
+
+
+def _log_drawn(aid, drawn, pool):
+    if drawn:
+        logger.info("campaign %s: seeds hold no negative; drew %d negatives "
+                    "from its %d candidates (left out of the audience)",
+                    aid, drawn, pool)
+
+
 def expand_campaign(model_class, model, init_state, campaign, config, rng,
                     top):
     """Fine-tune on the campaign's seeds, score and rank its candidates."""
@@ -134,48 +165,86 @@ def expand_campaign(model_class, model, init_state, campaign, config, rng,
                             else campaign.cand_y[keep], campaign.exclude_seeds)
     x, y, drawn = seeds_with_negatives(
         campaign, config.get("expand.negative_ratio"), rng)
-    if len(drawn):
-        logger.info("campaign %s: seeds hold no negative; drew %d negatives "
-                    "from its %d candidates (left out of the audience)",
-                    campaign.aid, len(drawn), len(campaign.cand_uid))
+    _log_drawn(campaign.aid, len(drawn), len(campaign.cand_uid))
     scores = model_class.finetune_and_score(
         model, init_state,
         [campaign.aid, x, y, campaign.cand_x, None], config, rng)
     keep = np.setdiff1d(np.arange(len(scores)), drawn)
-    uid, score = campaign.cand_uid[keep], scores[keep]
-    # stable: ties keep the candidates' order, so runs are reproducible
-    order = np.argsort(-score, kind="stable")
-    size = audience_size(top, len(score))
-    summary = {
-        "aid": int(campaign.aid),
-        "seeds": int(len(campaign.seed_uid)),
-        "seed_positives": int(len(campaign.seed_uid) if campaign.seed_y is None
-                              else campaign.seed_y.sum()),
-        "negatives_drawn": int(len(drawn)),
-        "candidates": int(len(score)),
-        "seeds_excluded": excluded,
-        "audience": int(size),
-        "score_quantiles": {str(q): float(np.quantile(score, q))
-                            for q in QUANTILES} if len(score) else {},
-    }
-    if campaign.cand_y is not None and len(score):
-        labels = campaign.cand_y[keep]
-        metrics = campaign_metrics(labels, score)
-        summary["auc"] = metrics["auc"]
-        if metrics["auc"] is None:
-            summary["note"] = metrics["note"]
-        summary["base_rate"], summary["reach"] = reach_curve(
-            labels.astype(np.float64), score, order)
-    summary["seconds"] = round(time.time() - start, 3)
-    return Expansion(int(campaign.aid), uid, score, order, size, summary,
-                     None if campaign.cand_y is None else campaign.cand_y[keep])
+    return _ranked(
+        campaign.aid, campaign.cand_uid[keep], scores[keep],
+        None if campaign.cand_y is None else campaign.cand_y[keep], top, start,
+        seeds=len(campaign.seed_uid),
+        seed_positives=len(campaign.seed_uid) if campaign.seed_y is None
+        else campaign.seed_y.sum(),
+        negatives_drawn=len(drawn), seeds_excluded=excluded)
+
+
+# users of a table scored per pass of the streaming expansion
+TABLE_CHUNK = 1 << 16
+
+
+def expand_table_campaign(model_class, model, init_state, table, campaign,
+                          config, rng, top):
+    """Form 2: a campaign's seeds are rows of a user table; its candidates
+    are every other user of the table (or ``campaign.cand_rows``), scored
+    in chunks with the campaign's fine-tuned weights over the full tables
+    (rows no seed touched keep their meta-trained values, as in the
+    localised form), so memory holds the scores and one chunk."""
+    from audience.serving import full_weights
+    start = time.time()
+    seeds = np.unique(campaign.seed_rows)
+    pool = np.arange(len(table)) if campaign.cand_rows is None \
+        else campaign.cand_rows
+    in_pool = np.isin(pool, seeds, assume_unique=True)
+    candidates = int(len(pool) - in_pool.sum())
+    x = table.inputs(campaign.seed_rows, campaign.ad)
+    y, drawn = campaign.seed_y, np.zeros(0, np.int64)
+    if y is None or not (y == 0).any():
+        want = int(round(config.get("expand.negative_ratio") *
+                         len(campaign.seed_rows)))
+        want = min(want, candidates // 2)
+        others = pool[~in_pool]
+        drawn = np.sort(others[rng.choice(len(others), size=want,
+                                          replace=False)]) if want else drawn
+        x = [np.concatenate([a, b]) for a, b in
+             zip(x, table.inputs(drawn, campaign.ad))]
+        y = np.concatenate([np.ones(len(campaign.seed_rows), np.float32),
+                            np.zeros(len(drawn), np.float32)])
+        _log_drawn(campaign.aid, len(drawn), candidates)
+    no_candidates = [a[:0] for a in x]
+    packed, rows, _ = model_class.finetune(model, init_state, x,
+                                           y.astype(np.float32), no_candidates,
+                                           config, rng)
+    import paddle
+    with paddle.no_grad():
+        weights = model.padded(full_weights(model, init_state, packed, rows))
+    skip = np.union1d(seeds, drawn)
+    kept, scores = [], []
+    for i, lo in enumerate(range(0, len(pool), TABLE_CHUNK)):
+        chunk = pool[lo:lo + TABLE_CHUNK]
+        chunk = chunk[~np.isin(chunk, skip)]
+        kept.append(chunk)
+        scores.append(model_class.score(model, table.inputs(chunk, campaign.ad),
+                                        config, weights, padded=True))
+        if (i + 1) % 16 == 0:
+            logger.info("campaign %s: scored %d of %d users", campaign.aid,
+                        lo + TABLE_CHUNK, len(pool))
+    kept = np.concatenate(kept) if kept else np.zeros(0, np.int64)
+    score = np.concatenate(scores) if scores else np.zeros(0, np.float32)
+    return _ranked(
+        campaign.aid, np.asarray(table.uid[kept]), score, None, top, start,
+        seeds=len(campaign.seed_rows),
+        seed_positives=len(campaign.seed_rows) if campaign.seed_y is None
+        else campaign.seed_y.sum(),
+        negatives_drawn=len(drawn), seeds_excluded=int(in_pool.sum()))
 
 
 def expand(config, campaigns, top, model_class=None, model=None,
-           init_state=None, on_result=None):
+           init_state=None, on_result=None, table=None):
     """Expand every campaign; the Python entry point the CLI calls.
 
-    ``campaigns`` is an iterable of :class:`Campaign`; the model is the
+    ``campaigns`` is an iterable of :class:`Campaign` (or, with a user
+    ``table``, of ``sources.TableCampaign``); the model is the
     checkpoint the config names unless ``model_class, model, init_state``
     (what ``load_model`` returns) are given. A campaign
     with fewer than ``expand.min_seeds`` seeds, or no candidate, is skipped
@@ -190,18 +259,27 @@ def expand(config, campaigns, top, model_class=None, model=None,
     results, skipped = [], []
     for campaign in campaigns:
         reason = None
-        if len(campaign.seed_uid) < min_seeds:
+        seeds = len(campaign.seed_rows if table is not None
+                    else campaign.seed_uid)
+        candidates = (len(table) if campaign.cand_rows is None
+                      else len(campaign.cand_rows)) if table is not None \
+            else len(campaign.cand_uid)
+        if seeds < min_seeds:
             reason = "%d seeds, fewer than expand.min_seeds %d" % (
-                len(campaign.seed_uid), min_seeds)
-        elif len(campaign.cand_uid) == 0:
+                seeds, min_seeds)
+        elif candidates == 0:
             reason = "no candidates"
         if reason:
             logger.warning("campaign %s skipped: %s", campaign.aid, reason)
             skipped.append({"aid": int(campaign.aid), "reason": reason})
             continue
         try:
-            result = expand_campaign(model_class, model, init_state, campaign,
-                                     config, rng, top)
+            if table is not None:
+                result = expand_table_campaign(model_class, model, init_state,
+                                               table, campaign, config, rng, top)
+            else:
+                result = expand_campaign(model_class, model, init_state,
+                                         campaign, config, rng, top)
         except (ValueError, FloatingPointError) as exc:
             logger.warning("campaign %s skipped: %s", campaign.aid, exc)
             skipped.append({"aid": int(campaign.aid), "reason": str(exc)})

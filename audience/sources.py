@@ -10,6 +10,7 @@ matched among the candidates (two files' row indices are not the same
 users), so none are excluded, with a warning.
 """
 import logging
+import os
 
 import numpy as np
 
@@ -68,3 +69,67 @@ def feature_row_campaigns(seeds_path, candidates_path, config):
             cands.inputs(qry), cand_uid[qry],
             cands.labels(qry) if cand_labelled else None,
             exclude_seeds=matchable)
+
+
+# ----------------------------------------------------- form 2: id lists
+def _read_csv(path, required):
+    import pandas as pd
+    if not os.path.isfile(path):
+        raise FileNotFoundError("%s does not exist" % path)
+    df = pd.read_csv(path)
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise DataError("%s lacks column(s) %s (has %s)" % (
+            path, ", ".join(missing), ", ".join(map(str, df.columns))))
+    for column in df.columns:
+        if column in required + ("label", ) and df[column].dtype.kind not in "iu":
+            raise DataError("%s: column %r must hold integers" % (path, column))
+    return df
+
+
+class TableCampaign:
+    """A campaign of form 2: seed rows of a user table, its ad ids, and the
+    candidate rows (None: every user of the table)."""
+
+    def __init__(self, aid, seed_rows, seed_y, ad, cand_rows=None):
+        self.aid, self.seed_rows, self.seed_y = aid, seed_rows, seed_y
+        self.ad, self.cand_rows = ad, cand_rows
+
+
+def user_table_campaigns(table, seeds_csv, ads_csv, candidates_csv=None):
+    """Form 2: ``seeds_csv`` (aid,uid[,label]) and ``ads_csv`` (aid + the 6
+    ad fields) against a user table; candidates are every user of the
+    table, or the uids of ``candidates_csv`` (uid, and optionally aid to
+    give each campaign its own)."""
+    seeds = _read_csv(seeds_csv, ("aid", "uid"))
+    ads = _read_csv(ads_csv, ("aid", ) + schema.AD_FIELDS).set_index("aid")
+    cands = None
+    if candidates_csv:
+        cands = _read_csv(candidates_csv, ("uid", ))
+        cands["row"] = table.positions(cands["uid"].to_numpy())
+        if (cands["row"] < 0).any():
+            logger.warning("%s: %d uids are not in the user table %s: "
+                           "ignored", candidates_csv,
+                           int((cands["row"] < 0).sum()), table.folder)
+        cands = cands[cands["row"] >= 0]
+    seeds["row"] = table.positions(seeds["uid"].to_numpy())
+    for aid, group in seeds.groupby("aid", sort=True):
+        if aid not in ads.index:
+            logger.warning("campaign %s: not in %s, skipped", aid, ads_csv)
+            continue
+        missing = int((group["row"] < 0).sum())
+        if missing:
+            logger.warning("campaign %s: %d seed uids are not in the user "
+                           "table: left out", aid, missing)
+        group = group[group["row"] >= 0]
+        cand_rows = None
+        if cands is not None:
+            mine = cands[cands["aid"] == aid] if "aid" in cands.columns \
+                else cands
+            cand_rows = np.unique(mine["row"].to_numpy())
+        yield TableCampaign(
+            int(aid), group["row"].to_numpy(),
+            group["label"].to_numpy().astype(np.float32)
+            if "label" in group.columns else None,
+            ads.loc[aid, list(schema.AD_FIELDS)].to_numpy().astype(np.int64),
+            cand_rows)

@@ -14,6 +14,7 @@ from dataio import schema, stage_files
 from dataio.frames import write_pickle
 from dataio.schema import (AD_FIELDS, AID_COL, ALL_COLUMNS, DYNAMIC_NAMES,
                            LABEL_COL, LENGTH_COLS, STATIC_FIELDS)
+from dataio.user_table import write_user_table
 from dataio.vocabulary import MAX_IDXS_FILE, yaml_text
 from rawdata.files import (ADS_FILE, CANDIDATES_FILE, SEEDS_FILE, USERS_FILE,
                            Ads, RawDataError, read_rows, require)
@@ -31,6 +32,7 @@ OUTPUTS = {
     "cold1": "test_cold_data/test_cold_stage1.pkl",
     "cold2": "test_cold_data/test_cold_stage2.pkl",
 }
+USERS_DIR, ADS_OUT = "users", "ads.csv"
 
 
 @contextlib.contextmanager
@@ -112,9 +114,33 @@ def output_paths(out_dir):
             os.path.join(out_dir, MAX_IDXS_FILE))
 
 
+def write_ads(ads, path):
+    """ads.csv: aid and the 6 ad fields' dense ids, for tools/expand.py."""
+    columns = ("aid", ) + AD_FIELDS
+    lines = [",".join(columns)] + [
+        ",".join(str(int(v)) for v in row) for row in zip(
+            ads.aid, *(ads.ids[name][:-1] for name in AD_FIELDS))]
+    write_text(path, "\n".join(lines) + "\n")
+
+
+def write_users(users, folder):
+    """The user table (dataio.user_table) of every parsed user."""
+    n = len(users)
+    features = np.concatenate(
+        [np.stack([ids[:n] for ids in users.static], axis=1)] +
+        [ids[:n] for ids in users.dynamic] +
+        [np.stack([length[:n] for length in users.length], axis=1)],
+        axis=1).astype(np.int64)
+    write_user_table(folder, users.uid, features)
+
+
 def preprocess(raw_dir, out_dir, cold_threshold=2000, seed=2021, force=False,
-               verify=False, workers=None, chunk_bytes=CHUNK_BYTES):
-    """Write the released files; returns max_idxs [[static], [dyn], [ad]]."""
+               verify=False, workers=None, chunk_bytes=CHUNK_BYTES,
+               user_table=False):
+    """Write the released files; returns max_idxs [[static], [dyn], [ad]].
+    With ``user_table`` every user of userFeature.data is kept (so the
+    vocabularies cover them all) and ``users/`` (a user table) and
+    ``ads.csv`` are written too, for audience expansion."""
     frames, yaml_path = output_paths(out_dir)
     if not force:
         for path in list(frames.values()) + [yaml_path]:
@@ -144,7 +170,8 @@ def preprocess(raw_dir, out_dir, cold_threshold=2000, seed=2021, force=False,
     log.info("campaigns: %d train, %d hot, %d cold (threshold %d positives)",
              len(train), len(hot), len(cold), cold_threshold)
     with _phase("parse %s" % USERS_FILE):
-        users = Users(raw(USERS_FILE), wanted, chunk_bytes,
+        users = Users(raw(USERS_FILE), None if user_table else wanted,
+                      chunk_bytes,
                       default_workers() if workers is None else workers)
     log.info("%d of %d referenced users found", len(users), len(wanted))
     max_idxs = [users.maxima[0], users.maxima[1], ads.maxima]
@@ -162,5 +189,9 @@ def preprocess(raw_dir, out_dir, cold_threshold=2000, seed=2021, force=False,
         if verify:
             with _phase("verify %s" % OUTPUTS[key]):
                 _verify(frames[key], len(aids), max_idxs)
+    if user_table:
+        with _phase("write users/ and ads.csv"):
+            write_users(users, os.path.join(out_dir, USERS_DIR))
+            write_ads(ads, os.path.join(out_dir, ADS_OUT))
     write_text(yaml_path, yaml_text(max_idxs))
     return max_idxs

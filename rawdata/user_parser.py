@@ -131,7 +131,8 @@ class Chunk:
 
         uid = np.empty(n_lines, np.int64)
         uid[lines[0]] = values[0] - 1
-        keep = members(wanted, uid)
+        keep = np.ones(len(uid), bool) if wanted is None else \
+            members(wanted, uid)
         self.uid = uid[keep]
         self.static = np.zeros((n_lines, len(STATIC_FIELDS)), np.int64)
         for i in range(len(STATIC_FIELDS)):

@@ -240,3 +240,62 @@ def test_expansion_on_the_sample_finds_the_held_back_positives(demo, tmp_path):
             auc = roc_auc_score(truth.label.to_numpy()[scores.uid.to_numpy()],
                                 scores.score)
             assert auc == pytest.approx(aucs[aid], abs=1e-3)
+
+
+# ------------------------------------------------- form 2: a user table
+@pytest.mark.slow
+def test_form_two_scores_every_user_of_the_table_but_the_seeds(tmp_path):
+    import subprocess
+    import sys
+    from dataio.user_table import UserTable
+    from dataio.schema import IdMaxima
+    from dataio.vocabulary import read_max_idxs_file
+    from helpers import tool_env
+    from runkit.checkpoint import save_checkpoint
+    from synthetic.raw_format import RawSize, write_raw
+    raw, out = tmp_path / "raw", tmp_path / "data"
+    write_raw(str(raw), RawSize(users=1500, train_rows=3000, test_rows=1000,
+                                campaigns=6), seed=2)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "preprocess.py"), "--raw",
+         str(raw), "--out", str(out), "--user-table", "--workers", "1"],
+        env=tool_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    max_idxs = read_max_idxs_file(str(out / "max_idxs.yaml"))
+    table = UserTable(str(out / "users"), IdMaxima.from_config(max_idxs))
+    lines = (raw / "userFeature.data").read_text().splitlines()
+    assert len(table) == len(lines)   # every user, not only referenced ones
+    ads = pd.read_csv(out / "ads.csv")
+    seeds = pd.read_csv(raw / "train.csv")
+    aid = int(seeds.aid.iloc[0])
+    mine = seeds[(seeds.aid == aid) & (seeds.label == 1)].head(40)
+    mine[["aid", "uid"]].to_csv(tmp_path / "seeds.csv", index=False)
+
+    arch = ["hyper_parameters.embed_dim=4", "hyper_parameters.mlp_dims=[8,8]",
+            "hyper_parameters.num_expert=3", "hyper_parameters.num_output=2"]
+    config = small_config(*arch, max_idxs=max_idxs)
+    _, model, _ = small_model(config)
+    checkpoint = save_checkpoint(model, None, str(tmp_path / "m"), 0)
+    expanded = run_tool("expand.py", arch + [
+        "runner.train_data_dir=%s" % (out / "train_data"),
+        "hyper_parameters.max_idxs=auto", "expand.negative_ratio=2",
+        "expand.checkpoint=%s" % checkpoint], config=ROOT / "config_big.yaml",
+        extra=["--users", str(out / "users"), "--seeds",
+               str(tmp_path / "seeds.csv"), "--ads", str(out / "ads.csv"),
+               "--all-scores", "--top", "50", "--out", str(tmp_path / "aud")])
+    assert expanded.returncode == 0, expanded.stdout[-3000:] + expanded.stderr[-3000:]
+    (camp, ) = json.loads((tmp_path / "aud" / "summary.json").read_text())[
+        "campaigns"]
+    seed_uids = set(mine.uid)
+    drawn = 2 * len(mine)   # expand.negative_ratio 2: positives-only seeds
+    assert len(seed_uids) == len(mine) >= 10
+    assert camp["seeds"] == len(mine) and camp["negatives_drawn"] == drawn
+    assert camp["seeds_excluded"] == len(seed_uids)
+    assert camp["candidates"] == len(table) - len(seed_uids) - drawn
+    audience = pd.read_csv(tmp_path / "aud" / str(aid) / "audience.csv")
+    scores = pd.read_csv(tmp_path / "aud" / str(aid) / "scores.csv")
+    assert len(audience) == 50 and len(scores) == camp["candidates"]
+    assert not seed_uids & set(audience.uid) and not seed_uids & set(scores.uid)
+    best = scores.sort_values("score", ascending=False, kind="stable").head(50)
+    assert audience.uid.tolist() == best.uid.tolist()
+    assert aid in set(ads.aid)

@@ -3,14 +3,21 @@ like its seeds, ranked, from the meta-trained model fine-tuned on the seeds.
 
     python tools/expand.py -m config.yaml --seeds SEEDS --candidates CANDS
         --out DIR [--top 0.05] [--overwrite] [-o key=value ...]
+    python tools/expand.py -m config_big.yaml --users USERS --seeds seeds.csv
+        --ads ads.csv [--candidates cands.csv] [--all-scores] --top 100000
+        --out DIR
 
-SEEDS and CANDS are stage files (pickled DataFrames in the released format;
-no ``label`` column needed; a ``uid`` column, else the row index, names the
-users). The model is ``expand.checkpoint`` or, by default, the last
+Form 1, feature rows: SEEDS and CANDS are stage files (pickled DataFrames
+in the released format; no ``label`` column needed; a ``uid`` column, else
+the row index, names the users). Form 2, id lists: USERS is a user table
+(``tools/preprocess.py --user-table`` writes it, with ads.csv),
+seeds.csv holds ``aid,uid[,label]``, ads.csv ``aid`` and the 6 ad fields;
+the candidates are every user of the table but the campaign's seeds, or
+the uids of cands.csv (``uid[,aid]``), scored in chunks. The model is ``expand.checkpoint`` or, by default, the last
 meta-test checkpoint (``runner.infer_load_path``/``infer_end_epoch - 1``).
 Writes DIR/<aid>/audience.csv (uid,score,rank,percentile: the best ``--top``
 of the candidates, a fraction or a count), DIR/<aid>/scores.csv (every
-candidate) and DIR/summary.json. Seeds are never in their own audience;
+candidate; in form 2 only with ``--all-scores``) and DIR/summary.json. Seeds are never in their own audience;
 seeds without negatives get ``expand.negative_ratio`` negatives per seed
 drawn from the candidates (left out of the audience); campaigns with fewer
 than ``expand.min_seeds`` seeds are skipped with a warning. An existing DIR
@@ -25,9 +32,18 @@ from runkit import cli, runtime  # noqa: E402
 
 
 def add_arguments(parser):
-    parser.add_argument("--seeds", required=True, help="seed users' stage file")
-    parser.add_argument("--candidates", required=True,
-                        help="candidate users' stage file")
+    parser.add_argument("--seeds", required=True,
+                        help="seed users: a stage file, or with --users a "
+                        "CSV of aid,uid[,label]")
+    parser.add_argument("--candidates",
+                        help="candidate users: a stage file (required "
+                        "without --users), or with --users a CSV of uids")
+    parser.add_argument("--users", help="a user table (form 2)")
+    parser.add_argument("--ads", help="with --users: CSV of aid and the ad "
+                        "fields")
+    parser.add_argument("--all-scores", action="store_true",
+                        help="with --users: also write every candidate's "
+                        "score")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--top", default="0.05",
                         help="audience size: a fraction of the candidates "
@@ -36,17 +52,38 @@ def add_arguments(parser):
                         help="replace an existing --out folder")
 
 
+def campaigns_of(config, args):
+    """(campaigns, user table or None, whether to write every score)."""
+    from audience import sources
+    from dataio.schema import IdMaxima
+    from dataio.user_table import UserTable
+    if args.users:
+        if not args.ads:
+            raise ValueError("--users needs --ads, the ads' CSV")
+        table = UserTable(args.users, IdMaxima.from_config(
+            config.get("hyper_parameters.max_idxs")))
+        runtime.logger.info("user table %s: %d users", args.users, len(table))
+        return (sources.user_table_campaigns(table, args.seeds, args.ads,
+                                             args.candidates),
+                table, args.all_scores)
+    if not args.candidates:
+        raise ValueError("--candidates is required (or --users for a user "
+                         "table)")
+    return (sources.feature_row_campaigns(args.seeds, args.candidates, config),
+            None, True)
+
+
 def run(config, args):
     from audience.expansion import expand, parse_top
     from audience.output import OutputDir, summary_document
-    from audience.sources import feature_row_campaigns
     top = parse_top(args.top)
     out = OutputDir(args.out, overwrite=args.overwrite)  # refused early
     try:
         runtime.prepare(config)
-        campaigns = feature_row_campaigns(args.seeds, args.candidates, config)
-        expansions, skipped = expand(config, campaigns, top,
-                                     on_result=out.write_expansion)
+        campaigns, table, all_scores = campaigns_of(config, args)
+        expansions, skipped = expand(
+            config, campaigns, top, table=table,
+            on_result=lambda e: out.write_expansion(e, all_scores))
         path = out.commit(summary_document(config, expansions, skipped, top))
     except BaseException:
         out.abandon()

@@ -10,6 +10,8 @@ Reads ``adFeature.csv``, ``userFeature.data``, ``train.csv`` (seed sets) and
     test_hot_data/test_hot_stage{1,2}.pkl    seeds / candidates of hot test
     test_cold_data/test_cold_stage{1,2}.pkl  campaigns, and of cold ones
     max_idxs.yaml                      hyper_parameters.max_idxs (last)
+    users/, ads.csv                    with --user-table: every user's
+                                       fields and the ads' (tools/expand.py)
 
 Campaigns (aid of train.csv) are split with ``--seed``: floor(n/2) train,
 the rest test; a test campaign with at most ``--cold-threshold`` positive
@@ -58,6 +60,9 @@ def main(argv=None):
     p.add_argument("--workers", type=int, default=None,
                    help="processes parsing %s (default: min(4, cores))"
                    % USERS_FILE)
+    p.add_argument("--user-table", action="store_true",
+                   help="keep every user and also write users/ (a user "
+                   "table) and ads.csv, for tools/expand.py --users")
     p.add_argument("--verify", action="store_true",
                    help="read every output back through the project's "
                    "checked reader")
@@ -68,7 +73,7 @@ def main(argv=None):
     def job():
         max_idxs = preprocess(args.raw, args.out, args.cold_threshold,
                               args.seed, args.force, args.verify,
-                              args.workers)
+                              args.workers, user_table=args.user_table)
         runtime.logger.info("done in %.1fs", time.perf_counter() - start)
         print("max_idxs: %s" % (max_idxs, ))
     return cli.guarded(job)
