@@ -40,7 +40,7 @@ from dataio.schema import TABLES
 # loss is 69 per row instead of 100.
 PROB_FLOOR = 1e-30
 # rows scored per forward pass (at least batch_size)
-SCORE_CHUNK = 8192
+SCORE_CHUNK = 16384
 
 
 def task_bce(pred, label):

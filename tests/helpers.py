@@ -143,3 +143,20 @@ def write_frame(path, x, y, aid, uid=None, label=True):
     if uid is not None:
         df.insert(0, "uid", uid)
     write_pickle(df, str(path))
+
+
+def preprocessed(folder, size, seed, *args):
+    """Raw competition files of ``size`` under ``folder/raw``, turned into
+    stage files under ``folder/out`` by tools/preprocess.py ``args``;
+    returns (raw folder, out folder)."""
+    import subprocess
+    import sys
+    from synthetic.raw_format import write_raw
+    raw, out = Path(folder) / "raw", Path(folder) / "out"
+    write_raw(str(raw), size, seed=seed)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "preprocess.py"), "--raw",
+         str(raw), "--out", str(out)] + list(args),
+        env=tool_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return raw, out

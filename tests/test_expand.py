@@ -245,22 +245,15 @@ def test_expansion_on_the_sample_finds_the_held_back_positives(demo, tmp_path):
 # ------------------------------------------------- form 2: a user table
 @pytest.mark.slow
 def test_form_two_scores_every_user_of_the_table_but_the_seeds(tmp_path):
-    import subprocess
-    import sys
-    from dataio.user_table import UserTable
     from dataio.schema import IdMaxima
+    from dataio.user_table import UserTable
     from dataio.vocabulary import read_max_idxs_file
-    from helpers import tool_env
+    from helpers import preprocessed
     from runkit.checkpoint import save_checkpoint
-    from synthetic.raw_format import RawSize, write_raw
-    raw, out = tmp_path / "raw", tmp_path / "data"
-    write_raw(str(raw), RawSize(users=1500, train_rows=3000, test_rows=1000,
-                                campaigns=6), seed=2)
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "preprocess.py"), "--raw",
-         str(raw), "--out", str(out), "--user-table", "--workers", "1"],
-        env=tool_env(), capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
+    from synthetic.raw_format import RawSize
+    raw, out = preprocessed(tmp_path, RawSize(users=1500, train_rows=3000,
+                                              test_rows=1000, campaigns=6),
+                            2, "--user-table", "--workers", "1")
     max_idxs = read_max_idxs_file(str(out / "max_idxs.yaml"))
     table = UserTable(str(out / "users"), IdMaxima.from_config(max_idxs))
     lines = (raw / "userFeature.data").read_text().splitlines()

@@ -2,29 +2,22 @@
 tools/preprocess.py -> tools/trainer.py -> tools/infer_meta.py with
 config_big.yaml, as the readme documents it."""
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import yaml
 
-from helpers import ROOT, run_tool, tool_env
-from synthetic.raw_format import RawSize, write_raw
+from helpers import ROOT, preprocessed, run_tool
+from synthetic.raw_format import RawSize
 
 
 @pytest.mark.slow
 def test_preprocess_train_meta_test(tmp_path):
-    raw, out = tmp_path / "raw", tmp_path / "datasets"
-    write_raw(str(raw), RawSize(users=3000, train_rows=9000, test_rows=3000,
-                                campaigns=14), seed=5)
     # campaigns here have 9..64 positive seeds: 25 splits the test ones
     # into hot and cold
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "preprocess.py"), "--raw",
-         str(raw), "--out", str(out), "--cold-threshold", "25"],
-        env=tool_env(), capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
+    _, out = preprocessed(tmp_path, RawSize(users=3000, train_rows=9000,
+                                            test_rows=3000, campaigns=14),
+                          5, "--cold-threshold", "25")
     max_idxs = yaml.safe_load((out / "max_idxs.yaml").read_text())[
         "hyper_parameters"]["max_idxs"]
     model = tmp_path / "m"

@@ -199,7 +199,7 @@ def bench_meta_test(config, folder, campaigns, plain_campaigns):
 
 
 def bench_expand(config, dataset, folder, seeds=400, candidates=100000,
-                 repeats=3):
+                 repeats=3, table_users=1000000):
     """One cold campaign (``seeds`` labelled seeds of a hot test campaign)
     expanded against ``candidates`` users drawn from the training rows,
     through ``audience.expansion.expand_campaign``; and the scoring rate
@@ -231,9 +231,41 @@ def bench_expand(config, dataset, folder, seeds=400, candidates=100000,
         start = time.perf_counter()
         model_class.score(model, x_local, config, packed)
         score_t.append(time.perf_counter() - start)
-    return {"expand_s": quantiles(expand_t), "seeds": int(len(pick)),
-            "candidates": candidates,
-            "score_per_s": candidates / float(np.median(score_t))}
+    result = {"expand_s": quantiles(expand_t), "seeds": int(len(pick)),
+              "candidates": candidates,
+              "score_per_s": candidates / float(np.median(score_t))}
+    result.update(bench_user_table(config, dataset, folder, model_class, model,
+                                   init, campaign, users=table_users))
+    return result
+
+
+def bench_user_table(config, dataset, folder, model_class, model, init,
+                     campaign, users):
+    """Form 2: the campaign expanded against a user table of ``users``
+    users (training rows' user fields), streamed in chunks."""
+    import numpy as np
+    from audience.expansion import expand_table_campaign
+    from audience.sources import TableCampaign
+    from dataio import schema
+    from dataio.user_table import UserTable, write_user_table
+    path = os.path.join(folder, "users_%d" % users)
+    if not os.path.isdir(path):
+        rows = np.random.default_rng(1).choice(len(dataset.stage), users)
+        x = dataset.stage.inputs(rows)
+        write_user_table(path, np.arange(users) * 7 + 3,
+                         np.concatenate(x[:3], axis=1))
+    table = UserTable(path, schema.IdMaxima.from_config(
+        config.get("hyper_parameters.max_idxs")))
+    seeds = np.arange(len(campaign.seed_uid)) * 11
+    start = time.perf_counter()
+    result = expand_table_campaign(
+        model_class, model, init, table,
+        TableCampaign(campaign.aid, seeds, campaign.seed_y,
+                      campaign.cand_x[3][0]), config,
+        np.random.default_rng(0), 100000)
+    seconds = time.perf_counter() - start
+    return {"table_users": users, "table_expand_s": seconds,
+            "table_per_s": result.summary["candidates"] / seconds}
 
 
 LOAD_CHILD = r"""
@@ -371,9 +403,10 @@ def main(argv=None):
     results["reader_ms"] = bench_reader(dataset, 50)
     results["meta_test"] = bench_meta_test(config, folder, args.hot,
                                            1 if args.smoke else 2)
-    results["expand"] = bench_expand(config, dataset, folder,
-                                     candidates=2000 if args.smoke else 100000,
-                                     repeats=1 if args.smoke else 3)
+    results["expand"] = bench_expand(
+        config, dataset, folder, candidates=2000 if args.smoke else 100000,
+        repeats=1 if args.smoke else 3,
+        table_users=5000 if args.smoke else 1000000)
     results["peak_rss_gib"] = peak_rss_gib()
     if args.big_rows:
         results["big"] = bench_big(args)
@@ -451,6 +484,9 @@ def print_table(r):
           % (ex["seeds"], ex["candidates"], spread(ex["expand_s"])))
     print("| scoring rate, fine-tuned campaign model | %.0f candidates/s | |"
           % ex["score_per_s"])
+    print("| expand one campaign against a user table of %d users (form 2, "
+          "streamed) | %.1f s, %.0f users/s | |" % (
+              ex["table_users"], ex["table_expand_s"], ex["table_per_s"]))
     print("| first load (pickle → arrays, cache written) | %.1f s, peak RSS "
           "%.2f GiB | |" % (r["load_first"]["load_s"],
                             r["load_first"]["peak_rss_gib"]))
