@@ -24,51 +24,61 @@ logger = logging.getLogger("metaheac")
 UID_COL = "uid"
 
 
-def read_rows(path, maxima):
+def frame_rows(df, name, maxima):
     """(stage arrays, uids, whether a label column exists, whether the uids
-    come from a uid column) of a file."""
-    df = read_frame(path)
-    stage = frame_to_arrays(df, path, maxima, label_required=False)
+    come from a uid column) of a released-format DataFrame; ``name`` (a
+    file name) is what error messages call it."""
+    stage = frame_to_arrays(df, name, maxima, label_required=False)
     has_uid = UID_COL in df.columns
     if has_uid:
         uid = df[UID_COL].to_numpy()
         if uid.dtype.kind not in "iu":
-            raise DataError("%s: column 'uid' must hold integer user ids" % path)
+            raise DataError("%s: column 'uid' must hold integer user ids" % name)
     else:
         uid = df.index.to_numpy()
         if uid.dtype.kind not in "iu":
             raise DataError("%s has no 'uid' column and its index is not "
-                            "integer: add a uid column" % path)
+                            "integer: add a uid column" % name)
     if len(np.unique(uid)) != len(uid):
-        logger.warning("%s: %d repeated uids", path, len(uid) - len(np.unique(uid)))
+        logger.warning("%s: %d repeated uids", name, len(uid) - len(np.unique(uid)))
     return stage, uid.astype(np.int64), schema.LABEL_COL in df.columns, has_uid
 
 
-def feature_row_campaigns(seeds_path, candidates_path, config):
-    """The campaigns of form 1, in increasing aid order."""
+def frame_campaigns(seeds, candidates, config, names=("seeds", "candidates")):
+    """The campaigns of form 1 from two DataFrames (in a notebook:
+    ``expand(config, frame_campaigns(seeds_df, candidates_df, config),
+    0.05)``), in increasing aid order."""
     maxima = schema.IdMaxima.from_config(config.get("hyper_parameters.max_idxs"))
-    seeds, seed_uid, seed_labelled, seed_ids = read_rows(seeds_path, maxima)
-    cands, cand_uid, cand_labelled, cand_ids = read_rows(candidates_path, maxima)
+    seed_stage, seed_uid, seed_labelled, seed_ids = frame_rows(seeds, names[0],
+                                                               maxima)
+    cands, cand_uid, cand_labelled, cand_ids = frame_rows(candidates, names[1],
+                                                          maxima)
     matchable = seed_ids and cand_ids
     if not matchable:
         logger.warning("%s has no uid column: users are named by row index, "
                        "and seeds are not looked for among the candidates",
-                       seeds_path if not seed_ids else candidates_path)
-    seed_index, cand_index = CampaignIndex(seeds.aid), CampaignIndex(cands.aid)
+                       names[0] if not seed_ids else names[1])
+    seed_index, cand_index = CampaignIndex(seed_stage.aid), CampaignIndex(cands.aid)
     for aid in seed_index.aids:
         k = cand_index.position(aid)
         if k is None:
             logger.warning("campaign %s has seeds in %s but no candidates in "
-                           "%s: skipped", aid, seeds_path, candidates_path)
+                           "%s: skipped", aid, names[0], names[1])
             continue
         spt = seed_index.rows(seed_index.position(aid))
         qry = cand_index.rows(k)
         yield Campaign(
-            int(aid), seeds.inputs(spt), seed_uid[spt],
-            seeds.labels(spt) if seed_labelled else None,
+            int(aid), seed_stage.inputs(spt), seed_uid[spt],
+            seed_stage.labels(spt) if seed_labelled else None,
             cands.inputs(qry), cand_uid[qry],
             cands.labels(qry) if cand_labelled else None,
             exclude_seeds=matchable)
+
+
+def feature_row_campaigns(seeds_path, candidates_path, config):
+    """The campaigns of form 1 from two stage files."""
+    return frame_campaigns(read_frame(seeds_path), read_frame(candidates_path),
+                           config, (seeds_path, candidates_path))
 
 
 # ----------------------------------------------------- form 2: id lists

@@ -292,3 +292,44 @@ def test_form_two_scores_every_user_of_the_table_but_the_seeds(tmp_path):
     best = scores.sort_values("score", ascending=False, kind="stable").head(50)
     assert audience.uid.tolist() == best.uid.tolist()
     assert aid in set(ads.aid)
+
+
+def test_python_entry_point_takes_frames():
+    """In a notebook: two DataFrames in, the ranked audiences out."""
+    from audience.sources import frame_campaigns
+    from dataio.frames import arrays_to_frame
+    rng = np.random.default_rng(8)
+    seeds = arrays_to_frame(np.arange(24) % 2, np.repeat([3, 4], 12),
+                            *random_inputs(rng, 24))
+    cands = arrays_to_frame(np.zeros(40), np.repeat([4, 3], 20),
+                            *random_inputs(rng, 40)).drop(columns="label")
+    config = small_config("hyper_parameters.batch_size=16",
+                          "expand.min_seeds=5")
+    results, skipped = expand(config, frame_campaigns(seeds, cands, config),
+                              0.25, *small_model(config))
+    assert [r.aid for r in results] == [3, 4] and not skipped
+    for r in results:
+        # users are the frames' row index: campaign 3's candidates are 20..39
+        assert set(r.uid.tolist()) == (set(range(20, 40)) if r.aid == 3
+                                       else set(range(20)))
+        assert r.audience_size == 5 and "auc" not in r.summary
+
+
+@pytest.mark.slow
+def test_infer_meta_saves_every_candidates_score(demo, tmp_path):
+    assert demo["train_rc"] == 0, demo["train_log"][-3000:]
+    result = tmp_path / "r.json"
+    done = run_tool("infer_meta.py", [
+        "runner.infer_load_path=%s" % demo["model_dir"],
+        "runner.infer_result_path=%s" % result, "runner.save_scores=True",
+        "runner.test_cold_data_dir=null"])
+    assert done.returncode == 0, done.stdout[-3000:]
+    rows = json.loads(result.read_text())["epochs"]["0"]["hot"]["campaigns"]
+    folder = tmp_path / "scores" / "0" / "hot"
+    assert sorted(os.listdir(folder)) == sorted(str(r["aid"]) for r in rows)
+    for row in rows:
+        scores = pd.read_csv(folder / str(row["aid"]) / "scores.csv")
+        assert list(scores.columns) == ["uid", "score", "label"]
+        assert len(scores) == row["candidates"]
+        assert roc_auc_score(scores.label, scores.score) == pytest.approx(
+            row["auc"], abs=1e-4)
