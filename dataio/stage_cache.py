@@ -99,6 +99,16 @@ def load(cache_dir, path):
     return arrays, meta
 
 
+def _remove_leftovers(cache_dir):
+    """Half-written entries of an interrupted run, named in one log line."""
+    found = sorted(n for n in os.listdir(cache_dir) if n.startswith(".tmp-"))
+    for name in found:
+        shutil.rmtree(os.path.join(cache_dir, name), ignore_errors=True)
+    if found:
+        logger.info("removed leftovers of an interrupted cache write in %s: %s",
+                    cache_dir, ", ".join(found))
+
+
 def store(cache_dir, path, arrays, meta):
     """Write an entry atomically; drop stale entries of the same file.
 
@@ -112,6 +122,7 @@ def store(cache_dir, path, arrays, meta):
         return False
     try:
         os.makedirs(cache_dir, exist_ok=True)
+        _remove_leftovers(cache_dir)
         tmp = tempfile.mkdtemp(prefix=".tmp-", dir=cache_dir)
     except OSError as exc:
         logger.warning("cannot write the cache in %s (%s): %s is read "

@@ -1,13 +1,23 @@
-"""Checkpoints in PaddleRec's layout, written atomically.
+"""Checkpoints in PaddleRec's layout, written atomically, read as data.
 
 ``<model_save_path>/<epoch>/rec.pdparams`` and ``rec.pdopt``. An epoch folder
 is first written under a temporary name and renamed into place, so a
 crash never leaves a half-written checkpoint under the real name. A folder
 that already exists is not silently replaced: it is moved to
 ``<epoch>.prev`` with a warning.
+
+Both files are pickles (``paddle.save``), and ``paddle.load`` unpickles
+without restriction: a shared checkpoint could run code. They are read here
+by an allow-list unpickler instead, as PyTorch's ``weights_only=True``
+does: plain containers and scalars, and numpy's array reconstructor,
+``ndarray`` and ``dtype``. Anything else is refused, naming the global and
+the file, before it is imported or called.
 """
+import io
 import logging
 import os
+import pickle
+import shutil
 import tempfile
 
 from runkit.atomic import keep_previous
@@ -19,32 +29,105 @@ class CheckpointError(ValueError):
     pass
 
 
+TMP_MARK = ".tmp-"
+
+
+def remove_leftovers(folder, what="an interrupted save"):
+    """Remove the temporary folders and files an earlier interrupted run
+    left in ``folder`` (their names hold ``.tmp-``), with one log line."""
+    if not os.path.isdir(folder):
+        return []
+    found = sorted(name for name in os.listdir(folder)
+                   if name.startswith(".") and TMP_MARK in name)
+    for name in found:
+        path = os.path.join(folder, name)
+        if os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            os.remove(path)
+    if found:
+        logger.info("removed leftovers of %s in %s: %s", what, folder,
+                    ", ".join(found))
+    return found
+
+
 def save_checkpoint(model, optimizer, save_dir, epoch):
     import paddle
     target = os.path.join(save_dir, str(epoch))
     os.makedirs(save_dir, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".%s.tmp-" % epoch, dir=save_dir)
-    paddle.save(model.state_dict(), os.path.join(tmp, "rec.pdparams"))
-    if optimizer is not None:
-        paddle.save(optimizer.state_dict(), os.path.join(tmp, "rec.pdopt"))
+    tmp = tempfile.mkdtemp(prefix=".%s%s" % (epoch, TMP_MARK), dir=save_dir)
+    try:
+        paddle.save(model.state_dict(), os.path.join(tmp, "rec.pdparams"))
+        if optimizer is not None:
+            paddle.save(optimizer.state_dict(), os.path.join(tmp, "rec.pdopt"))
+    except BaseException:
+        # a failed or interrupted save leaves nothing behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     keep_previous(target)
     os.replace(tmp, target)
     return target
 
 
+_SAFE_BUILTINS = ("bool", "int", "float", "complex", "str", "bytes",
+                  "bytearray", "list", "tuple", "dict", "set", "frozenset",
+                  "slice")
+_NUMPY = ("_reconstruct", "scalar", "_frombuffer")
+
+
+class _DataOnly(pickle.Unpickler):
+    def __init__(self, file, path):
+        super().__init__(file)
+        self._path = path
+
+    def find_class(self, module, name):
+        import numpy as np
+        allowed = (
+            (module == "builtins" and name in _SAFE_BUILTINS) or
+            (module == "numpy" and name in ("ndarray", "dtype")) or
+            (module in ("numpy.core.multiarray", "numpy._core.multiarray",
+                        "numpy.core.numeric", "numpy._core.numeric") and
+             name in _NUMPY) or
+            (module == "collections" and name == "OrderedDict"))
+        if not allowed:
+            raise CheckpointError(
+                "%s: refused to load global %s.%s: a checkpoint may hold only "
+                "arrays, numbers, strings and containers" % (self._path, module,
+                                                             name))
+        if module.startswith("numpy.core") and \
+                int(np.__version__.split(".")[0]) >= 2:
+            module = module.replace("numpy.core", "numpy._core", 1)
+        return super().find_class(module, name)
+
+
+def read_pickle_data(file):
+    """Unpickle a .pdparams/.pdopt file allowing data only."""
+    with open(file, "rb") as f:
+        data = f.read()
+    try:
+        return _DataOnly(io.BytesIO(data), file).load()
+    except CheckpointError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - garbage fails in many ways
+        raise CheckpointError("checkpoint %s cannot be read (%s: %s)" % (
+            file, type(exc).__name__, exc))
+
+
 def load_state(path):
     """The parameter dict of a checkpoint folder or .pdparams file."""
-    import paddle
     file = os.path.join(path, "rec.pdparams") if os.path.isdir(path) else path
     if not os.path.isfile(file):
         raise CheckpointError(
             "no checkpoint at %s: expected a folder holding rec.pdparams (as "
             "tools/trainer.py writes to <model_save_path>/<epoch>) or a "
             ".pdparams file" % path)
-    try:
-        return paddle.load(file)
-    except Exception as exc:  # paddle raises assorted errors on bad files
-        raise CheckpointError("checkpoint %s cannot be read: %s" % (file, exc))
+    state = read_pickle_data(file)
+    if not isinstance(state, dict):
+        raise CheckpointError("checkpoint %s holds a %s, not a parameter dict"
+                              % (file, type(state).__name__))
+    # paddle.save's bookkeeping entry, not a parameter
+    state.pop("StructuredToParameterName@@", None)
+    return state
 
 
 def load_into(model, state, source):

@@ -36,6 +36,14 @@ def guarded(job, *args):
     from runkit import runtime
     try:
         job(*args)
+    except (KeyboardInterrupt, runtime.Terminated) as exc:
+        signal = "SIGTERM" if isinstance(exc, runtime.Terminated) else "Ctrl-C"
+        last = runtime.STATUS.get("last_checkpoint")
+        runtime.logger.error(
+            "interrupted by %s; partial files removed; %s", signal,
+            "last complete checkpoint: %s" % last if last else
+            "no checkpoint of this run was complete")
+        return 143 if signal == "SIGTERM" else 130
     except Refused as exc:
         runtime.logger.error("%s", exc)
         return 2

@@ -70,8 +70,51 @@ CHOICES = {
 }
 
 
+# key: (lowest allowed, whether the lowest itself is allowed); an
+# out-of-range value is an error naming the key, the value and the range
+RANGES = {
+    "runner.epochs": (1, True),
+    "runner.print_interval": (1, True),
+    "runner.num_threads": (0, True),          # 0: every core
+    "runner.infer_start_epoch": (0, True),
+    "runner.infer_end_epoch": (1, True),
+    "runner.infer_train_epoch": (0, True),
+    "hyper_parameters.embed_dim": (1, True),
+    "hyper_parameters.num_expert": (1, True),
+    "hyper_parameters.num_output": (1, True),
+    "hyper_parameters.task_count": (1, True),
+    "hyper_parameters.batch_size": (1, True),
+    "hyper_parameters.inner_steps": (0, True),  # 0: no inner loop
+    "hyper_parameters.local_lr": (0, True),
+    "hyper_parameters.optimizer.global_learning_rate": (0, False),
+    "hyper_parameters.optimizer.local_test_learning_rate": (0, False),
+    "expand.min_seeds": (1, True),
+    "expand.negative_ratio": (0, True),
+}
+
+
 class ConfigError(ValueError):
     pass
+
+
+def _check_ranges(config, path):
+    for key, (low, inclusive) in RANGES.items():
+        value = config[key]
+        if value < low or (value == low and not inclusive) or value != value:
+            raise ConfigError("config key %r is %r; it must be %s %s (in %s "
+                              "or its -o overrides)" % (
+                                  key, value, ">=" if inclusive else ">", low,
+                                  path))
+    dims = config["hyper_parameters.mlp_dims"]
+    if not dims or not all(isinstance(d, int) and not isinstance(d, bool) and
+                           d >= 1 for d in dims):
+        raise ConfigError("config key 'hyper_parameters.mlp_dims' is %r; it "
+                          "must be a non-empty list of integers >= 1" % (dims, ))
+    start, end = config["runner.infer_start_epoch"], config["runner.infer_end_epoch"]
+    if start >= end:
+        raise ConfigError(
+            "runner.infer_start_epoch (%d) must be below runner.infer_end_epoch "
+            "(%d): epochs start .. end-1 are meta-tested" % (start, end))
 
 
 def _flatten(tree, prefix=""):
@@ -167,6 +210,7 @@ def load_config(path, overrides=()):
         config[key] = value
     for key, (_, default) in KNOWN_KEYS.items():
         config.setdefault(key, default)
+    _check_ranges(config, path)
     for key in ("runner.train_data_dir", ):
         if config[key] is None:
             raise ConfigError("config key %r is required (in %s)" % (key, path))

@@ -48,6 +48,27 @@ def cpu_model():
     return _cpuinfo("model name") or platform.processor() or "unknown CPU"
 
 
+# what a job reports for its interruption message (runkit.cli.guarded)
+STATUS = {}
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised where the process is, so that cleanup runs."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
+def own_signal_handlers():
+    """Ctrl-C as KeyboardInterrupt and SIGTERM as :class:`Terminated`, in
+    place of the handlers Paddle installs at import (which print a C++
+    "FatalError" dump): the tools then stop with one line."""
+    import signal
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+
+
 # what cpu_fast_path set in this process, logged once by setup_device
 FAST_PATH = {}
 _fast_path_logged = []
@@ -128,6 +149,7 @@ def import_paddle():
             if line.strip() and not line.startswith(banner)]
     if rest:
         sys.stderr.write("\n".join(rest) + "\n")
+    own_signal_handlers()
     return paddle
 
 

@@ -213,3 +213,58 @@ def test_trainer_rejects_an_unknown_key():
     assert proc.returncode != 0
     assert "runner.bogus" in proc.stderr
     assert "saved" not in proc.stdout
+
+
+# ---------------------------------------------------------------- ranges
+OUT_OF_RANGE = [
+    ("hyper_parameters.batch_size=-5", "hyper_parameters.batch_size"),
+    ("hyper_parameters.batch_size=0", "hyper_parameters.batch_size"),
+    ("runner.epochs=0", "runner.epochs"),
+    ("runner.epochs=-1", "runner.epochs"),
+    ("hyper_parameters.local_lr=-1", "hyper_parameters.local_lr"),
+    ("runner.print_interval=0", "runner.print_interval"),
+    ("hyper_parameters.mlp_dims=[]", "hyper_parameters.mlp_dims"),
+    ("hyper_parameters.mlp_dims=[a,b]", "hyper_parameters.mlp_dims"),
+    ("hyper_parameters.mlp_dims=[-4]", "hyper_parameters.mlp_dims"),
+    ("hyper_parameters.mlp_dims=[0]", "hyper_parameters.mlp_dims"),
+    ("hyper_parameters.task_count=0", "hyper_parameters.task_count"),
+    ("hyper_parameters.task_count=-2", "hyper_parameters.task_count"),
+    ("hyper_parameters.embed_dim=0", "hyper_parameters.embed_dim"),
+    ("hyper_parameters.num_expert=0", "hyper_parameters.num_expert"),
+    ("hyper_parameters.num_output=0", "hyper_parameters.num_output"),
+    ("hyper_parameters.optimizer.global_learning_rate=-0.001",
+     "hyper_parameters.optimizer.global_learning_rate"),
+    ("hyper_parameters.optimizer.local_test_learning_rate=0",
+     "hyper_parameters.optimizer.local_test_learning_rate"),
+    ("runner.infer_start_epoch=2", "runner.infer_start_epoch"),
+    ("runner.infer_train_epoch=-1", "runner.infer_train_epoch"),
+    ("runner.num_threads=-1", "runner.num_threads"),
+    ("hyper_parameters.inner_steps=-1", "hyper_parameters.inner_steps"),
+    ("expand.min_seeds=0", "expand.min_seeds"),
+]
+
+
+@pytest.mark.parametrize("override, key", OUT_OF_RANGE)
+def test_out_of_range_values_name_the_key(tmp_path, override, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load_config(str(CONFIG), [override])
+
+
+@pytest.mark.parametrize("override, key", OUT_OF_RANGE[::4])
+def test_tools_exit_2_on_an_out_of_range_key_before_reading_data(tmp_path,
+                                                                 override, key):
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "trainer.py"), "-m", str(CONFIG),
+         "-o", override, "runner.model_save_path=%s" % (tmp_path / "m")],
+        capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert key in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "m").exists()
+
+
+def test_edges_of_the_ranges_are_accepted():
+    config = load_config(str(CONFIG), ["hyper_parameters.inner_steps=0",
+                                       "hyper_parameters.local_lr=0",
+                                       "runner.num_threads=0",
+                                       "runner.infer_train_epoch=0"])
+    assert config["hyper_parameters.inner_steps"] == 0

@@ -35,6 +35,15 @@ def train(config):
     log.info("config %s", {k: v for k, v in config.items()
                            if not k.startswith("hyper_parameters.max_idxs")})
     log.info("device %s, %d CPU thread(s)", paddle.get_device(), threads)
+    checkpoint.remove_leftovers(config.get("runner.model_save_path"))
+    # the model (and a warm start) first: a bad checkpoint fails before the
+    # data are read
+    model_class = DygraphModel()
+    model = model_class.create_model(config)
+    init = config.get("runner.model_init_path")
+    if init:
+        checkpoint.load_into(model, checkpoint.load_state(init), init)
+        log.info("initialised from %s", init)
     reader = runtime.load_module(config, "runner.train_reader_path")
     files = files_matching([config.get("runner.train_data_dir")], ".pkl")
     if not files:
@@ -45,12 +54,6 @@ def train(config):
     log.info("read %d rows, %d campaigns from %s in %.2f s", len(dataset.stage),
              len(dataset.index.aids), ", ".join(files), time.time() - start)
 
-    model_class = DygraphModel()
-    model = model_class.create_model(config)
-    init = config.get("runner.model_init_path")
-    if init:
-        checkpoint.load_into(model, checkpoint.load_state(init), init)
-        log.info("initialised from %s", init)
     optimizer = model_class.create_optimizer(model, config)
     metric_list, metric_names = model_class.create_metrics()
     if not config.get("runner.use_auc"):
@@ -100,6 +103,7 @@ def train(config):
         path = checkpoint.save_checkpoint(model, optimizer if losses else None,
                                           save_dir, epoch)
         log.info("saved %s", path)
+        runtime.STATUS["last_checkpoint"] = path
         saved.append(path)
     return saved
 
