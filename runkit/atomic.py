@@ -44,3 +44,26 @@ def write_result(path, text):
     """Write a result file atomically, keeping an earlier one as .prev."""
     keep_previous(path)
     write_text(path, text)
+
+
+def check_writable(folder, key):
+    """Fail before any work if ``folder`` (the value of config ``key``)
+    cannot be created or written: a probe file is made and removed there
+    (mode bits say nothing for root)."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+        probe = os.path.join(folder, ".write-probe.tmp-%d" % os.getpid())
+        with open(probe, "w") as f:
+            f.write("probe")
+        os.remove(probe)
+    except OSError as exc:
+        raise ValueError("%s %s is not writable: %s" % (key, folder,
+                                                        exc.strerror or exc))
+
+
+def check_room(folder, needed, key):
+    """Fail before any work when ``folder`` has less than ``needed`` bytes."""
+    free = shutil.disk_usage(folder).free
+    if free < needed:
+        raise ValueError("%s %s has %.1f MB free; a checkpoint needs about "
+                         "%.1f MB" % (key, folder, free / 2**20, needed / 2**20))

@@ -74,7 +74,7 @@ def infer(config):
     import paddle
     from dygraph_model import DygraphModel
     from runkit import checkpoint
-    from runkit.atomic import write_result
+    from runkit.atomic import check_writable, write_result
     log = runtime.logger
     log.info("device %s, %d CPU thread(s)", paddle.get_device(), threads)
     test_sets = [(name, config.get(key)) for name, key in
@@ -89,6 +89,20 @@ def infer(config):
     results = {"config": {k: v for k, v in config.items()}, "epochs": {}}
     out = config.get("runner.infer_result_path") or os.path.join(
         load_dir, "infer_result.json")
+    # everything this run needs is there, before the first campaign
+    for name, data_dir in test_sets:
+        if not os.path.isdir(data_dir):
+            raise FileNotFoundError("the %s test folder %s does not exist" %
+                                    (name, data_dir))
+    for epoch in range(config.get("runner.infer_start_epoch"),
+                       config.get("runner.infer_end_epoch")):
+        path = os.path.join(load_dir, str(epoch), "rec.pdparams")
+        if not os.path.isfile(path):
+            raise FileNotFoundError(
+                "no checkpoint %s (runner.infer_load_path, epochs "
+                "runner.infer_start_epoch .. runner.infer_end_epoch - 1)" % path)
+    check_writable(os.path.dirname(os.path.abspath(out)),
+                   "the folder of runner.infer_result_path")
     for epoch in range(config.get("runner.infer_start_epoch"),
                        config.get("runner.infer_end_epoch")):
         path = os.path.join(load_dir, str(epoch))

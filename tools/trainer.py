@@ -28,14 +28,18 @@ def train(config):
     threads = runtime.prepare(config)
     import paddle  # noqa: F401  (after the thread set-up)
     from dygraph_model import DygraphModel
-    from runkit import checkpoint
+    import numpy as np
     from dataio.stage_files import files_matching
+    from runkit import checkpoint
+    from runkit.atomic import check_room, check_writable
     log = runtime.logger
 
     log.info("config %s", {k: v for k, v in config.items()
                            if not k.startswith("hyper_parameters.max_idxs")})
     log.info("device %s, %d CPU thread(s)", paddle.get_device(), threads)
-    checkpoint.remove_leftovers(config.get("runner.model_save_path"))
+    save_dir = config.get("runner.model_save_path")
+    check_writable(save_dir, "runner.model_save_path")
+    checkpoint.remove_leftovers(save_dir)
     # the model (and a warm start) first: a bad checkpoint fails before the
     # data are read
     model_class = DygraphModel()
@@ -54,6 +58,10 @@ def train(config):
     log.info("read %d rows, %d campaigns from %s in %.2f s", len(dataset.stage),
              len(dataset.index.aids), ", ".join(files), time.time() - start)
 
+    # parameters, and Adam's two moments per parameter
+    check_room(save_dir, 3 * 4 * sum(int(np.prod(p.shape))
+                                     for p in model.parameters()),
+               "runner.model_save_path")
     optimizer = model_class.create_optimizer(model, config)
     metric_list, metric_names = model_class.create_metrics()
     if not config.get("runner.use_auc"):
@@ -61,7 +69,6 @@ def train(config):
     interval = config.get("runner.print_interval")
     rows_per_batch = 2 * config.get("hyper_parameters.task_count") * \
         config.get("hyper_parameters.batch_size")
-    save_dir = config.get("runner.model_save_path")
     saved = []
     for epoch in range(config.get("runner.epochs")):
         model.train()
