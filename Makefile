@@ -17,9 +17,10 @@ $(VENV)/.installed: requirements.txt
 
 venv: $(VENV)/.installed
 
+# the demo replaces its own earlier outputs (the tools refuse that by default)
 demo: venv
-	$(PY) tools/trainer.py -m $(CONFIG)
-	$(PY) tools/infer_meta.py -m $(CONFIG)
+	$(PY) tools/trainer.py -m $(CONFIG) -o runner.overwrite=True
+	$(PY) tools/infer_meta.py -m $(CONFIG) -o runner.overwrite=True
 
 test: venv
 	$(PY) -m pytest -q tests

@@ -9,6 +9,7 @@ report). Everything here works on arrays; ``audience.sources`` builds
 campaigns from files, ``audience.output`` writes the results.
 """
 import logging
+import os
 import time
 from dataclasses import dataclass
 from typing import List, Optional
@@ -297,7 +298,6 @@ def expand(config, campaigns, top, model_class=None, model=None,
 
 def checkpoint_path(config):
     """``expand.checkpoint``, or the last meta-test checkpoint."""
-    import os
     return config.get("expand.checkpoint") or os.path.join(
         config.get("runner.infer_load_path"),
         str(config.get("runner.infer_end_epoch") - 1))
@@ -306,8 +306,10 @@ def checkpoint_path(config):
 def load_model(config, path=None):
     """(model_class, model, initial weights) of a checkpoint folder."""
     from dygraph_model import DygraphModel
-    from runkit import checkpoint
+    from runkit import checkpoint, runs
     path = path or checkpoint_path(config)
+    if os.path.isdir(path):
+        runs.verify_checkpoint(path)
     model_class = DygraphModel()
     model = model_class.create_model(config)
     checkpoint.load_into(model, checkpoint.load_state(path), path)

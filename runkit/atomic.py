@@ -40,12 +40,6 @@ def keep_previous(path):
                    backup)
 
 
-def write_result(path, text):
-    """Write a result file atomically, keeping an earlier one as .prev."""
-    keep_previous(path)
-    write_text(path, text)
-
-
 def check_writable(folder, key):
     """Fail before any work if ``folder`` (the value of config ``key``)
     cannot be created or written: a probe file is made and removed there

@@ -38,6 +38,8 @@ KNOWN_KEYS = {
     "runner.cache_dir": (_OPT_STR, None),
     "runner.use_cache": (bool, True),
     "runner.save_scores": (bool, False),
+    "runner.resume": (bool, False),
+    "runner.overwrite": (bool, False),
     # "auto": from the data folder (dataio.vocabulary)
     "hyper_parameters.max_idxs": ((list, str), "auto"),
     "hyper_parameters.embed_dim": (int, 64),

@@ -83,8 +83,8 @@ def without_timing(value):
     return value
 
 
-def test_same_seed_twice_gives_identical_results_and_keeps_checkpoints(
-        tmp_path):
+def test_same_seed_twice_gives_identical_results_and_loses_nothing(tmp_path):
+    from runkit.runs import sha256
     data = tiny_data(tmp_path / "data")
     model, result = tmp_path / "m", tmp_path / "r.json"
     overrides = tiny_overrides(data, model, result)
@@ -93,30 +93,31 @@ def test_same_seed_twice_gives_identical_results_and_keeps_checkpoints(
     assert first.returncode == 0, first.stdout + first.stderr
     assert (model / "0" / "rec.pdparams").is_file()
     assert (model / "0" / "rec.pdopt").is_file()
-    assert "kept it as" not in first.stdout
     infer1 = run_tool("infer_meta.py", overrides)
     assert infer1.returncode == 0, infer1.stdout + infer1.stderr
+    files = sorted(p for p in tmp_path.rglob("*") if p.is_file() and
+                   "data" not in p.parts)
+    before = {p: sha256(p) for p in files}
+    r1 = json.loads(result.read_text())
 
-    # the same run again, into the same folders
+    # the same run again, into the same folders: refused, nothing touched
     second = run_tool("trainer.py", overrides)
-    assert second.returncode == 0, second.stdout + second.stderr
-    prev = model / "0.prev"
-    assert (prev / "rec.pdparams").is_file() and (prev / "rec.pdopt").is_file()
-    assert "WARNING" in second.stdout and str(prev) in second.stdout
-    infer2 = run_tool("infer_meta.py", overrides)
-    assert infer2.returncode == 0, infer2.stdout + infer2.stderr
-    assert (tmp_path / "r.json.prev").is_file()
+    assert second.returncode == 2
+    assert "runner.resume=True" in second.stdout and \
+        "runner.overwrite=True" in second.stdout
+    again = run_tool("infer_meta.py", overrides)
+    assert again.returncode == 2 and "runner.overwrite=True" in again.stdout
+    assert {p: sha256(p) for p in files} == before
 
-    # training is deterministic: the two checkpoints are identical
-    import paddle
-    a = paddle.load(str(prev / "rec.pdparams"))
-    b = paddle.load(str(model / "0" / "rec.pdparams"))
-    assert set(a) == set(b)
-    for name in a:
-        np.testing.assert_array_equal(a[name].numpy(), b[name].numpy(),
-                                      err_msg=name)
+    # replaced on request: training is deterministic, byte for byte
+    third = run_tool("trainer.py", overrides + ["runner.overwrite=True"])
+    assert third.returncode == 0, third.stdout + third.stderr
+    assert "removed the earlier run's" in third.stdout
+    assert sha256(model / "0" / "rec.pdparams") == \
+        before[model / "0" / "rec.pdparams"]
+    infer2 = run_tool("infer_meta.py", overrides + ["runner.overwrite=True"])
+    assert infer2.returncode == 0, infer2.stdout + infer2.stderr
     # and so is the meta-test: every number but the timings
-    r1 = json.loads((tmp_path / "r.json.prev").read_text())
     r2 = json.loads(result.read_text())
     s1 = r1["epochs"]["0"]
     assert set(s1) == {"hot", "cold"}

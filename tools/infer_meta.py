@@ -74,7 +74,8 @@ def infer(config):
     import paddle
     from dygraph_model import DygraphModel
     from runkit import checkpoint
-    from runkit.atomic import check_writable, write_result
+    from runkit import runs
+    from runkit.atomic import check_writable, write_text
     log = runtime.logger
     log.info("device %s, %d CPU thread(s)", paddle.get_device(), threads)
     test_sets = [(name, config.get(key)) for name, key in
@@ -101,8 +102,13 @@ def infer(config):
             raise FileNotFoundError(
                 "no checkpoint %s (runner.infer_load_path, epochs "
                 "runner.infer_start_epoch .. runner.infer_end_epoch - 1)" % path)
+        runs.verify_checkpoint(os.path.dirname(path))
     check_writable(os.path.dirname(os.path.abspath(out)),
                    "the folder of runner.infer_result_path")
+    if os.path.exists(out) and not config.get("runner.overwrite"):
+        raise cli.Refused("%s holds an earlier meta-test's results: choose "
+                          "another runner.infer_result_path, or replace it "
+                          "with -o runner.overwrite=True" % out)
     for epoch in range(config.get("runner.infer_start_epoch"),
                        config.get("runner.infer_end_epoch")):
         path = os.path.join(load_dir, str(epoch))
@@ -123,7 +129,8 @@ def infer(config):
         if scores_out is not None:
             log.info("wrote the candidates' scores to %s", scores_out.commit(
                 {"epoch": epoch, "sets": [n for n, _ in test_sets]}))
-    write_result(out, json.dumps(results, indent=1, default=str))
+    # written completely, then renamed over an earlier result
+    write_text(out, json.dumps(results, indent=1, default=str))
     log.info("wrote %s", out)
     return results
 

@@ -1,4 +1,9 @@
-"""Meta-train MetaHeac: ``python tools/trainer.py -m config.yaml [-o k=v]``."""
+"""Meta-train MetaHeac: ``python tools/trainer.py -m config.yaml [-o k=v]``.
+
+Checkpoints go to ``<runner.model_save_path>/<epoch>/`` with the run's
+manifest (runkit/runs.py); a folder holding another run is refused unless
+``-o runner.resume=True`` (continue it exactly) or
+``-o runner.overwrite=True`` (replace it)."""
 import os
 import sys
 import time
@@ -30,7 +35,7 @@ def train(config):
     from dygraph_model import DygraphModel
     import numpy as np
     from dataio.stage_files import files_matching
-    from runkit import checkpoint
+    from runkit import checkpoint, runs
     from runkit.atomic import check_room, check_writable
     log = runtime.logger
 
@@ -44,10 +49,18 @@ def train(config):
     # data are read
     model_class = DygraphModel()
     model = model_class.create_model(config)
+    param_names = [p.name for p in model.parameters()]
+    run = runs.Run(save_dir, config, param_names)
     init = config.get("runner.model_init_path")
-    if init:
+    if run.resume_from:
+        checkpoint.load_into(model, checkpoint.load_state(run.resume_from),
+                             run.resume_from)
+        runtime.STATUS["last_checkpoint"] = run.resume_from
+    elif init:
+        runs.verify_checkpoint(init)
         checkpoint.load_into(model, checkpoint.load_state(init), init)
-        log.info("initialised from %s", init)
+        log.info("warm start from %s (runner.model_init_path: its weights, "
+                 "a fresh optimiser; runner.resume continues a run)", init)
     reader = runtime.load_module(config, "runner.train_reader_path")
     files = files_matching([config.get("runner.train_data_dir")], ".pkl")
     if not files:
@@ -63,6 +76,13 @@ def train(config):
                                      for p in model.parameters()),
                "runner.model_save_path")
     optimizer = model_class.create_optimizer(model, config)
+    if run.resume_from:
+        opt_file = os.path.join(run.resume_from, "rec.pdopt")
+        if os.path.isfile(opt_file):
+            optimizer.set_state_dict(run.optimizer_state(
+                checkpoint.read_pickle_data(opt_file), param_names))
+    if run.reader_state:
+        dataset.rng.bit_generator.state = run.reader_state
     metric_list, metric_names = model_class.create_metrics()
     if not config.get("runner.use_auc"):
         metric_list, metric_names = [], []
@@ -70,7 +90,11 @@ def train(config):
     rows_per_batch = 2 * config.get("hyper_parameters.task_count") * \
         config.get("hyper_parameters.batch_size")
     saved = []
-    for epoch in range(config.get("runner.epochs")):
+    if run.start_epoch >= config.get("runner.epochs"):
+        log.info("%s already holds epochs 0..%d of this run: nothing to do "
+                 "(raise runner.epochs to train further)", save_dir,
+                 run.start_epoch - 1)
+    for epoch in range(run.start_epoch, config.get("runner.epochs")):
         model.train()
         for metric in metric_list:
             metric.reset()
@@ -109,6 +133,7 @@ def train(config):
         # no step taken (scratch): no optimiser state worth saving
         path = checkpoint.save_checkpoint(model, optimizer if losses else None,
                                           save_dir, epoch)
+        run.record_epoch(epoch, path, dataset.rng.bit_generator.state)
         log.info("saved %s", path)
         runtime.STATUS["last_checkpoint"] = path
         saved.append(path)
