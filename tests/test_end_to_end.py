@@ -12,7 +12,6 @@ The demo run is started in the background by conftest.py (fixture
 import json
 from dataclasses import replace
 
-import numpy as np
 import pytest
 
 from helpers import (CONFIG, FIXTURES, FULL_MAX_IDXS, run_tool, yaml_list)

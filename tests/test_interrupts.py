@@ -55,4 +55,4 @@ def test_leftovers_of_an_interrupted_save_are_removed(tmp_path):
     assert done.returncode == 0, done.stdout[-3000:]
     assert "removed leftovers of an interrupted save in %s: .0.tmp-abcd" % model \
         in done.stdout
-    assert sorted(os.listdir(model)) == ["0"]
+    assert sorted(os.listdir(model)) == ["0", "run.json"]
