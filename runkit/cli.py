@@ -50,6 +50,12 @@ def guarded(job, *args):
     except (ValueError, FileNotFoundError) as exc:
         runtime.logger.error("%s", exc)
         return 1
+    except OSError as exc:   # a full disk, an I/O error during the work
+        last = runtime.STATUS.get("last_checkpoint")
+        runtime.logger.error(
+            "%s%s", exc, "; earlier checkpoints are intact (last: %s): "
+            "continue with -o runner.resume=True" % last if last else "")
+        return 1
     return 0
 
 
