@@ -10,6 +10,7 @@
 high, in percent (1.0: within the best 1 %).
 """
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -18,6 +19,8 @@ import numpy as np
 
 from runkit.atomic import write_text
 from runkit.cli import Refused
+
+logger = logging.getLogger("metaheac")
 
 
 def csv_text(columns, rows):
@@ -55,8 +58,13 @@ class OutputDir:
                           "--overwrite to replace it" % self.path)
         parent = os.path.dirname(self.path)
         os.makedirs(parent, exist_ok=True)
-        self.tmp = tempfile.mkdtemp(prefix=".%s.tmp-" % os.path.basename(
-            self.path), dir=parent)
+        prefix = ".%s.tmp-" % os.path.basename(self.path)
+        for name in os.listdir(parent):   # left by an earlier killed run
+            if name.startswith(prefix):
+                shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+                logger.info("removed %s, left by an interrupted run",
+                            os.path.join(parent, name))
+        self.tmp = tempfile.mkdtemp(prefix=prefix, dir=parent)
 
     def write(self, relative, text):
         write_text(os.path.join(self.tmp, relative), text)

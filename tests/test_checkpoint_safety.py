@@ -86,3 +86,30 @@ def test_every_tool_refuses_a_hostile_checkpoint(tmp_path):
         assert "rec.pdparams" in out and "Traceback" not in out, script
         assert not marker.exists(), script
     assert not (tmp_path / "aud").exists() and not (tmp_path / "exp").exists()
+
+
+@pytest.mark.slow
+def test_resume_refuses_a_hostile_optimiser_state(tmp_path):
+    """rec.pdopt is read on resume only; a hostile one, even with a manifest
+    rewritten to match it, is refused before it runs."""
+    import json
+    from runkit.runs import MANIFEST, sha256
+    small = ["hyper_parameters.embed_dim=4", "hyper_parameters.mlp_dims=[8,8]",
+             "hyper_parameters.num_expert=2", "hyper_parameters.num_output=2",
+             "hyper_parameters.batch_size=512"]
+    save, marker = tmp_path / "m", tmp_path / "ran"
+    first = run_tool("trainer.py", small + ["runner.model_save_path=%s" % save])
+    assert first.returncode == 0, first.stdout[-2000:]
+    opt = save / "0" / "rec.pdopt"
+    with open(opt, "wb") as f:
+        pickle.dump({"x": Payload(os.system, "touch %s" % marker)}, f)
+    manifest = json.loads((save / MANIFEST).read_text())
+    manifest["epochs"]["0"]["files"]["rec.pdopt"] = {
+        "size": opt.stat().st_size, "sha256": sha256(opt)}
+    (save / MANIFEST).write_text(json.dumps(manifest))
+    resumed = run_tool("trainer.py", small + ["runner.model_save_path=%s" % save,
+                                              "runner.resume=True",
+                                              "runner.epochs=2"])
+    assert resumed.returncode == 1, resumed.stdout[-2000:]
+    assert "refused to load global" in resumed.stdout
+    assert str(opt) in resumed.stdout and not marker.exists()

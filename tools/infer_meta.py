@@ -121,11 +121,16 @@ def infer(config):
             from audience.output import OutputDir
             scores_out = OutputDir(os.path.join(
                 os.path.dirname(out), "scores", str(epoch)), overwrite=True)
-        results["epochs"][str(epoch)] = {
-            name: run_test_set(name, data_dir, model_class, model, init_state,
-                               config, scores_out)
-            for name, data_dir in test_sets
-        }
+        try:
+            results["epochs"][str(epoch)] = {
+                name: run_test_set(name, data_dir, model_class, model,
+                                   init_state, config, scores_out)
+                for name, data_dir in test_sets
+            }
+        except BaseException:
+            if scores_out is not None:
+                scores_out.abandon()   # no half-written scores folder
+            raise
         if scores_out is not None:
             log.info("wrote the candidates' scores to %s", scores_out.commit(
                 {"epoch": epoch, "sets": [n for n, _ in test_sets]}))
