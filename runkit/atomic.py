@@ -26,8 +26,9 @@ def write_text(path, text):
     atomic_write(path, lambda f: f.write(text.encode()))
 
 
-def keep_previous(path):
-    """Move an existing output aside (``<path>.prev``), saying so."""
+def keep_previous(path, announce=True):
+    """Move an existing output aside (``<path>.prev``), saying so unless the
+    caller reports it itself."""
     if not os.path.exists(path):
         return
     backup = path + ".prev"
@@ -36,8 +37,9 @@ def keep_previous(path):
     elif os.path.exists(backup):
         os.remove(backup)
     os.replace(path, backup)
-    logger.warning("%s existed from an earlier run: kept it as %s", path,
-                   backup)
+    if announce:
+        logger.warning("%s existed from an earlier run: kept it as %s", path,
+                       backup)
 
 
 def check_writable(folder, key):

@@ -51,7 +51,7 @@ def remove_leftovers(folder, what="an interrupted save"):
     return found
 
 
-def save_checkpoint(model, optimizer, save_dir, epoch):
+def save_checkpoint(model, optimizer, save_dir, epoch, announce=True):
     import paddle
     target = os.path.join(save_dir, str(epoch))
     os.makedirs(save_dir, exist_ok=True)
@@ -64,7 +64,7 @@ def save_checkpoint(model, optimizer, save_dir, epoch):
         # a failed or interrupted save leaves nothing behind
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    keep_previous(target)
+    keep_previous(target, announce)
     os.replace(tmp, target)
     return target
 

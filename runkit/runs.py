@@ -203,6 +203,11 @@ class Run:
         logger.info("resuming %s from %s", self.save_dir,
                     "epoch %d" % self.start_epoch if done else "the start")
 
+    @property
+    def replacing(self):
+        """An overwriting run that has not yet removed the old run."""
+        return bool(self._old)
+
     def optimizer_state(self, state, param_names):
         """``rec.pdopt`` keys renamed from the resumed run's parameter names
         to this process's (they are numbered in creation order)."""

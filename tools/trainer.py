@@ -131,8 +131,10 @@ def train(config):
                      epoch, sum(losses) / len(losses), auc,
                      time.time() - epoch_start)
         # no step taken (scratch): no optimiser state worth saving
+        # an overwriting run names what it removes itself
         path = checkpoint.save_checkpoint(model, optimizer if losses else None,
-                                          save_dir, epoch)
+                                          save_dir, epoch,
+                                          announce=not run.replacing)
         run.record_epoch(epoch, path, dataset.rng.bit_generator.state)
         log.info("saved %s", path)
         runtime.STATUS["last_checkpoint"] = path
