@@ -240,7 +240,8 @@ class Run:
                     shutil.rmtree(path)
                 else:
                     os.remove(path)
-                removed.append(name)
+                removed.append("epoch " + name[:-len(".prev")]
+                               if name.endswith(".prev") else name)
             logger.warning("runner.overwrite: removed the earlier run's %s "
                            "from %s", ", ".join(sorted(removed)) or "files",
                            self.save_dir)
