@@ -7,7 +7,8 @@ import subprocess
 
 import pytest
 
-from helpers import run_tool
+from dataio.vocabulary import read_max_idxs_file
+from helpers import ROOT, run_tool, yaml_list
 from runkit.runs import read_manifest, verify_epoch
 
 
@@ -17,7 +18,7 @@ def small_disk(tmp_path):
     folder.mkdir()
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root")
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=10m", "tmpfs",
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=72m", "tmpfs",
                               str(folder)], capture_output=True, text=True)
     if mounted.returncode:
         pytest.skip("cannot mount a tmpfs here: %s" % mounted.stderr.strip())
@@ -29,12 +30,19 @@ def small_disk(tmp_path):
 
 @pytest.mark.slow
 def test_a_full_disk_keeps_the_earlier_checkpoint(small_disk):
-    # a checkpoint of the default network on the sample's vocabularies is
-    # about 6.5 MB: the first fits on the 10 MB disk, the second does not
+    # a kw1 table of 500k rows (embed 8) makes a checkpoint of about 48 MB
+    # (weights and Adam's two moments) at little compute: the first fits on
+    # the 72 MB disk, the second does not
+    maxima = [list(m) for m in read_max_idxs_file(str(ROOT / "data" /
+                                                      "max_idxs.yaml"))]
+    maxima[1][3] = 499999
     save = small_disk / "m"
-    done = run_tool("trainer.py", ["runner.model_save_path=%s" % save,
-                                   "runner.epochs=2",
-                                   "hyper_parameters.batch_size=512"])
+    done = run_tool("trainer.py", [
+        "runner.model_save_path=%s" % save, "runner.epochs=2",
+        "hyper_parameters.max_idxs=%s" % yaml_list(maxima),
+        "hyper_parameters.embed_dim=8", "hyper_parameters.mlp_dims=[8,8]",
+        "hyper_parameters.num_expert=2", "hyper_parameters.num_output=2",
+        "hyper_parameters.batch_size=2048"])
     out = done.stdout + done.stderr
     assert done.returncode == 1, out[-3000:]
     assert "No space left on device" in out and "Traceback" not in out

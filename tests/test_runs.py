@@ -13,8 +13,8 @@ from runkit.runs import MANIFEST, sha256
 
 SMALL = ["hyper_parameters.embed_dim=4", "hyper_parameters.mlp_dims=[8,8]",
          "hyper_parameters.num_expert=2", "hyper_parameters.num_output=2",
-         "hyper_parameters.batch_size=256", "runner.print_interval=1",
-         "runner.epochs=3"]
+         "hyper_parameters.batch_size=512", "runner.print_interval=1",
+         "runner.epochs=2"]
 
 
 def train(folder, *extra):
@@ -60,12 +60,12 @@ def test_a_killed_run_resumes_to_the_same_checkpoints(uninterrupted, tmp_path,
                                                       moment):
     folder = tmp_path / "b"
     assert kill_when(folder, moment) == -signal.SIGKILL
-    assert "2" not in [p.name for p in folder.iterdir()]
+    assert "1" not in [p.name for p in folder.iterdir()]
     resumed = train(folder, "runner.resume=True")
     assert resumed.returncode == 0, resumed.stdout[-3000:]
     assert "resuming %s from epoch" % folder in resumed.stdout
     want = checksums(uninterrupted)
-    assert len(want) == 6   # 3 epochs x (rec.pdparams, rec.pdopt)
+    assert len(want) == 4   # 2 epochs x (rec.pdparams, rec.pdopt)
     assert checksums(folder) == want   # byte-identical
 
 
@@ -127,10 +127,10 @@ def test_meta_test_refuses_a_damaged_or_foreign_checkpoint(uninterrupted,
     shutil.rmtree(folder)
     shutil.copytree(uninterrupted, folder)
     manifest = json.loads((folder / MANIFEST).read_text())
-    del manifest["epochs"]["2"]       # epoch 2 now belongs to no run here
+    del manifest["epochs"]["1"]       # epoch 1 now belongs to no run here
     (folder / MANIFEST).write_text(json.dumps(manifest))
-    foreign = run_tool("infer_meta.py", common + ["runner.infer_start_epoch=2",
-                                                  "runner.infer_end_epoch=3"])
+    foreign = run_tool("infer_meta.py", common + ["runner.infer_start_epoch=1",
+                                                  "runner.infer_end_epoch=2"])
     assert foreign.returncode == 1
     assert "is not part of the run described by" in foreign.stdout
     (folder / MANIFEST).unlink()
