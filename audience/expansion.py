@@ -51,16 +51,17 @@ class Expansion:
 
 def audience_size(top, candidates):
     """``top`` is a fraction of the candidates (0 < top < 1) or a count."""
-    if isinstance(top, float) and not top.is_integer():
+    if isinstance(top, float):
         if not 0 < top < 1:
-            raise ValueError("--top must be a fraction in (0, 1) or a count "
-                             ">= 1, got %r" % top)
+            raise ValueError(TOP_RULE % (top, ))
         return max(1, int(round(top * candidates))) if candidates else 0
-    top = int(top)
     if top < 1:
-        raise ValueError("--top must be a fraction in (0, 1) or a count >= 1, "
-                         "got %r" % top)
+        raise ValueError(TOP_RULE % (top, ))
     return min(top, candidates)
+
+
+TOP_RULE = ("--top must be a fraction of the candidates (0 < x < 1) or a "
+            "whole count >= 1, got %r")
 
 
 def parse_top(text):
@@ -68,8 +69,10 @@ def parse_top(text):
     try:
         value = float(text)
     except ValueError:
-        raise ValueError("--top must be a number, got %r" % text)
-    if value.is_integer() and value >= 1:
+        raise ValueError(TOP_RULE % (text, ))
+    if value >= 1:
+        if not value.is_integer():
+            raise ValueError(TOP_RULE % (text, ))
         return int(value)
     audience_size(value, 1)  # range check
     return value
@@ -124,6 +127,9 @@ def _ranked(aid, uid, score, labels, top, start, **counts):
     # stable: ties keep the candidates' order, so runs are reproducible
     order = np.argsort(-score, kind="stable")
     size = audience_size(top, len(score))
+    if isinstance(top, int) and size < top:
+        logger.warning("campaign %s: --top %d but only %d candidates: the "
+                       "audience is all of them", aid, top, len(score))
     summary = {"aid": int(aid)}
     summary.update({k: int(v) for k, v in counts.items()})
     summary.update({

@@ -13,11 +13,10 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 
 import numpy as np
 
-from runkit.atomic import write_text
+from runkit.atomic import temporary_folder, write_text
 from runkit.cli import Refused
 
 logger = logging.getLogger("metaheac")
@@ -64,7 +63,7 @@ class OutputDir:
                 shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
                 logger.info("removed %s, left by an interrupted run",
                             os.path.join(parent, name))
-        self.tmp = tempfile.mkdtemp(prefix=prefix, dir=parent)
+        self.tmp = temporary_folder(parent, prefix)
 
     def write(self, relative, text):
         write_text(os.path.join(self.tmp, relative), text)

@@ -66,5 +66,6 @@ def save(serving_model, path_prefix):
     with warnings.catch_warnings():
         # the static-graph conversion warns about tensor places it ignores
         warnings.filterwarnings("ignore", message="Tensor do not have 'place'")
+        warnings.filterwarnings("ignore", message="No ccache found")
         paddle.jit.save(serving_model, path_prefix, input_spec=input_spec())
     return path_prefix

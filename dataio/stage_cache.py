@@ -14,11 +14,11 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 
 import numpy as np
 
 from dataio import schema
+from runkit.atomic import temporary_folder
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ def store(cache_dir, path, arrays, meta):
     try:
         os.makedirs(cache_dir, exist_ok=True)
         _remove_leftovers(cache_dir)
-        tmp = tempfile.mkdtemp(prefix=".tmp-", dir=cache_dir)
+        tmp = temporary_folder(cache_dir, ".tmp-")
     except OSError as exc:
         logger.warning("cannot write the cache in %s (%s): %s is read "
                        "without one", cache_dir, exc, path)

@@ -11,12 +11,12 @@ network's input layout, narrowed to the smallest integer type) and
 import json
 import os
 import shutil
-import tempfile
 
 import numpy as np
 
 from dataio import schema
 from dataio.stage_cache import _narrow
+from runkit.atomic import temporary_folder
 
 USER_SLOTS = (schema.STATIC_SLOT, schema.DYNAMIC_SLOT, schema.LENGTHS_SLOT)
 WIDTH = sum(schema.INPUT_WIDTHS[s] for s in USER_SLOTS)
@@ -29,7 +29,7 @@ def write_user_table(folder, uid, features):
     order = np.argsort(uid, kind="stable")
     parent = os.path.dirname(os.path.abspath(folder))
     os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".users.tmp-", dir=parent)
+    tmp = temporary_folder(parent, ".users.tmp-")
     try:
         np.save(os.path.join(tmp, "uid.npy"), uid[order])
         np.save(os.path.join(tmp, "features.npy"), _narrow(features[order]))

@@ -7,6 +7,19 @@ import shutil
 logger = logging.getLogger("metaheac")
 
 
+def temporary_folder(parent, prefix):
+    """A folder to fill and then rename into place. ``tempfile.mkdtemp``
+    makes it owner-only (0700); it gets the permissions the umask gives a
+    plain new folder, so that once renamed it is as readable as any other
+    output (a serving process may run as another user)."""
+    import tempfile
+    folder = tempfile.mkdtemp(prefix=prefix, dir=parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(folder, 0o777 & ~umask)
+    return folder
+
+
 def atomic_write(path, write):
     """Call ``write(file)`` on a temporary binary file beside ``path``, then
     rename it to ``path``; on any failure the temporary file is removed."""

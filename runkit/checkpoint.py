@@ -18,9 +18,8 @@ import logging
 import os
 import pickle
 import shutil
-import tempfile
 
-from runkit.atomic import keep_previous
+from runkit.atomic import keep_previous, temporary_folder
 
 logger = logging.getLogger("metaheac")
 
@@ -55,7 +54,7 @@ def save_checkpoint(model, optimizer, save_dir, epoch, announce=True):
     import paddle
     target = os.path.join(save_dir, str(epoch))
     os.makedirs(save_dir, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".%s%s" % (epoch, TMP_MARK), dir=save_dir)
+    tmp = temporary_folder(save_dir, ".%s%s" % (epoch, TMP_MARK))
     try:
         paddle.save(model.state_dict(), os.path.join(tmp, "rec.pdparams"))
         if optimizer is not None:

@@ -170,6 +170,10 @@ def test_cli_writes_the_audience_and_leaves_the_seeds_out(files, checkpoint,
     assert list(scores.columns) == ["uid", "score", "label"]
     assert set(audience.uid) <= set(scores.uid)
     assert not [f for f in os.listdir(tmp_path) if ".tmp-" in f]
+    # as readable as any folder the umask makes (not mkdtemp's 0700)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o777 & ~umask
 
 
 def test_cli_refuses_an_existing_out_and_touches_nothing(files, checkpoint,

@@ -31,6 +31,15 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from runkit import cli, runtime  # noqa: E402
 
 
+def top_argument(text):
+    import argparse
+    from audience.expansion import parse_top
+    try:
+        return parse_top(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc))
+
+
 def add_arguments(parser):
     parser.add_argument("--seeds", required=True,
                         help="seed users: a stage file, or with --users a "
@@ -45,9 +54,9 @@ def add_arguments(parser):
                         help="with --users: also write every candidate's "
                         "score")
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--top", default="0.05",
+    parser.add_argument("--top", default=0.05, type=top_argument,
                         help="audience size: a fraction of the candidates "
-                        "(0 < x < 1) or a count (default 0.05)")
+                        "(0 < x < 1) or a whole count (default 0.05)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing --out folder")
 
@@ -74,9 +83,9 @@ def campaigns_of(config, args):
 
 
 def run(config, args):
-    from audience.expansion import expand, parse_top
+    from audience.expansion import expand
     from audience.output import OutputDir, summary_document
-    top = parse_top(args.top)
+    top = args.top
     out = OutputDir(args.out, overwrite=args.overwrite)  # refused early
     try:
         runtime.prepare(config)
