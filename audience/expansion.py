@@ -91,20 +91,26 @@ def seeds_with_negatives(campaign, ratio, rng):
     if y is not None and (y == 0).any():
         return campaign.seed_x, y.astype(np.float32), np.zeros(0, np.int64)
     positives = len(campaign.seed_uid)
-    pool = len(campaign.cand_uid)
-    want = int(round(ratio * positives))
-    if want > pool // 2:
-        logger.warning("campaign %s: %d negatives wanted (negative_ratio %g) "
-                       "but only %d candidates; drawing %d", campaign.aid,
-                       want, ratio, pool, pool // 2)
-        want = pool // 2
-    drawn = np.sort(rng.choice(pool, size=want, replace=False)) if want else \
-        np.zeros(0, np.int64)
+    drawn = draw_negatives(campaign.aid, positives, len(campaign.cand_uid),
+                           ratio, rng)
     x = [np.concatenate([s, c[drawn]]) for s, c in
          zip(campaign.seed_x, campaign.cand_x)]
     y = np.concatenate([np.ones(positives, np.float32),
-                        np.zeros(want, np.float32)])
+                        np.zeros(len(drawn), np.float32)])
     return x, y, drawn
+
+
+def draw_negatives(aid, positives, pool, ratio, rng):
+    """Sorted positions of ``ratio`` negatives per positive seed among
+    ``pool`` candidates, at most half of them (with a warning)."""
+    want = int(round(ratio * positives))
+    if want > pool // 2:
+        logger.warning("campaign %s: %d negatives wanted (negative_ratio %g) "
+                       "but only %d candidates; drawing %d", aid, want, ratio,
+                       pool, pool // 2)
+        want = pool // 2
+    return np.sort(rng.choice(pool, size=want, replace=False)) if want else \
+        np.zeros(0, np.int64)
 
 
 def reach_curve(labels, scores, order):
@@ -207,12 +213,10 @@ def expand_table_campaign(model_class, model, init_state, table, campaign,
     x = table.inputs(campaign.seed_rows, campaign.ad)
     y, drawn = campaign.seed_y, np.zeros(0, np.int64)
     if y is None or not (y == 0).any():
-        want = int(round(config.get("expand.negative_ratio") *
-                         len(campaign.seed_rows)))
-        want = min(want, candidates // 2)
-        others = pool[~in_pool]
-        drawn = np.sort(others[rng.choice(len(others), size=want,
-                                          replace=False)]) if want else drawn
+        others = pool[~in_pool]   # sorted, so the drawn rows are too
+        drawn = others[draw_negatives(
+            campaign.aid, len(campaign.seed_rows), len(others),
+            config.get("expand.negative_ratio"), rng)]
         x = [np.concatenate([a, b]) for a, b in
              zip(x, table.inputs(drawn, campaign.ad))]
         y = np.concatenate([np.ones(len(campaign.seed_rows), np.float32),
