@@ -64,6 +64,27 @@ def chunks(n, size):
     return [slice(i, min(i + size, n)) for i in range(0, n, size)]
 
 
+def holdout_split(y, share, rng):
+    """Row indices ``(fit, held)`` with about ``share`` of each class held
+    out (``held`` None when share is 0 or nothing can be held out). A class
+    with one row stays in ``fit``: the held-out rows choose when to stop,
+    they must not take the only positive away from training."""
+    rows = np.arange(len(y))
+    if share <= 0:
+        return rows, None
+    held = []
+    for value in (0, 1):
+        members = rows[y == value]
+        count = int(round(share * len(members)))
+        if len(members) > 1 and count:
+            held.append(rng.permutation(members)[:min(count,
+                                                      len(members) - 1)])
+    if not held:
+        return rows, None
+    held = np.sort(np.concatenate(held))
+    return np.setdiff1d(rows, held), held
+
+
 def localize(x_spt, x_qry, tasks):
     """Remap the ids of ``tasks`` stacked tasks onto per-task local rows.
 
@@ -230,16 +251,69 @@ class DygraphModel:
                   config, rng)
         return packed, rows, x_qry
 
+    @staticmethod
+    def finetunes(y_spt, config):
+        """Whether a campaign with these seed labels is fine-tuned: not when
+        it has fewer positive seeds than ``runner.infer_min_positives``
+        (its candidates are then scored by the meta-trained weights)."""
+        return (config.get("runner.infer_train_epoch") > 0 and
+                int(np.sum(y_spt)) >= config.get("runner.infer_min_positives"))
+
     def _fit(self, dy_model, packed, trainable, x_spt, y_spt, config, rng):
-        optimizer = paddle.optimizer.Adam(
+        """Fine-tune ``trainable`` on the seeds, as
+        ``hyper_parameters.optimizer.local_test_optimizer`` says: Adam or SGD
+        at ``local_test_learning_rate`` for ``infer_train_epoch`` shuffled
+        passes in ``batch_size`` chunks (with ``runner.infer_holdout`` > 0,
+        the pass count with the lowest loss on held-out seeds, 0 included,
+        is kept), or ``maml``: the inner loop's update, ``inner_steps``
+        full-batch SGD steps at ``local_lr``."""
+        if not self.finetunes(y_spt, config):
+            return
+        kind = config.get("hyper_parameters.optimizer.local_test_optimizer")
+        dy_model.train()
+        if kind == "maml":
+            self._inner_loop_steps(dy_model, packed, trainable, x_spt, y_spt,
+                                   config)
+        else:
+            self._passes(dy_model, packed, trainable, x_spt, y_spt, config,
+                         rng, kind)
+        dy_model.eval()
+
+    def _inner_loop_steps(self, dy_model, packed, trainable, x_spt, y_spt,
+                          config):
+        lr = config.get("hyper_parameters.local_lr")
+        for _ in range(config.get("hyper_parameters.inner_steps")):
+            loss = self.infer_train_forward(dy_model, (x_spt, y_spt), config,
+                                            packed=packed)
+            grads = paddle.grad(loss, trainable)
+            with paddle.no_grad():
+                for p, g in zip(trainable, grads):
+                    p.set_value(p - lr * g)
+
+    def _passes(self, dy_model, packed, trainable, x_spt, y_spt, config, rng,
+                kind):
+        optimizer_class = paddle.optimizer.Adam if kind == "adam" else \
+            paddle.optimizer.SGD
+        optimizer = optimizer_class(
             learning_rate=config.get(
                 "hyper_parameters.optimizer.local_test_learning_rate"),
             parameters=trainable)
         batch_size = config.get("hyper_parameters.batch_size")
-        dy_model.train()
+        fit_rows, held = holdout_split(y_spt, config.get(
+            "runner.infer_holdout"), rng)
+        best = None
+        if held is not None:
+            x_held = [a[held] for a in x_spt]
+
+            def held_loss():
+                with paddle.no_grad():
+                    return float(self.infer_train_forward(
+                        dy_model, (x_held, y_spt[held]), config,
+                        packed=packed))
+            best = (held_loss(), [p.clone() for p in trainable])
         for _ in range(config.get("runner.infer_train_epoch")):
             # a fresh seeded shuffle per pass, as the paper's sample(frac=1)
-            order = rng.permutation(len(y_spt))
+            order = fit_rows[rng.permutation(len(fit_rows))]
             for part in chunks(len(order), batch_size):
                 picked = order[part]
                 loss = self.infer_train_forward(
@@ -248,7 +322,14 @@ class DygraphModel:
                 optimizer.clear_grad()
                 loss.backward()
                 optimizer.step()
-        dy_model.eval()
+            if best is not None:
+                loss = held_loss()
+                if loss < best[0]:
+                    best = (loss, [p.clone() for p in trainable])
+        if best is not None:
+            with paddle.no_grad():
+                for p, kept in zip(trainable, best[1]):
+                    p.set_value(kept)
 
     def score(self, dy_model, x, config, packed=None, padded=False):
         """Scores of candidate rows. Scoring is row by row, so the chunks

@@ -31,6 +31,11 @@ KNOWN_KEYS = {
     "runner.infer_start_epoch": (int, 0),
     "runner.infer_end_epoch": (int, 1),
     "runner.infer_train_epoch": (int, 2),
+    # share of a campaign's seeds held out to pick the number of fine-tuning
+    # passes (0: no hold-out, all infer_train_epoch passes)
+    "runner.infer_holdout": (_NUM, 0.0),
+    # campaigns with fewer positive seeds are scored without fine-tuning
+    "runner.infer_min_positives": (int, 0),
     "runner.infer_result_path": (_OPT_STR, None),
     "runner.seed": (int, 2021),
     "runner.num_threads": (int, 0),
@@ -56,6 +61,10 @@ KNOWN_KEYS = {
     "hyper_parameters.optimizer.class": (str, "adam"),
     "hyper_parameters.optimizer.global_learning_rate": (_NUM, 0.001),
     "hyper_parameters.optimizer.local_test_learning_rate": (_NUM, 0.001),
+    # the meta-test fine-tuning: adam or sgd at local_test_learning_rate for
+    # infer_train_epoch passes, or maml: the inner loop's own update
+    # (inner_steps full-batch SGD steps at local_lr)
+    "hyper_parameters.optimizer.local_test_optimizer": (str, "adam"),
     "hyper_parameters.optimizer.strategy": (str, "async"),
     "hyper_parameters.optimizer.lazy_mode": (bool, False),
     # tools/expand.py
@@ -69,6 +78,7 @@ CHOICES = {
     "hyper_parameters.meta_order": (1, 2),
     "hyper_parameters.optimizer.class": ("adam", ),
     "hyper_parameters.method": ("metaheac", "pooled", "scratch"),
+    "hyper_parameters.optimizer.local_test_optimizer": ("adam", "sgd", "maml"),
 }
 
 
@@ -81,6 +91,8 @@ RANGES = {
     "runner.infer_start_epoch": (0, True),
     "runner.infer_end_epoch": (1, True),
     "runner.infer_train_epoch": (0, True),
+    "runner.infer_holdout": (0, True),
+    "runner.infer_min_positives": (0, True),
     "hyper_parameters.embed_dim": (1, True),
     "hyper_parameters.num_expert": (1, True),
     "hyper_parameters.num_output": (1, True),
@@ -107,6 +119,10 @@ def _check_ranges(config, path):
                               "or its -o overrides)" % (
                                   key, value, ">=" if inclusive else ">", low,
                                   path))
+    if config["runner.infer_holdout"] >= 1:
+        raise ConfigError("config key 'runner.infer_holdout' is %r; it must be "
+                          "< 1 (a share of the seeds; in %s or its -o "
+                          "overrides)" % (config["runner.infer_holdout"], path))
     dims = config["hyper_parameters.mlp_dims"]
     if not dims or not all(isinstance(d, int) and not isinstance(d, bool) and
                            d >= 1 for d in dims):

@@ -37,7 +37,14 @@ def run_test_set(name, data_dir, model_class, model, init_state, config,
         pred = model_class.finetune_and_score(model, init_state, campaign,
                                               config, rng)
         row = {"aid": int(aid), "seeds": int(len(y_spt)),
-               "seed_positives": int(y_spt.sum())}
+               "seed_positives": int(y_spt.sum()),
+               "finetuned": model_class.finetunes(y_spt, config)}
+        if not row["finetuned"] and config.get("runner.infer_train_epoch"):
+            log.info("[%s] aid %d: %d positive seed(s), fewer than "
+                     "runner.infer_min_positives (%d): scored by the "
+                     "meta-trained weights, not fine-tuned", name, aid,
+                     row["seed_positives"],
+                     config.get("runner.infer_min_positives"))
         row.update(campaign_metrics(y_qry, pred))
         rows.append(row)
         labels.append(y_qry)

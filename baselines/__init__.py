@@ -1,0 +1,1 @@
+"""Baselines a practitioner tries before a meta-learned network."""
