@@ -44,9 +44,14 @@ class RecDataset(IterableDataset):
     def __len__(self):
         return len(self.aids)
 
+    def campaign(self, position):
+        """The ``position``-th campaign (aid order)."""
+        aid = self.aids[position]
+        spt = self.seed_index.rows(self.seed_index.position(aid))
+        qry = self.cand_index.rows(self.cand_index.position(aid))
+        return [aid, self.seeds.inputs(spt), self.seeds.labels(spt),
+                self.candidates.inputs(qry), self.candidates.labels(qry)]
+
     def __iter__(self):
-        for aid in self.aids:
-            spt = self.seed_index.rows(self.seed_index.position(aid))
-            qry = self.cand_index.rows(self.cand_index.position(aid))
-            yield [aid, self.seeds.inputs(spt), self.seeds.labels(spt),
-                   self.candidates.inputs(qry), self.candidates.labels(qry)]
+        for position in range(len(self.aids)):
+            yield self.campaign(position)

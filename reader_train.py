@@ -8,6 +8,14 @@ arrays of every task's support rows stacked (task t's are rows
 default), ``sqrt`` (to the square root) or ``unit`` (uniform). The data are
 read once, into arrays; a meta-batch then costs a few index draws, whatever
 the file size.
+
+Under a collective run (``share=(rank, size)``), every rank draws the same
+meta-batch of ``size * task_count`` campaigns from the one stream seeded by
+``runner.seed``, in the order a single process with that many tasks would,
+and keeps tasks ``rank*task_count .. (rank+1)*task_count - 1``; it reads the
+rows of those only. So N ranks of ``task_count`` t train exactly what one
+process of N*t tasks trains, every rank agrees on the epoch length, and the
+stream's state (saved for resume) is the same on every rank.
 """
 import logging
 
@@ -35,10 +43,12 @@ def task_probabilities(counts, method):
 
 
 class RecDataset(IterableDataset):
-    def __init__(self, file_list, config, stage=None):
+    def __init__(self, file_list, config, stage=None, share=(0, 1)):
         super().__init__()
         self.config = config
         self.task_count = config.get("hyper_parameters.task_count")
+        self.rank, self.ranks = share
+        self.drawn_tasks = self.task_count * self.ranks
         self.batch_size = config.get("hyper_parameters.batch_size")
         if stage is None:
             if not file_list:
@@ -59,18 +69,19 @@ class RecDataset(IterableDataset):
                 "(e.g. aid %s); their support and query sets are drawn with "
                 "replacement", len(small), len(self.index.aids),
                 self.batch_size, ", ".join(str(a) for a in small[:5]))
-        if len(self.index.aids) < self.task_count:
+        if len(self.index.aids) < self.drawn_tasks:
             logger.warning(
-                "only %d campaigns for task_count %d: a meta-batch repeats "
-                "campaigns", len(self.index.aids), self.task_count)
+                "only %d campaigns for task_count %d%s: a meta-batch repeats "
+                "campaigns", len(self.index.aids), self.task_count,
+                "" if self.ranks == 1 else " x %d processes" % self.ranks)
 
     def __len__(self):
         return self.n_batch
 
     def sample_tasks(self):
         n = len(self.index.aids)
-        return self.rng.choice(n, size=self.task_count,
-                               replace=n < self.task_count, p=self.prob)
+        return self.rng.choice(n, size=self.drawn_tasks,
+                               replace=n < self.drawn_tasks, p=self.prob)
 
     def sample_rows(self, k):
         count = self.index.counts[k]
@@ -82,6 +93,9 @@ class RecDataset(IterableDataset):
         # drawn in the order support, query of task 0, then of task 1, ...
         rows = np.stack([[self.sample_rows(k), self.sample_rows(k)]
                          for k in self.sample_tasks()])  # [T, 2, B]
+        mine = slice(self.rank * self.task_count,
+                     (self.rank + 1) * self.task_count)
+        rows = rows[mine]
         batch = []
         for part in (rows[:, 0], rows[:, 1]):
             batch += [self.stage.inputs(part.ravel()),

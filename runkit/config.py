@@ -45,6 +45,8 @@ KNOWN_KEYS = {
     "runner.save_scores": (bool, False),
     "runner.resume": (bool, False),
     "runner.overwrite": (bool, False),
+    # several processes under python -m paddle.distributed.launch
+    "runner.use_fleet": (bool, False),
     # "auto": from the data folder (dataio.vocabulary)
     "hyper_parameters.max_idxs": ((list, str), "auto"),
     "hyper_parameters.embed_dim": (int, 64),

@@ -137,9 +137,15 @@ def verify_checkpoint(folder):
 class Run:
     """The run a trainer writes into ``save_dir``."""
 
-    def __init__(self, save_dir, config, param_names):
+    def __init__(self, save_dir, config, param_names, processes=1,
+                 writer=True):
+        """``processes``: how many train together (runner.use_fleet);
+        ``writer``: whether this process may change ``save_dir`` (only the
+        collective run's rank 0 does)."""
         self.save_dir = save_dir
         self.config = config
+        self.processes = processes
+        self.writer = writer
         self.start_epoch = 0
         self.resume_from = None    # epoch folder to continue from
         self.reader_state = None
@@ -167,7 +173,8 @@ class Run:
                 "project_version": project_version(),
                 "seed": self.config.get("runner.seed"),
                 "config": {k: v for k, v in self.config.items()},
-                "param_names": list(param_names), "epochs": {}}
+                "param_names": list(param_names), "processes": self.processes,
+                "epochs": {}}
 
     def _resume(self, manifest, found):
         if manifest is None:
@@ -185,6 +192,12 @@ class Run:
                           "%s in %s; only %s may change" % (
                               self.save_dir, ", ".join(differ),
                               ", ".join(RESUMABLE_CHANGES) + " and paths"))
+        before = manifest.get("processes", 1)
+        if before != self.processes:
+            raise Refused("runner.resume: the run in %s trained with %d "
+                          "process(es), this one has %d: a meta-batch would "
+                          "change size; resume it with %d" % (
+                              self.save_dir, before, self.processes, before))
         self.manifest = manifest
         done = sorted((int(e) for e in manifest["epochs"]))
         if done:
@@ -194,6 +207,8 @@ class Run:
             self.reader_state = manifest["epochs"][str(last)]["reader_rng"]
             self.start_epoch = last + 1
         unlisted = [e for e in found if e not in manifest["epochs"]]
+        if not self.writer:
+            unlisted = []
         for name in unlisted:  # an interrupted save beyond the last listed
             shutil.rmtree(os.path.join(self.save_dir, name))
         if unlisted:

@@ -121,7 +121,10 @@ def _keep_large_blocks():
 def configure_threads(config):
     """Use ``runner.num_threads`` CPU threads (0: every core we are given)."""
     cpu_fast_path()
-    wanted = config.get("runner.num_threads") or available_cores()
+    # processes started together on one machine share its cores
+    local = max(int(os.environ.get("PADDLE_LOCAL_SIZE", "1") or 1), 1)
+    wanted = config.get("runner.num_threads") or max(
+        available_cores() // local, 1)
     if "OMP_NUM_THREADS" in os.environ and not config.get("runner.num_threads"):
         wanted = int(os.environ["OMP_NUM_THREADS"])
     os.environ["OMP_NUM_THREADS"] = str(wanted)

@@ -4,12 +4,17 @@ For each test set (hot: runner.test_data_dir, cold: runner.test_cold_data_dir)
 and each checkpoint epoch in infer_start_epoch..infer_end_epoch-1: every
 campaign starts from the meta-trained weights, is fine-tuned with Adam on its
 seed set (``infer_train_epoch`` passes in ``batch_size`` chunks), and its
-candidates are scored. Prints a line per campaign and a summary per test set,
+candidates are scored (each campaign with its own random stream, seeded by
+runner.seed and its aid). Prints a line per campaign and a summary per test set,
 and writes everything to a JSON file. With ``-o runner.save_scores=True``
 every candidate's score also goes to
 ``<result folder>/scores/<epoch>/<hot|cold>/<aid>/scores.csv`` (uid = the
 candidate's row in the stage-2 file, score, label), as tools/expand.py
 writes them.
+
+Under ``python -m paddle.distributed.launch --nproc_per_node N`` with
+``-o runner.use_fleet=True`` the campaigns are split across the processes
+and rank 0 prints and writes the same summary one process would.
 """
 import json
 import os
@@ -23,33 +28,43 @@ from runkit import runtime  # noqa: E402
 
 
 def run_test_set(name, data_dir, model_class, model, init_state, config,
-                 scores_out=None):
+                 scores_out=None, group=None):
     import numpy as np
+    from runkit.distributed import ALONE
     from runkit.metrics import campaign_metrics, fmt, summarize
     log = runtime.logger
+    group = group or ALONE
     reader = runtime.load_module(config, "runner.infer_reader_path")
     dataset = reader.RecDataset([data_dir], config)
-    rng = np.random.default_rng(config.get("runner.seed"))
-    rows, labels, scores = [], [], []
+    seed = config.get("runner.seed")
     start = time.time()
-    for campaign in dataset:
+    done = []
+    # a collective run splits the campaigns across its ranks; each campaign
+    # has its own seeded stream, so its scores do not depend on which rank
+    # fine-tunes it or on what ran before
+    for position in group.share(len(dataset)):
+        campaign = dataset.campaign(position)
         aid, _, y_spt, _, y_qry = campaign
+        rng = np.random.default_rng([seed, int(aid)])
         pred = model_class.finetune_and_score(model, init_state, campaign,
                                               config, rng)
-        row = {"aid": int(aid), "seeds": int(len(y_spt)),
-               "seed_positives": int(y_spt.sum()),
-               "finetuned": model_class.finetunes(y_spt, config)}
-        if not row["finetuned"] and config.get("runner.infer_train_epoch"):
+        done.append((position, int(aid), int(len(y_spt)), int(y_spt.sum()),
+                     model_class.finetunes(y_spt, config), y_qry, pred))
+    done = sorted(sum(group.gather(done), []), key=lambda item: item[0])
+    rows, labels, scores = [], [], []
+    for _, aid, seeds, positives, finetuned, y_qry, pred in done:
+        row = {"aid": aid, "seeds": seeds, "seed_positives": positives,
+               "finetuned": finetuned}
+        if not finetuned and config.get("runner.infer_train_epoch"):
             log.info("[%s] aid %d: %d positive seed(s), fewer than "
                      "runner.infer_min_positives (%d): scored by the "
                      "meta-trained weights, not fine-tuned", name, aid,
-                     row["seed_positives"],
-                     config.get("runner.infer_min_positives"))
+                     positives, config.get("runner.infer_min_positives"))
         row.update(campaign_metrics(y_qry, pred))
         rows.append(row)
         labels.append(y_qry)
         scores.append(pred)
-        if scores_out is not None:
+        if scores_out is not None and group.leader:
             from audience.output import scores_csv
             uid = dataset.cand_index.rows(dataset.cand_index.position(aid))
             scores_out.write(os.path.join(name, str(aid), "scores.csv"),
@@ -80,10 +95,13 @@ def infer(config):
     threads = runtime.prepare(config)
     import paddle
     from dygraph_model import DygraphModel
-    from runkit import checkpoint
+    from runkit import checkpoint, distributed
     from runkit import runs
     from runkit.atomic import check_writable, write_text
     log = runtime.logger
+    group = distributed.start(config)
+    if not group.leader:  # rank 0 reports for the run
+        log.setLevel("WARNING")
     log.info("device %s, %d CPU thread(s)", paddle.get_device(), threads)
     test_sets = [(name, config.get(key)) for name, key in
                  (("hot", "runner.test_data_dir"),
@@ -110,8 +128,9 @@ def infer(config):
                 "no checkpoint %s (runner.infer_load_path, epochs "
                 "runner.infer_start_epoch .. runner.infer_end_epoch - 1)" % path)
         runs.verify_checkpoint(os.path.dirname(path))
-    check_writable(os.path.dirname(os.path.abspath(out)),
-                   "the folder of runner.infer_result_path")
+    if group.leader:
+        check_writable(os.path.dirname(os.path.abspath(out)),
+                       "the folder of runner.infer_result_path")
     if os.path.exists(out) and not config.get("runner.overwrite"):
         raise cli.Refused("%s holds an earlier meta-test's results: choose "
                           "another runner.infer_result_path, or replace it "
@@ -124,14 +143,14 @@ def infer(config):
         init_state = {k: v.clone() for k, v in model.state_dict().items()}
         log.info("meta-test from checkpoint %s", path)
         scores_out = None
-        if config.get("runner.save_scores"):
+        if config.get("runner.save_scores") and group.leader:
             from audience.output import OutputDir
             scores_out = OutputDir(os.path.join(
                 os.path.dirname(out), "scores", str(epoch)), overwrite=True)
         try:
             results["epochs"][str(epoch)] = {
                 name: run_test_set(name, data_dir, model_class, model,
-                                   init_state, config, scores_out)
+                                   init_state, config, scores_out, group)
                 for name, data_dir in test_sets
             }
         except BaseException:
@@ -141,9 +160,10 @@ def infer(config):
         if scores_out is not None:
             log.info("wrote the candidates' scores to %s", scores_out.commit(
                 {"epoch": epoch, "sets": [n for n, _ in test_sets]}))
-    # written completely, then renamed over an earlier result
-    write_text(out, json.dumps(results, indent=1, default=str))
-    log.info("wrote %s", out)
+    if group.leader:
+        # written completely, then renamed over an earlier result
+        write_text(out, json.dumps(results, indent=1, default=str))
+        log.info("wrote %s", out)
     return results
 
 

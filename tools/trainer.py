@@ -3,7 +3,13 @@
 Checkpoints go to ``<runner.model_save_path>/<epoch>/`` with the run's
 manifest (runkit/runs.py); a folder holding another run is refused unless
 ``-o runner.resume=True`` (continue it exactly) or
-``-o runner.overwrite=True`` (replace it)."""
+``-o runner.overwrite=True`` (replace it).
+
+Several processes (``python -m paddle.distributed.launch --nproc_per_node N
+tools/trainer.py -m config.yaml -o runner.use_fleet=True``): each draws its
+share of a meta-batch of N * task_count campaigns, the gradients are
+averaged across processes before every Adam step, and only rank 0 logs and
+writes checkpoints (runkit/distributed.py, reader_train.py)."""
 import os
 import sys
 import time
@@ -14,12 +20,16 @@ from runkit import cli  # noqa: E402
 from runkit import runtime  # noqa: E402
 
 
-def train_step(model_class, model, optimizer, batch, config, metric_list=()):
-    """One meta step: meta-loss, backward, Adam. Returns the loss value."""
+def train_step(model_class, model, optimizer, batch, config, metric_list=(),
+               group=None):
+    """One meta step: meta-loss, backward, (the mean gradient of a
+    collective run's ranks,) Adam. Returns this process's loss value."""
     loss, _, _ = model_class.train_forward(model, list(metric_list), batch,
                                            config)
     optimizer.clear_grad()
     loss.backward()
+    if group is not None:
+        group.average_gradients(model.parameters())
     optimizer.step()
     return float(loss)
 
@@ -35,22 +45,27 @@ def train(config):
     from dygraph_model import DygraphModel
     import numpy as np
     from dataio.stage_files import files_matching
-    from runkit import checkpoint, runs
+    from runkit import checkpoint, distributed, runs
     from runkit.atomic import check_room, check_writable
     log = runtime.logger
+    group = distributed.start(config)
+    if not group.leader:  # rank 0 speaks for the run; warnings still show
+        log.setLevel("WARNING")
 
     log.info("config %s", {k: v for k, v in config.items()
                            if not k.startswith("hyper_parameters.max_idxs")})
     log.info("device %s, %d CPU thread(s)", paddle.get_device(), threads)
     save_dir = config.get("runner.model_save_path")
-    check_writable(save_dir, "runner.model_save_path")
-    checkpoint.remove_leftovers(save_dir)
+    if group.leader:
+        check_writable(save_dir, "runner.model_save_path")
+        checkpoint.remove_leftovers(save_dir)
     # the model (and a warm start) first: a bad checkpoint fails before the
     # data are read
     model_class = DygraphModel()
     model = model_class.create_model(config)
     param_names = [p.name for p in model.parameters()]
-    run = runs.Run(save_dir, config, param_names)
+    run = runs.Run(save_dir, config, param_names, processes=group.size,
+                   writer=group.leader)
     init = config.get("runner.model_init_path")
     if run.resume_from:
         checkpoint.load_into(model, checkpoint.load_state(run.resume_from),
@@ -67,14 +82,18 @@ def train(config):
         raise FileNotFoundError("no .pkl file in runner.train_data_dir %s" %
                                 config.get("runner.train_data_dir"))
     start = time.time()
-    dataset = reader.RecDataset(files, config)
+    dataset = reader.RecDataset(files, config, share=(group.rank, group.size)) \
+        if group.active else reader.RecDataset(files, config)
     log.info("read %d rows, %d campaigns from %s in %.2f s", len(dataset.stage),
              len(dataset.index.aids), ", ".join(files), time.time() - start)
 
     # parameters, and Adam's two moments per parameter
-    check_room(save_dir, 3 * 4 * sum(int(np.prod(p.shape))
-                                     for p in model.parameters()),
-               "runner.model_save_path")
+    if group.leader:
+        check_room(save_dir, 3 * 4 * sum(int(np.prod(p.shape))
+                                         for p in model.parameters()),
+                   "runner.model_save_path")
+    # every rank from the same weights (a warm start or resume included)
+    group.same_weights(model)
     optimizer = model_class.create_optimizer(model, config)
     if run.resume_from:
         opt_file = os.path.join(run.resume_from, "rec.pdopt")
@@ -88,7 +107,7 @@ def train(config):
         metric_list, metric_names = [], []
     interval = config.get("runner.print_interval")
     rows_per_batch = 2 * config.get("hyper_parameters.task_count") * \
-        config.get("hyper_parameters.batch_size")
+        config.get("hyper_parameters.batch_size") * group.size
     saved = []
     if run.start_epoch >= config.get("runner.epochs"):
         log.info("%s already holds epochs 0..%d of this run: nothing to do "
@@ -109,15 +128,18 @@ def train(config):
             reader_cost += time.time() - reader_start
             step_start = time.time()
             losses.append(train_step(model_class, model, optimizer, batch,
-                                     config, metric_list))
+                                     config, metric_list,
+                                     group if group.active else None))
             batch_cost += time.time() - step_start
             if (batch_id + 1) % interval == 0:
                 n = interval
+                # the loss over every rank's tasks; the AUC is rank 0's
+                mean_loss = group.mean(sum(losses[-n:]) / n)
                 auc = metric_text(metric_names, metric_list)
                 log.info(
                     "epoch: %d, batch_id: %d, loss: %.6f%s, avg_reader_cost: "
                     "%.5f sec, avg_batch_cost: %.5f sec, ips: %.2f ins/s",
-                    epoch, batch_id, sum(losses[-n:]) / n, auc, reader_cost / n,
+                    epoch, batch_id, mean_loss, auc, reader_cost / n,
                     (reader_cost + batch_cost) / n,
                     n * rows_per_batch / (time.time() - interval_start))
                 reader_cost = batch_cost = 0.0
@@ -128,8 +150,10 @@ def train(config):
             log.info("epoch: %d: method scratch, no training step", epoch)
         else:
             log.info("epoch: %d done, mean loss: %.6f%s, epoch time: %.2f s",
-                     epoch, sum(losses) / len(losses), auc,
+                     epoch, group.mean(sum(losses) / len(losses)), auc,
                      time.time() - epoch_start)
+        if not group.leader:
+            continue
         # no step taken (scratch): no optimiser state worth saving
         # an overwriting run names what it removes itself
         path = checkpoint.save_checkpoint(model, optimizer if losses else None,

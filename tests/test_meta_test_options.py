@@ -1,0 +1,132 @@
+"""The meta-test's fine-tuning options (hyper_parameters.optimizer.
+local_test_optimizer, runner.infer_holdout, runner.infer_min_positives):
+the localised computation equals the plain one for each, "maml" is the inner
+loop's own update, a campaign below the positive-seed minimum keeps the
+meta-trained scores, and the hold-out keeps the best pass."""
+import numpy as np
+import paddle
+import pytest
+
+from dygraph_model import DygraphModel, holdout_split, task_bce
+from helpers import randomize_parameters, small_config
+from runkit.config import ConfigError
+from test_finetune import make_campaign, scores
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd", "maml"])
+def test_localised_equals_plain_for_every_optimizer(optimizer):
+    config = small_config(
+        "hyper_parameters.batch_size=16", "runner.infer_train_epoch=2",
+        "hyper_parameters.inner_steps=2", "hyper_parameters.local_lr=0.2",
+        "hyper_parameters.optimizer.local_test_optimizer=%s" % optimizer,
+        "hyper_parameters.optimizer.local_test_learning_rate=0.05")
+    campaign = make_campaign()
+    local = scores(config, campaign, localized=True)
+    plain = scores(config, campaign, localized=False)
+    untuned = scores(small_config("runner.infer_train_epoch=0"), campaign,
+                     localized=True)
+    np.testing.assert_allclose(local, plain, rtol=0, atol=2e-6)
+    assert np.abs(local - untuned).max() > 1e-4   # it did fine-tune
+
+
+def test_maml_option_is_the_inner_loop_update():
+    """local_lr, inner_steps full-batch SGD steps on the mean seed loss:
+    what meta-training's inner loop does to a support set."""
+    config = small_config(
+        "hyper_parameters.inner_steps=2", "hyper_parameters.local_lr=0.3",
+        "hyper_parameters.optimizer.local_test_optimizer=maml")
+    campaign = make_campaign()
+    got = scores(config, campaign, localized=True)
+
+    model = DygraphModel().create_model(config)
+    randomize_parameters(model, np.random.default_rng(0), scale=0.3)
+    x = [paddle.to_tensor(a) for a in campaign[1]]
+    y = paddle.to_tensor(campaign[2])
+    for _ in range(2):
+        params = list(model.parameters())
+        grads = paddle.grad(task_bce(model(x), y), params, allow_unused=True)
+        with paddle.no_grad():
+            for p, g in zip(params, grads):
+                if g is not None:
+                    p.set_value(p - 0.3 * g)
+    with paddle.no_grad():
+        want = model([paddle.to_tensor(a) for a in campaign[3]]).numpy()
+    np.testing.assert_allclose(got, want, rtol=0, atol=2e-6)
+
+
+def test_campaign_below_the_positive_minimum_keeps_meta_trained_scores():
+    campaign = make_campaign()
+    campaign[2] = np.zeros_like(campaign[2])     # no positive seed
+    tuned = ["hyper_parameters.batch_size=16", "runner.infer_train_epoch=3",
+             "hyper_parameters.optimizer.local_test_learning_rate=0.05"]
+    untuned = scores(small_config("runner.infer_train_epoch=0"), campaign,
+                     localized=True)
+    skipped = scores(small_config(*tuned, "runner.infer_min_positives=1"),
+                     campaign, localized=True)
+    fitted = scores(small_config(*tuned, "runner.infer_min_positives=0"),
+                    campaign, localized=True)
+    np.testing.assert_array_equal(skipped, untuned)
+    assert np.abs(fitted - untuned).max() > 1e-4
+    assert not DygraphModel.finetunes(campaign[2], small_config(
+        "runner.infer_min_positives=1"))
+    assert DygraphModel.finetunes(np.array([0.0, 1.0]), small_config(
+        "runner.infer_min_positives=1"))
+
+
+def test_holdout_split_is_stratified_and_keeps_a_lone_positive():
+    y = np.array([0] * 20 + [1] * 5, np.float32)
+    fit, held = holdout_split(y, 0.2, np.random.default_rng(0))
+    assert len(held) == 5 and y[held].sum() == 1          # 4 + 1
+    assert sorted(np.concatenate([fit, held]).tolist()) == list(range(25))
+    again = holdout_split(y, 0.2, np.random.default_rng(0))[1]
+    np.testing.assert_array_equal(held, again)             # seeded
+    lone = np.array([0] * 20 + [1], np.float32)
+    fit, held = holdout_split(lone, 0.5, np.random.default_rng(0))
+    assert lone[fit].sum() == 1 and lone[held].sum() == 0  # never held out
+    assert holdout_split(y, 0.0, np.random.default_rng(0))[1] is None
+
+
+def test_holdout_keeps_the_pass_with_the_lowest_held_out_loss():
+    # a learning rate large enough to overshoot: later passes are worse on
+    # the held-out seeds than no fine-tuning, and the hold-out must notice
+    config = small_config(
+        "hyper_parameters.batch_size=8", "runner.infer_train_epoch=4",
+        "runner.infer_holdout=0.4",
+        "hyper_parameters.optimizer.local_test_learning_rate=0.5")
+    campaign = make_campaign(seeds=40)
+    model_class = DygraphModel()
+    model = model_class.create_model(config)
+    randomize_parameters(model, np.random.default_rng(0), scale=0.3)
+    init = {k: v.clone() for k, v in model.state_dict().items()}
+    _, held = holdout_split(campaign[2], 0.4, np.random.default_rng(1))
+
+    def held_loss():
+        with paddle.no_grad():
+            x = [paddle.to_tensor(a[held]) for a in campaign[1]]
+            return float(task_bce(model(x), paddle.to_tensor(
+                campaign[2][held])))
+    before = held_loss()
+    model_class.finetune_and_score(model, init, campaign, config,
+                                   np.random.default_rng(1), localized=False)
+    after = held_loss()
+    assert after <= before + 1e-6
+    # and without the hold-out the same run ends elsewhere
+    model.set_state_dict(init)
+    model_class.finetune_and_score(
+        model, init, campaign, small_config(
+            "hyper_parameters.batch_size=8", "runner.infer_train_epoch=4",
+            "hyper_parameters.optimizer.local_test_learning_rate=0.5"),
+        np.random.default_rng(1), localized=False)
+    assert held_loss() != after
+
+
+@pytest.mark.parametrize("override, message", [
+    ("runner.infer_holdout=1", "infer_holdout"),
+    ("runner.infer_holdout=-0.1", "infer_holdout"),
+    ("runner.infer_min_positives=-1", "infer_min_positives"),
+    ("hyper_parameters.optimizer.local_test_optimizer=rmsprop",
+     "local_test_optimizer"),
+])
+def test_bad_meta_test_options_are_refused(override, message):
+    with pytest.raises(ConfigError, match=message):
+        small_config(override)
