@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import shutil
+import time
 
 import numpy as np
 
@@ -99,9 +100,22 @@ def load(cache_dir, path):
     return arrays, meta
 
 
+# a temporary entry younger than this may be another process's write in
+# progress (the processes of a collective run read the same files at once)
+LEFTOVER_AGE_S = 600
+
+
 def _remove_leftovers(cache_dir):
     """Half-written entries of an interrupted run, named in one log line."""
-    found = sorted(n for n in os.listdir(cache_dir) if n.startswith(".tmp-"))
+    now = time.time()
+    found = []
+    for name in sorted(os.listdir(cache_dir)):
+        try:
+            if name.startswith(".tmp-") and now - os.path.getmtime(
+                    os.path.join(cache_dir, name)) > LEFTOVER_AGE_S:
+                found.append(name)
+        except OSError:   # finished and renamed meanwhile
+            continue
     for name in found:
         shutil.rmtree(os.path.join(cache_dir, name), ignore_errors=True)
     if found:
@@ -138,7 +152,13 @@ def store(cache_dir, path, arrays, meta):
         for old in os.listdir(cache_dir):
             if old.startswith(prefix) and os.path.join(cache_dir, old) != entry:
                 shutil.rmtree(os.path.join(cache_dir, old), ignore_errors=True)
-        os.replace(tmp, entry)
+        try:
+            os.replace(tmp, entry)
+        except OSError:
+            if not os.path.isfile(os.path.join(entry, "meta.json")):
+                raise
+            # another process stored the same entry first: keep its copy
+            shutil.rmtree(tmp, ignore_errors=True)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         logger.warning("cannot write the cache for %s (%s)", path, exc)

@@ -138,3 +138,33 @@ def test_read_only_folder_gets_no_cache(tmp_path, caplog):
     assert len(stage) == 60
     assert not (folder / ".cache").exists()
     assert "read-only" in caplog.text
+
+
+def test_old_leftovers_are_removed_and_a_fresh_one_is_left_to_its_writer(
+        tmp_path):
+    src, cache = tmp_path / "x_stage1.pkl", tmp_path / "cache"
+    write_stage(src)
+    os.makedirs(cache / ".tmp-crashed")
+    os.makedirs(cache / ".tmp-in-progress")   # another process, writing now
+    old = os.path.getmtime(cache / ".tmp-crashed") - \
+        stage_cache.LEFTOVER_AGE_S - 5
+    os.utime(cache / ".tmp-crashed", (old, old))
+    read_stage(str(src), MAXIMA, cache_dir=str(cache))
+    assert not (cache / ".tmp-crashed").exists()
+    assert (cache / ".tmp-in-progress").exists()
+
+
+def test_an_entry_another_process_stored_first_is_kept(tmp_path, caplog):
+    src, cache = tmp_path / "x_stage1.pkl", tmp_path / "cache"
+    write_stage(src)
+    read_stage(str(src), MAXIMA, cache_dir=str(cache))
+    arrays, meta = stage_cache.load(str(cache), str(src))
+    arrays = {k: np.array(v) for k, v in arrays.items()}
+    # a second writer of the same entry (two ranks at once): it succeeds,
+    # says nothing, and the entry stays whole
+    with caplog.at_level("WARNING"):
+        assert stage_cache.store(str(cache), str(src), arrays, meta)
+    assert "cannot write" not in caplog.text
+    assert [n for n in os.listdir(cache) if n.startswith(".tmp-")] == []
+    again, _ = stage_cache.load(str(cache), str(src))
+    np.testing.assert_array_equal(again["features"], arrays["features"])

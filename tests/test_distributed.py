@@ -1,0 +1,165 @@
+"""Collective runs (paddle.distributed.launch, gloo on CPU): 2 ranks x t
+tasks train what 1 process with the same 2t campaigns trains; a 2-process
+meta-test writes the 1-process summary; two one-process "machines"
+(--nnodes 2 on one host) equal --nproc_per_node 2; misuse is refused
+before any work."""
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from helpers import ROOT, tool_command, tool_env
+from runkit import distributed
+from runkit.checkpoint import load_state
+from runkit.cli import Refused
+from runkit.runs import Run
+from test_end_to_end import tiny_data, tiny_overrides, without_timing
+
+pytestmark = pytest.mark.slow
+
+
+def launch(script, overrides, log_dir, nproc=2, nnodes=None, master=None,
+           wait=True):
+    command = [sys.executable, "-m", "paddle.distributed.launch",
+               "--nproc_per_node", str(nproc), "--log_dir", str(log_dir)]
+    if nnodes:
+        command += ["--nnodes", str(nnodes), "--master", master]
+    command += tool_command(script, list(overrides) +
+                            ["runner.use_fleet=True"])[1:]
+    proc = subprocess.Popen(command, cwd=str(ROOT), env=tool_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    return finish(proc, log_dir) if wait else proc
+
+
+def finish(proc, log_dir, timeout=180):
+    out, _ = proc.communicate(timeout=timeout)
+    logs = ""
+    if os.path.isdir(log_dir):
+        for name in sorted(os.listdir(log_dir)):
+            with open(os.path.join(log_dir, name), errors="replace") as f:
+                logs += "\n--- %s\n%s" % (name, f.read()[-3000:])
+    assert proc.returncode == 0, out[-3000:] + logs
+    return out + logs
+
+
+def single(script, overrides):
+    proc = subprocess.run(tool_command(script, overrides), cwd=str(ROOT),
+                          env=tool_env(), capture_output=True, text=True,
+                          timeout=180)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """The tiny data trained by 1 process (4 tasks a meta-batch) and by 2
+    ranks (2 tasks each): three meta-steps, one epoch."""
+    base = tmp_path_factory.mktemp("dist")
+    data = tiny_data(base / "data")
+
+    def overrides(name, tasks):
+        o = tiny_overrides(data, base / name, base / (name + ".json"))
+        return [x for x in o if not x.startswith("hyper_parameters.task_count")] + [
+            "hyper_parameters.task_count=%d" % tasks, "runner.print_interval=1",
+            "runner.infer_train_epoch=2"]
+    single("trainer.py", overrides("one", 4))
+    launch("trainer.py", overrides("two", 2), base / "log_two")
+    return base, overrides
+
+
+def test_two_ranks_train_what_one_process_with_their_tasks_trains(runs):
+    base, _ = runs
+    one, two = load_state(str(base / "one" / "0")), load_state(
+        str(base / "two" / "0"))
+    assert set(one) == set(two)
+    moved = 0.0
+    for name in one:
+        np.testing.assert_allclose(np.asarray(two[name]), np.asarray(one[name]),
+                                   rtol=0, atol=2e-6, err_msg=name)
+    # and training did move the weights (the comparison is not of inits)
+    init = base / "init"
+    single("trainer.py", runs[1]("init", 4) + ["hyper_parameters.method=scratch"])
+    start = load_state(str(init / "0"))
+    moved = max(float(np.abs(np.asarray(one[n]) - np.asarray(start[n])).max())
+                for n in one)
+    assert moved > 1e-3
+    # only rank 0 wrote: one manifest, the run's process count in it
+    manifest = json.loads((base / "two" / "run.json").read_text())
+    assert manifest["processes"] == 2 and list(manifest["epochs"]) == ["0"]
+    worker1 = (base / "log_two" / "workerlog.1").read_text()
+    assert "saved" not in worker1 and "epoch: 0, batch_id" not in worker1
+
+
+def test_two_process_meta_test_writes_the_one_process_summary(runs):
+    base, overrides = runs
+    common = overrides("two", 2)
+    one = common + ["runner.infer_result_path=%s" % (base / "r1.json")]
+    two = common + ["runner.infer_result_path=%s" % (base / "r2.json")]
+    single("infer_meta.py", one)
+    launch("infer_meta.py", two, base / "log_infer")
+    r1 = json.loads((base / "r1.json").read_text())["epochs"]["0"]
+    r2 = json.loads((base / "r2.json").read_text())["epochs"]["0"]
+    assert without_timing(r1) == without_timing(r2)
+    assert r1["hot"]["summary"]["evaluated_campaigns"] >= 1
+
+
+def test_two_machines_on_one_host_equal_two_local_processes(runs):
+    base, overrides = runs
+    master = "127.0.0.1:%d" % free_port()
+    procs = [launch("trainer.py", overrides("nodes", 2), base / ("log_n%d" % i),
+                    nproc=1, nnodes=2, master=master, wait=False)
+             for i in range(2)]
+    for i, proc in enumerate(procs):
+        finish(proc, base / ("log_n%d" % i))
+    a, b = load_state(str(base / "two" / "0")), load_state(
+        str(base / "nodes" / "0"))
+    for name in a:
+        np.testing.assert_allclose(np.asarray(b[name]), np.asarray(a[name]),
+                                   rtol=0, atol=1e-6, err_msg=name)
+
+
+# -------------------------------------------------- refused before any work
+def test_a_launch_without_use_fleet_is_refused(monkeypatch):
+    from helpers import small_config
+    monkeypatch.setenv("PADDLE_TRAINERS_NUM", "2")
+    monkeypatch.setenv("PADDLE_TRAINER_ID", "1")
+    with pytest.raises(ValueError, match="runner.use_fleet"):
+        distributed.start(small_config())
+    with pytest.raises(ValueError, match="lazy_mode"):
+        distributed.start(small_config(
+            "runner.use_fleet=True",
+            "hyper_parameters.optimizer.lazy_mode=True"))
+
+
+def test_single_process_is_alone_and_shares_everything():
+    group = distributed.Group()
+    assert not group.active and group.leader
+    assert group.share(5) == [0, 1, 2, 3, 4]
+    assert group.gather({"a": 1}) == [{"a": 1}]
+    ranks = [distributed.Group(r, 3) for r in range(3)]
+    shares = [g.share(7) for g in ranks]
+    assert sorted(sum(shares, [])) == list(range(7))
+    assert [len(s) for s in shares] == [3, 2, 2]
+
+
+def test_resume_with_another_process_count_is_refused(tmp_path):
+    from helpers import small_config
+    config = small_config("runner.resume=True")
+    save = tmp_path / "m"
+    save.mkdir()
+    (save / "run.json").write_text(json.dumps(
+        {"config": {k: v for k, v in config.items()}, "processes": 2,
+         "param_names": [], "epochs": {}}))
+    with pytest.raises(Refused, match="2 process"):
+        Run(str(save), config, [], processes=1)
