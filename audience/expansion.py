@@ -192,18 +192,21 @@ def expand_campaign(model_class, model, init_state, campaign, config, rng,
         negatives_drawn=len(drawn), seeds_excluded=excluded)
 
 
-# users of a table scored per pass of the streaming expansion
-TABLE_CHUNK = 1 << 16
-
-
 def expand_table_campaign(model_class, model, init_state, table, campaign,
-                          config, rng, top):
+                          config, rng, top, group=None):
     """Form 2: a campaign's seeds are rows of a user table; its candidates
     are every other user of the table (or ``campaign.cand_rows``), scored
     in chunks with the campaign's fine-tuned weights over the full tables
     (rows no seed touched keep their meta-trained values, as in the
-    localised form), so memory holds the scores and one chunk."""
+    localised form), so memory holds the scores and one chunk.
+
+    In a collective run (``group``) every rank fine-tunes the campaign the
+    same way (same seeded stream) and scores every size-th chunk; the
+    chunks' scores are gathered in table order, so the ranking is one
+    process's."""
     from audience.serving import full_weights
+    from runkit.distributed import ALONE
+    group = group or ALONE
     start = time.time()
     seeds = np.unique(campaign.seed_rows)
     pool = np.arange(len(table)) if campaign.cand_rows is None \
@@ -230,18 +233,24 @@ def expand_table_campaign(model_class, model, init_state, table, campaign,
     with paddle.no_grad():
         weights = model.padded(full_weights(model, init_state, packed, rows))
     skip = np.union1d(seeds, drawn)
-    kept, scores = [], []
-    for i, lo in enumerate(range(0, len(pool), TABLE_CHUNK)):
-        chunk = pool[lo:lo + TABLE_CHUNK]
+    chunk_rows = config.get("expand.chunk_rows")
+    starts = list(range(0, len(pool), chunk_rows))
+    mine = []
+    for i in group.share(len(starts)):
+        lo = starts[i]
+        chunk = pool[lo:lo + chunk_rows]
         chunk = chunk[~np.isin(chunk, skip)]
-        kept.append(chunk)
-        scores.append(model_class.score(model, table.inputs(chunk, campaign.ad),
-                                        config, weights, padded=True))
-        if (i + 1) % 16 == 0:
+        mine.append((i, chunk, model_class.score(
+            model, table.inputs(chunk, campaign.ad), config, weights,
+            padded=True)))
+        if len(mine) % 16 == 0:
             logger.info("campaign %s: scored %d of %d users", campaign.aid,
-                        lo + TABLE_CHUNK, len(pool))
-    kept = np.concatenate(kept) if kept else np.zeros(0, np.int64)
-    score = np.concatenate(scores) if scores else np.zeros(0, np.float32)
+                        min(len(pool), (i + 1) * chunk_rows), len(pool))
+    done = sorted(sum(group.gather(mine), []), key=lambda item: item[0])
+    kept = np.concatenate([c for _, c, _ in done]) if done \
+        else np.zeros(0, np.int64)
+    score = np.concatenate([s for _, _, s in done]) if done \
+        else np.zeros(0, np.float32)
     return _ranked(
         campaign.aid, np.asarray(table.uid[kept]), score, None, top, start,
         seeds=len(campaign.seed_rows),
@@ -251,7 +260,7 @@ def expand_table_campaign(model_class, model, init_state, table, campaign,
 
 
 def expand(config, campaigns, top, model_class=None, model=None,
-           init_state=None, on_result=None, table=None):
+           init_state=None, on_result=None, table=None, group=None):
     """Expand every campaign; the Python entry point the CLI calls.
 
     ``campaigns`` is an iterable of :class:`Campaign` (or, with a user
@@ -262,48 +271,75 @@ def expand(config, campaigns, top, model_class=None, model=None,
     with a warning; one bad campaign never stops the others. Returns
     ``(expansions, skipped)``; ``on_result(expansion)`` is called as each
     campaign finishes (the CLI writes its files there).
+
+    Each campaign has its own random stream (``runner.seed`` and its aid),
+    so its audience does not depend on the other campaigns. In a
+    collective run (``group``, runkit/distributed.py) the campaigns of
+    feature rows are split across the ranks, a user table's chunks are
+    split within each campaign, and every rank returns the results of all
+    (``on_result`` is called on rank 0 only, in campaign order).
     """
+    from runkit.distributed import ALONE
+    group = group or ALONE
     if model is None:
         model_class, model, init_state = load_model(config)
-    min_seeds = config.get("expand.min_seeds")
-    rng = np.random.default_rng(config.get("runner.seed"))
-    results, skipped = [], []
-    for campaign in campaigns:
-        reason = None
-        seeds = len(campaign.seed_rows if table is not None
-                    else campaign.seed_uid)
-        candidates = (len(table) if campaign.cand_rows is None
-                      else len(campaign.cand_rows)) if table is not None \
-            else len(campaign.cand_uid)
-        if seeds < min_seeds:
-            reason = "%d seeds, fewer than expand.min_seeds %d" % (
-                seeds, min_seeds)
-        elif candidates == 0:
-            reason = "no candidates"
-        if reason:
-            logger.warning("campaign %s skipped: %s", campaign.aid, reason)
-            skipped.append({"aid": int(campaign.aid), "reason": reason})
+    split = group.active and table is None
+    done = []    # (position, Expansion or the skip record)
+    for position, campaign in enumerate(campaigns):
+        if split and position % group.size != group.rank:
             continue
-        try:
-            if table is not None:
-                result = expand_table_campaign(model_class, model, init_state,
-                                               table, campaign, config, rng, top)
-            else:
-                result = expand_campaign(model_class, model, init_state,
-                                         campaign, config, rng, top)
-        except (ValueError, FloatingPointError) as exc:
-            logger.warning("campaign %s skipped: %s", campaign.aid, exc)
-            skipped.append({"aid": int(campaign.aid), "reason": str(exc)})
-            continue
-        s = result.summary
-        logger.info("campaign %s: seeds %d, candidates %d, audience %d, "
-                    "%.1f s%s", s["aid"], s["seeds"], s["candidates"],
-                    s["audience"], s["seconds"],
-                    "" if s.get("auc") is None else ", AUC %.4f" % s["auc"])
-        if on_result:
-            on_result(result)
-        results.append(result)
+        outcome = _expand_one(config, campaign, top, model_class, model,
+                              init_state, table, group)
+        if on_result and not split and isinstance(outcome, Expansion):
+            on_result(outcome)
+        done.append((position, outcome))
+    if split:
+        done = sorted(sum(group.gather(done), []), key=lambda d: d[0])
+        if on_result and group.leader:
+            for _, outcome in done:
+                if isinstance(outcome, Expansion):
+                    on_result(outcome)
+    results = [o for _, o in done if isinstance(o, Expansion)]
+    skipped = [o for _, o in done if not isinstance(o, Expansion)]
     return results, skipped
+
+
+def _expand_one(config, campaign, top, model_class, model, init_state, table,
+                group):
+    """One campaign's Expansion, or the record of why it was skipped."""
+    min_seeds = config.get("expand.min_seeds")
+    rng = np.random.default_rng([config.get("runner.seed"), int(campaign.aid)])
+    seeds = len(campaign.seed_rows if table is not None
+                else campaign.seed_uid)
+    candidates = (len(table) if campaign.cand_rows is None
+                  else len(campaign.cand_rows)) if table is not None \
+        else len(campaign.cand_uid)
+    reason = None
+    if seeds < min_seeds:
+        reason = "%d seeds, fewer than expand.min_seeds %d" % (seeds,
+                                                               min_seeds)
+    elif candidates == 0:
+        reason = "no candidates"
+    if reason:
+        logger.warning("campaign %s skipped: %s", campaign.aid, reason)
+        return {"aid": int(campaign.aid), "reason": reason}
+    try:
+        if table is not None:
+            result = expand_table_campaign(model_class, model, init_state,
+                                           table, campaign, config, rng, top,
+                                           group)
+        else:
+            result = expand_campaign(model_class, model, init_state,
+                                     campaign, config, rng, top)
+    except (ValueError, FloatingPointError) as exc:
+        logger.warning("campaign %s skipped: %s", campaign.aid, exc)
+        return {"aid": int(campaign.aid), "reason": str(exc)}
+    s = result.summary
+    logger.info("campaign %s: seeds %d, candidates %d, audience %d, "
+                "%.1f s%s", s["aid"], s["seeds"], s["candidates"],
+                s["audience"], s["seconds"],
+                "" if s.get("auc") is None else ", AUC %.4f" % s["auc"])
+    return result
 
 
 def checkpoint_path(config):

@@ -73,6 +73,8 @@ KNOWN_KEYS = {
     "expand.min_seeds": (int, 10),
     "expand.negative_ratio": (_NUM, 3.0),
     "expand.checkpoint": (_OPT_STR, None),
+    # users of a user table scored per pass (memory holds one chunk)
+    "expand.chunk_rows": (int, 65536),
 }
 
 CHOICES = {
@@ -106,6 +108,7 @@ RANGES = {
     "hyper_parameters.optimizer.local_test_learning_rate": (0, False),
     "expand.min_seeds": (1, True),
     "expand.negative_ratio": (0, True),
+    "expand.chunk_rows": (1, True),
 }
 
 

@@ -129,6 +129,94 @@ def test_two_machines_on_one_host_equal_two_local_processes(runs):
                                    rtol=0, atol=1e-6, err_msg=name)
 
 
+def same_outputs(a, b):
+    """Two expansion folders hold the same files; summaries equal but for
+    the timings."""
+    files = sorted(os.path.relpath(os.path.join(d, f), a)
+                   for d, _, fs in os.walk(a) for f in fs)
+    assert files == sorted(os.path.relpath(os.path.join(d, f), b)
+                           for d, _, fs in os.walk(b) for f in fs)
+    for name in files:
+        x = open(os.path.join(a, name)).read()
+        y = open(os.path.join(b, name)).read()
+        if name == "summary.json":
+            x, y = [without_timing(json.loads(t)) for t in (x, y)]
+            for doc in (x, y):
+                doc.pop("created", None)
+        assert x == y, name
+    return files
+
+
+def test_two_process_expansion_splits_campaigns_and_writes_one_output(runs):
+    base, overrides = runs
+    common = overrides("two", 2) + ["expand.min_seeds=5"]
+    extra = ["--seeds", str(base / "data" / "test" / "test_stage1.pkl"),
+             "--candidates", str(base / "data" / "test" / "test_stage2.pkl"),
+             "--top", "0.1"]
+    proc = subprocess.run(
+        tool_command("expand.py", common, extra=extra + [
+            "--out", str(base / "aud1")]),
+        cwd=str(ROOT), env=tool_env(), capture_output=True, text=True,
+        timeout=180)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    command = [sys.executable, "-m", "paddle.distributed.launch",
+               "--nproc_per_node", "2", "--log_dir", str(base / "log_aud")]
+    command += tool_command("expand.py", common + ["runner.use_fleet=True"],
+                            extra=extra + ["--out", str(base / "aud2")])[1:]
+    finish(subprocess.Popen(command, cwd=str(ROOT), env=tool_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True), base / "log_aud")
+    files = same_outputs(str(base / "aud1"), str(base / "aud2"))
+    assert sum(f.endswith("audience.csv") for f in files) == 2
+
+
+def test_two_process_user_table_expansion_splits_the_chunks(tmp_path):
+    import pandas as pd
+    from helpers import preprocessed, small_config
+    from runkit.checkpoint import save_checkpoint
+    from dataio.vocabulary import read_max_idxs_file
+    from synthetic.raw_format import RawSize
+    from test_expand import small_model
+    raw, out = preprocessed(tmp_path, RawSize(users=1500, train_rows=3000,
+                                              test_rows=1000, campaigns=6),
+                            2, "--user-table", "--workers", "1")
+    max_idxs = read_max_idxs_file(str(out / "max_idxs.yaml"))
+    seeds = pd.read_csv(raw / "train.csv")
+    aids = sorted(seeds.aid.unique())[:2]
+    seeds[seeds.aid.isin(aids)].groupby("aid").head(30)[
+        ["aid", "uid", "label"]].to_csv(tmp_path / "seeds.csv", index=False)
+    arch = ["hyper_parameters.embed_dim=4", "hyper_parameters.mlp_dims=[8,8]",
+            "hyper_parameters.num_expert=3", "hyper_parameters.num_output=2"]
+    _, model, _ = small_model(small_config(*arch, max_idxs=max_idxs))
+    checkpoint = save_checkpoint(model, None, str(tmp_path / "m"), 0)
+    overrides = arch + [
+        "runner.train_data_dir=%s" % (out / "train_data"),
+        "hyper_parameters.max_idxs=auto", "expand.negative_ratio=2",
+        "expand.chunk_rows=200", "expand.checkpoint=%s" % checkpoint]
+    extra = ["--users", str(out / "users"), "--seeds",
+             str(tmp_path / "seeds.csv"), "--ads", str(out / "ads.csv"),
+             "--all-scores", "--top", "50"]
+    big = ROOT / "config_big.yaml"
+    proc = subprocess.run(
+        tool_command("expand.py", overrides, config=big,
+                     extra=extra + ["--out", str(tmp_path / "aud1")]),
+        cwd=str(ROOT), env=tool_env(), capture_output=True, text=True,
+        timeout=180)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    command = [sys.executable, "-m", "paddle.distributed.launch",
+               "--nproc_per_node", "2", "--log_dir", str(tmp_path / "log")]
+    command += tool_command("expand.py", overrides + ["runner.use_fleet=True"],
+                            config=big,
+                            extra=extra + ["--out", str(tmp_path / "aud2")])[1:]
+    finish(subprocess.Popen(command, cwd=str(ROOT), env=tool_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True), tmp_path / "log")
+    files = same_outputs(str(tmp_path / "aud1"), str(tmp_path / "aud2"))
+    assert sum(f.endswith("scores.csv") for f in files) == 2
+    scored = pd.read_csv(tmp_path / "aud2" / str(aids[0]) / "scores.csv")
+    assert len(scored) > 2 * 200    # more chunks than ranks: both scored
+
+
 # -------------------------------------------------- refused before any work
 def test_a_launch_without_use_fleet_is_refused(monkeypatch):
     from helpers import small_config

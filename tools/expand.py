@@ -22,6 +22,10 @@ seeds without negatives get ``expand.negative_ratio`` negatives per seed
 drawn from the candidates (left out of the audience); campaigns with fewer
 than ``expand.min_seeds`` seeds are skipped with a warning. An existing DIR
 is refused (exit 2) unless ``--overwrite``.
+
+Under ``python -m paddle.distributed.launch --nproc_per_node N`` with
+``-o runner.use_fleet=True``, campaigns (form 1) or a user table's chunks
+(form 2) are split across the processes and rank 0 writes the output.
 """
 import os
 import sys
@@ -86,16 +90,27 @@ def run(config, args):
     from audience.expansion import expand
     from audience.output import OutputDir, summary_document
     top = args.top
-    out = OutputDir(args.out, overwrite=args.overwrite)  # refused early
+    if os.path.exists(args.out) and not args.overwrite:
+        OutputDir(args.out)   # refused early, before paddle is loaded
+    runtime.prepare(config)
+    from runkit import distributed
+    group = distributed.start(config)
+    if not group.leader:  # rank 0 reports and writes for the run
+        runtime.logger.setLevel("WARNING")
+    out = OutputDir(args.out, overwrite=args.overwrite) if group.leader \
+        else None
     try:
-        runtime.prepare(config)
         campaigns, table, all_scores = campaigns_of(config, args)
         expansions, skipped = expand(
-            config, campaigns, top, table=table,
-            on_result=lambda e: out.write_expansion(e, all_scores))
+            config, campaigns, top, table=table, group=group,
+            on_result=(lambda e: out.write_expansion(e, all_scores))
+            if out else None)
+        if out is None:
+            return
         path = out.commit(summary_document(config, expansions, skipped, top))
     except BaseException:
-        out.abandon()
+        if out is not None:
+            out.abandon()
         raise
     runtime.logger.info("wrote %d campaign(s) to %s (%d skipped)",
                         len(expansions), path, len(skipped))
