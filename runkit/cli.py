@@ -34,6 +34,7 @@ def guarded(job, *args):
     which the project's errors are) becomes one clear log line and exit
     status 1, a refusal exit status 2, instead of a traceback."""
     from runkit import runtime
+    from runkit.distributed import PeerLost
     try:
         job(*args)
     except (KeyboardInterrupt, runtime.Terminated) as exc:
@@ -49,6 +50,12 @@ def guarded(job, *args):
         return 2
     except (ValueError, FileNotFoundError) as exc:
         runtime.logger.error("%s", exc)
+        return 1
+    except PeerLost as exc:
+        last = runtime.STATUS.get("last_checkpoint")
+        runtime.logger.error("%s%s", exc, "; last complete checkpoint: %s "
+                             "(continue with -o runner.resume=True)" % last
+                             if last else "")
         return 1
     except OSError as exc:   # a full disk, an I/O error during the work
         last = runtime.STATUS.get("last_checkpoint")

@@ -27,6 +27,24 @@ import os
 logger = logging.getLogger("metaheac")
 
 
+class PeerLost(Exception):
+    """A collective operation failed: another process of the run stopped
+    (or cannot be reached). Gloo notices a closed connection within
+    seconds, so the survivors stop instead of waiting forever."""
+
+
+def _collective(group, what, operation, *args, **kwargs):
+    try:
+        return operation(*args, **kwargs)
+    except RuntimeError as exc:
+        detail = str(exc).strip().splitlines()[-1][:200] if str(exc) else ""
+        raise PeerLost(
+            "rank %d of %d: %s failed, so another process of the run has "
+            "stopped or cannot be reached (%s); the launcher's --log_dir "
+            "(workerlog.<rank>) says why it stopped" % (
+                group.rank, group.size, what, detail)) from None
+
+
 class Group:
     """This process's place in the run: ``rank`` of ``size`` (1 alone)."""
 
@@ -52,7 +70,7 @@ class Group:
     def barrier(self):
         if self.active:
             import paddle.distributed as dist
-            dist.barrier()
+            _collective(self, "a barrier", dist.barrier)
 
     def gather(self, obj):
         """Every rank's ``obj``, in rank order, on every rank."""
@@ -60,7 +78,8 @@ class Group:
             return [obj]
         import paddle.distributed as dist
         out = []
-        dist.all_gather_object(out, obj)
+        _collective(self, "gathering results", dist.all_gather_object, out,
+                    obj)
         return out
 
     def average_gradients(self, parameters):
@@ -73,7 +92,8 @@ class Group:
             for p in parameters:
                 if p.grad is None:
                     continue
-                dist.all_reduce(p.grad)  # SUM
+                _collective(self, "averaging gradients", dist.all_reduce,
+                            p.grad)  # SUM
                 p.grad.scale_(1.0 / self.size)
 
     def mean(self, value):
@@ -93,7 +113,8 @@ class Group:
         import paddle.distributed as dist
         with paddle.no_grad():
             for p in model.parameters():
-                dist.broadcast(p, src=0)
+                _collective(self, "the broadcast of rank 0's weights",
+                            dist.broadcast, p, src=0)
         total = float(sum(np.abs(p.numpy()).sum(dtype=np.float64)
                           for p in model.parameters()))
         sums = self.gather(total)

@@ -217,6 +217,37 @@ def test_two_process_user_table_expansion_splits_the_chunks(tmp_path):
     assert len(scored) > 2 * 200    # more chunks than ranks: both scored
 
 
+def test_a_rank_that_dies_stops_the_others_with_a_clear_error(runs):
+    import signal
+    import time
+    base, overrides = runs
+    log_dir = base / "log_dies"
+    proc = launch("trainer.py", overrides("dies", 2) + [
+        "runner.epochs=500", "runner.print_interval=1000"], log_dir,
+        wait=False)
+    worker0 = log_dir / "workerlog.0"
+    deadline = time.time() + 90
+    while time.time() < deadline:   # rank 0 has saved an epoch: training
+        if worker0.exists() and "saved" in worker0.read_text(errors="replace"):
+            break
+        time.sleep(0.5)
+    found = subprocess.run(["pgrep", "-f", "model_save_path=%s" % (
+        base / "dies")], capture_output=True, text=True).stdout.split()
+    workers = [int(p) for p in found if int(p) != proc.pid]
+    assert len(workers) >= 2, found
+    # rank 1: the worker whose environment says so
+    rank1 = [p for p in workers if b"PADDLE_TRAINER_ID=1\0" in open(
+        "/proc/%d/environ" % p, "rb").read()]
+    assert len(rank1) == 1
+    os.kill(rank1[0], signal.SIGKILL)
+    proc.communicate(timeout=60)    # the survivors stop: no hang
+    assert proc.returncode != 0
+    text = worker0.read_text(errors="replace")
+    assert "another process of the run has stopped" in text
+    assert "Traceback" not in text
+    assert "continue with -o runner.resume=True" in text
+
+
 # -------------------------------------------------- refused before any work
 def test_a_launch_without_use_fleet_is_refused(monkeypatch):
     from helpers import small_config
