@@ -56,6 +56,14 @@ def task_bce(pred, label):
     return -ll.sum(axis=-1) / float(pred.shape[-1])
 
 
+def campaign_rng(config, aid):
+    """The random stream of one campaign's meta-test or expansion (its
+    shuffles, hold-out and drawn negatives): seeded by ``runner.seed`` and
+    the aid, so a campaign's scores do not depend on the campaigns before
+    it or on the process that handles it."""
+    return np.random.default_rng([config.get("runner.seed"), int(aid)])
+
+
 def to_tensors(inputs):
     return [paddle.to_tensor(a) for a in inputs]
 

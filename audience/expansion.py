@@ -308,7 +308,8 @@ def _expand_one(config, campaign, top, model_class, model, init_state, table,
                 group):
     """One campaign's Expansion, or the record of why it was skipped."""
     min_seeds = config.get("expand.min_seeds")
-    rng = np.random.default_rng([config.get("runner.seed"), int(campaign.aid)])
+    from dygraph_model import campaign_rng
+    rng = campaign_rng(config, campaign.aid)
     seeds = len(campaign.seed_rows if table is not None
                 else campaign.seed_uid)
     candidates = (len(table) if campaign.cand_rows is None

@@ -35,7 +35,7 @@ def add_arguments(parser):
 
 def campaign_weights(config, args, model_class, model, init_state):
     """The campaign's fine-tuned weights over the full tables."""
-    import numpy as np
+    from dygraph_model import campaign_rng
     from audience.expansion import seeds_with_negatives
     from audience.serving import full_weights
     from audience.sources import feature_row_campaigns
@@ -52,7 +52,7 @@ def campaign_weights(config, args, model_class, model, init_state):
         if campaign.seed_y is None or not (campaign.seed_y == 0).any():
             raise ValueError("the seeds of campaign %d hold no negative: give "
                              "--candidates to draw negatives from" % args.aid)
-    rng = np.random.default_rng(config.get("runner.seed"))
+    rng = campaign_rng(config, args.aid)   # the expansion's stream
     x, y, _ = seeds_with_negatives(campaign, config.get("expand.negative_ratio"),
                                    rng)
     no_candidates = [a[:0] for a in campaign.cand_x]

@@ -29,14 +29,13 @@ from runkit import runtime  # noqa: E402
 
 def run_test_set(name, data_dir, model_class, model, init_state, config,
                  scores_out=None, group=None):
-    import numpy as np
+    from dygraph_model import campaign_rng
     from runkit.distributed import ALONE
     from runkit.metrics import campaign_metrics, fmt, summarize
     log = runtime.logger
     group = group or ALONE
     reader = runtime.load_module(config, "runner.infer_reader_path")
     dataset = reader.RecDataset([data_dir], config)
-    seed = config.get("runner.seed")
     start = time.time()
     done = []
     # a collective run splits the campaigns across its ranks; each campaign
@@ -45,7 +44,7 @@ def run_test_set(name, data_dir, model_class, model, init_state, config,
     for position in group.share(len(dataset)):
         campaign = dataset.campaign(position)
         aid, _, y_spt, _, y_qry = campaign
-        rng = np.random.default_rng([seed, int(aid)])
+        rng = campaign_rng(config, aid)
         pred = model_class.finetune_and_score(model, init_state, campaign,
                                               config, rng)
         done.append((position, int(aid), int(len(y_spt)), int(y_spt.sum()),
