@@ -282,3 +282,20 @@ def test_resume_with_another_process_count_is_refused(tmp_path):
          "param_names": [], "epochs": {}}))
     with pytest.raises(Refused, match="2 process"):
         Run(str(save), config, [], processes=1)
+
+
+def test_scaling_benchmark_smoke(tmp_path):
+    """tools/benchmark_scaling.py runs one process and two launched ones on
+    tiny data and prints both step times and their ratio (measures
+    nothing: the readme's figures come from a full run)."""
+    import re
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "benchmark_scaling.py"),
+         "--smoke", "--out", str(tmp_path)], cwd=str(ROOT), env=tool_env(),
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    times = re.findall(r"([0-9.]+) s per meta-batch", proc.stdout)
+    assert len(times) == 2 and all(float(t) > 0 for t in times)
+    ratio = float(re.search(r"speed-up ([0-9.]+)x", proc.stdout).group(1))
+    assert ratio == pytest.approx(float(times[0]) / float(times[1]), abs=0.01)
+    assert "CPU:" in proc.stdout

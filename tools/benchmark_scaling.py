@@ -32,16 +32,16 @@ FULL_META_BATCHES = 4300
 BATCH_COST = re.compile(r"avg_batch_cost: ([0-9.]+) sec")
 
 
-def trainer_overrides(data, save, tasks, batch, steps, smoke):
+def trainer_overrides(data, save, tasks, batch, steps, smoke, max_idxs):
     out = ["runner.train_data_dir=%s" % os.path.join(data, "train"),
            "runner.model_save_path=%s" % save, "runner.overwrite=True",
            "runner.use_gpu=False", "runner.epochs=1",
            "runner.print_interval=%d" % max(steps // 4, 1),
            "hyper_parameters.task_count=%d" % tasks,
-           "hyper_parameters.batch_size=%d" % batch]
+           "hyper_parameters.batch_size=%d" % batch,
+           "hyper_parameters.max_idxs=%s" % str(max_idxs).replace(" ", "")]
     if smoke:
-        out += ["hyper_parameters.max_idxs=auto", "hyper_parameters.embed_dim=8",
-                "hyper_parameters.mlp_dims=[16]"]
+        out += ["hyper_parameters.embed_dim=8", "hyper_parameters.mlp_dims=[16]"]
     return out
 
 
@@ -56,7 +56,8 @@ def run_single(overrides):
                os.path.join(ROOT, "config_big.yaml"), "-o"] + overrides
     proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     if proc.returncode:
-        raise SystemExit("single-process run failed:\n" + proc.stderr[-3000:])
+        raise SystemExit("single-process run failed:\n" +
+                         (proc.stdout + proc.stderr)[-3000:])
     return batch_costs(proc.stderr + proc.stdout)
 
 
@@ -95,14 +96,14 @@ def main(argv=None):
         args.steps, args.batch = min(args.steps, 8), min(args.batch, 32)
     rows = args.steps * args.batch     # an epoch is rows / batch meta-batches
     data = os.path.join(args.out, "data")
-    make_data(data, rows, 60, 0, args.smoke)
+    max_idxs = make_data(data, rows, 60, 0, args.smoke).max_idxs()
     start = time.time()
     one = run_single(trainer_overrides(
         data, os.path.join(args.out, "m1"), 2 * args.tasks, args.batch,
-        args.steps, args.smoke))
+        args.steps, args.smoke, max_idxs))
     two = run_launched(trainer_overrides(
         data, os.path.join(args.out, "m2"), args.tasks, args.batch, args.steps,
-        args.smoke), os.path.join(args.out, "log"))
+        args.smoke, max_idxs), os.path.join(args.out, "log"))
     print("CPU: %s, %d cores" % (runtime.cpu_model(), runtime.available_cores()))
     print("meta-batch: %d campaigns x (%d support + %d query rows), second "
           "order, %d meta-batches per run" % (2 * args.tasks, args.batch,
