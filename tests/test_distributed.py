@@ -23,13 +23,15 @@ pytestmark = pytest.mark.slow
 
 
 def launch(script, overrides, log_dir, nproc=2, nnodes=None, master=None,
-           wait=True):
+           wait=True, config=None, extra=()):
     command = [sys.executable, "-m", "paddle.distributed.launch",
                "--nproc_per_node", str(nproc), "--log_dir", str(log_dir)]
     if nnodes:
         command += ["--nnodes", str(nnodes), "--master", master]
+    kwargs = {"config": config} if config else {}
     command += tool_command(script, list(overrides) +
-                            ["runner.use_fleet=True"])[1:]
+                            ["runner.use_fleet=True"], extra=extra,
+                            **kwargs)[1:]
     proc = subprocess.Popen(command, cwd=str(ROOT), env=tool_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
@@ -47,8 +49,10 @@ def finish(proc, log_dir, timeout=180):
     return out + logs
 
 
-def single(script, overrides):
-    proc = subprocess.run(tool_command(script, overrides), cwd=str(ROOT),
+def single(script, overrides, config=None, extra=()):
+    kwargs = {"config": config} if config else {}
+    proc = subprocess.run(tool_command(script, overrides, extra=extra,
+                                       **kwargs), cwd=str(ROOT),
                           env=tool_env(), capture_output=True, text=True,
                           timeout=180)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -153,19 +157,9 @@ def test_two_process_expansion_splits_campaigns_and_writes_one_output(runs):
     extra = ["--seeds", str(base / "data" / "test" / "test_stage1.pkl"),
              "--candidates", str(base / "data" / "test" / "test_stage2.pkl"),
              "--top", "0.1"]
-    proc = subprocess.run(
-        tool_command("expand.py", common, extra=extra + [
-            "--out", str(base / "aud1")]),
-        cwd=str(ROOT), env=tool_env(), capture_output=True, text=True,
-        timeout=180)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    command = [sys.executable, "-m", "paddle.distributed.launch",
-               "--nproc_per_node", "2", "--log_dir", str(base / "log_aud")]
-    command += tool_command("expand.py", common + ["runner.use_fleet=True"],
-                            extra=extra + ["--out", str(base / "aud2")])[1:]
-    finish(subprocess.Popen(command, cwd=str(ROOT), env=tool_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True), base / "log_aud")
+    single("expand.py", common, extra=extra + ["--out", str(base / "aud1")])
+    launch("expand.py", common, base / "log_aud",
+           extra=extra + ["--out", str(base / "aud2")])
     files = same_outputs(str(base / "aud1"), str(base / "aud2"))
     assert sum(f.endswith("audience.csv") for f in files) == 2
 
@@ -197,20 +191,10 @@ def test_two_process_user_table_expansion_splits_the_chunks(tmp_path):
              str(tmp_path / "seeds.csv"), "--ads", str(out / "ads.csv"),
              "--all-scores", "--top", "50"]
     big = ROOT / "config_big.yaml"
-    proc = subprocess.run(
-        tool_command("expand.py", overrides, config=big,
-                     extra=extra + ["--out", str(tmp_path / "aud1")]),
-        cwd=str(ROOT), env=tool_env(), capture_output=True, text=True,
-        timeout=180)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    command = [sys.executable, "-m", "paddle.distributed.launch",
-               "--nproc_per_node", "2", "--log_dir", str(tmp_path / "log")]
-    command += tool_command("expand.py", overrides + ["runner.use_fleet=True"],
-                            config=big,
-                            extra=extra + ["--out", str(tmp_path / "aud2")])[1:]
-    finish(subprocess.Popen(command, cwd=str(ROOT), env=tool_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True), tmp_path / "log")
+    single("expand.py", overrides, config=big,
+           extra=extra + ["--out", str(tmp_path / "aud1")])
+    launch("expand.py", overrides, tmp_path / "log", config=big,
+           extra=extra + ["--out", str(tmp_path / "aud2")])
     files = same_outputs(str(tmp_path / "aud1"), str(tmp_path / "aud2"))
     assert sum(f.endswith("scores.csv") for f in files) == 2
     scored = pd.read_csv(tmp_path / "aud2" / str(aids[0]) / "scores.csv")
