@@ -310,6 +310,9 @@ class DygraphModel:
         fit_rows, held = holdout_split(y_spt, config.get(
             "runner.infer_holdout"), rng)
         best = None
+        # the pass count the hold-out kept (None without one): reported
+        # by the meta-test per campaign
+        self.kept_passes = None
         if held is not None:
             x_held = [a[held] for a in x_spt]
 
@@ -319,7 +322,8 @@ class DygraphModel:
                         dy_model, (x_held, y_spt[held]), config,
                         packed=packed))
             best = (held_loss(), [p.clone() for p in trainable])
-        for _ in range(config.get("runner.infer_train_epoch")):
+            self.kept_passes = 0
+        for done in range(1, config.get("runner.infer_train_epoch") + 1):
             # a fresh seeded shuffle per pass, as the paper's sample(frac=1)
             order = fit_rows[rng.permutation(len(fit_rows))]
             for part in chunks(len(order), batch_size):
@@ -334,6 +338,7 @@ class DygraphModel:
                 loss = held_loss()
                 if loss < best[0]:
                     best = (loss, [p.clone() for p in trainable])
+                    self.kept_passes = done
         if best is not None:
             with paddle.no_grad():
                 for p, kept in zip(trainable, best[1]):

@@ -290,15 +290,19 @@ def expand(config, campaigns, top, model_class=None, model=None,
             continue
         outcome = _expand_one(config, campaign, top, model_class, model,
                               init_state, table, group)
-        if on_result and not split and isinstance(outcome, Expansion):
-            on_result(outcome)
+        if not split:
+            _report(outcome)
+            if on_result and isinstance(outcome, Expansion):
+                on_result(outcome)
         done.append((position, outcome))
     if split:
+        # rank 0 reports every campaign, in order, as one process would
         done = sorted(sum(group.gather(done), []), key=lambda d: d[0])
-        if on_result and group.leader:
-            for _, outcome in done:
-                if isinstance(outcome, Expansion):
-                    on_result(outcome)
+        for _, outcome in done:
+            if group.leader:
+                _report(outcome)
+            if on_result and group.leader and isinstance(outcome, Expansion):
+                on_result(outcome)
     results = [o for _, o in done if isinstance(o, Expansion)]
     skipped = [o for _, o in done if not isinstance(o, Expansion)]
     return results, skipped
@@ -322,7 +326,6 @@ def _expand_one(config, campaign, top, model_class, model, init_state, table,
     elif candidates == 0:
         reason = "no candidates"
     if reason:
-        logger.warning("campaign %s skipped: %s", campaign.aid, reason)
         return {"aid": int(campaign.aid), "reason": reason}
     try:
         if table is not None:
@@ -333,14 +336,21 @@ def _expand_one(config, campaign, top, model_class, model, init_state, table,
             result = expand_campaign(model_class, model, init_state,
                                      campaign, config, rng, top)
     except (ValueError, FloatingPointError) as exc:
-        logger.warning("campaign %s skipped: %s", campaign.aid, exc)
         return {"aid": int(campaign.aid), "reason": str(exc)}
-    s = result.summary
+    return result
+
+
+def _report(outcome):
+    """The log line of one campaign: its expansion, or why it was skipped."""
+    if not isinstance(outcome, Expansion):
+        logger.warning("campaign %s skipped: %s", outcome["aid"],
+                       outcome["reason"])
+        return
+    s = outcome.summary
     logger.info("campaign %s: seeds %d, candidates %d, audience %d, "
                 "%.1f s%s", s["aid"], s["seeds"], s["candidates"],
                 s["audience"], s["seconds"],
                 "" if s.get("auc") is None else ", AUC %.4f" % s["auc"])
-    return result
 
 
 def checkpoint_path(config):

@@ -124,6 +124,13 @@ def _check_ranges(config, path):
                               "or its -o overrides)" % (
                                   key, value, ">=" if inclusive else ">", low,
                                   path))
+    if config["runner.infer_holdout"] and config[
+            "hyper_parameters.optimizer.local_test_optimizer"] == "maml":
+        raise ConfigError("runner.infer_holdout chooses a number of passes, "
+                          "which local_test_optimizer maml does not make "
+                          "(it takes inner_steps full-batch steps): set one "
+                          "of them otherwise (in %s or its -o overrides)" %
+                          path)
     if config["runner.infer_holdout"] >= 1:
         raise ConfigError("config key 'runner.infer_holdout' is %r; it must be "
                           "< 1 (a share of the seeds; in %s or its -o "
@@ -168,6 +175,13 @@ def _coerce(key, value):
             return value
     if float in types and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    return value
+
+
+def _normal(key, value):
+    """Choices are lower case; PaddleRec's configs write ``class: Adam``."""
+    if key in CHOICES and isinstance(value, str):
+        return value.lower()
     return value
 
 
@@ -224,11 +238,12 @@ def load_config(path, overrides=()):
         raise ConfigError("config file %s must hold a mapping" % path)
     config = {}
     for key, value in _flatten(tree).items():
-        value = _coerce(key, value)
+        value = _normal(key, _coerce(key, value))
         _check(key, value, path)
         config[key] = value
     for text in overrides or ():
         key, value = parse_override(text)
+        value = _normal(key, value)
         _check(key, value, "-o %s" % text)
         config[key] = value
     for key, (_, default) in KNOWN_KEYS.items():

@@ -137,8 +137,9 @@ def environment():
     return rank, size, max(local, 1)
 
 
-def start(config):
-    """Join the launcher's group if the run has several processes."""
+def start(config, job="train"):
+    """Join the launcher's group if the run has several processes.
+    ``job`` names what a process would do alone, for the refusal."""
     rank, size, local = environment()
     if size <= 1:
         if config.get("runner.use_fleet"):
@@ -150,8 +151,12 @@ def start(config):
         raise ValueError(
             "started by paddle.distributed.launch as rank %d of %d, but "
             "runner.use_fleet is False: add -o runner.use_fleet=True (without "
-            "it every process would train alone and write the same "
-            "checkpoint folder)" % (rank, size))
+            "it every process would %s)" % (rank, size, {
+                "train": "train alone and write the same checkpoint folder",
+                "meta-test": "meta-test every campaign alone and write the "
+                             "same result file",
+                "expand": "expand every campaign alone and write the same "
+                          "output folder"}[job]))
     if config.get("hyper_parameters.optimizer.lazy_mode"):
         raise ValueError(
             "hyper_parameters.optimizer.lazy_mode gives row-sparse gradients, "

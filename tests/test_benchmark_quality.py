@@ -73,6 +73,8 @@ def test_smoke_runs_every_method_on_both_specs(tmp_path):
             assert all(" ± " in c for c in cells[1:]), row
     both = (out / "tables.md").read_text()
     assert "## benchmark" in both and "## sparse" in both
+    assert both.startswith("SMOKE RUN") and "SMOKE RUN" in proc.stdout
+    assert "ccache" not in proc.stdout + proc.stderr
     # the tables printed are the tables written
     assert HEADER in proc.stdout
     assert "cold GAUC" in proc.stdout

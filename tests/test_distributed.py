@@ -161,7 +161,11 @@ def test_two_process_expansion_splits_campaigns_and_writes_one_output(runs):
     launch("expand.py", common, base / "log_aud",
            extra=extra + ["--out", str(base / "aud2")])
     files = same_outputs(str(base / "aud1"), str(base / "aud2"))
-    assert sum(f.endswith("audience.csv") for f in files) == 2
+    aids = [f.split(os.sep)[0] for f in files if f.endswith("audience.csv")]
+    assert len(aids) == 2
+    # rank 0 reports every campaign, also those rank 1 expanded
+    log = (base / "log_aud" / "workerlog.0").read_text(errors="replace")
+    assert all("campaign %s: seeds" % aid in log for aid in aids), log[-2000:]
 
 
 def test_two_process_user_table_expansion_splits_the_chunks(tmp_path):
@@ -239,6 +243,10 @@ def test_a_launch_without_use_fleet_is_refused(monkeypatch):
     monkeypatch.setenv("PADDLE_TRAINER_ID", "1")
     with pytest.raises(ValueError, match="runner.use_fleet"):
         distributed.start(small_config())
+    with pytest.raises(ValueError, match="same result file"):
+        distributed.start(small_config(), "meta-test")
+    with pytest.raises(ValueError, match="same output folder"):
+        distributed.start(small_config(), "expand")
     with pytest.raises(ValueError, match="lazy_mode"):
         distributed.start(small_config(
             "runner.use_fleet=True",

@@ -110,6 +110,7 @@ def test_holdout_keeps_the_pass_with_the_lowest_held_out_loss():
                                    np.random.default_rng(1), localized=False)
     after = held_loss()
     assert after <= before + 1e-6
+    assert model_class.kept_passes in range(0, 5)   # reported per campaign
     # and without the hold-out the same run ends elsewhere
     model.set_state_dict(init)
     model_class.finetune_and_score(
@@ -118,6 +119,16 @@ def test_holdout_keeps_the_pass_with_the_lowest_held_out_loss():
             "hyper_parameters.optimizer.local_test_learning_rate=0.5"),
         np.random.default_rng(1), localized=False)
     assert held_loss() != after
+
+
+def test_choices_are_case_insensitive_and_holdout_needs_passes():
+    config = small_config("hyper_parameters.optimizer.class=Adam",
+                          "hyper_parameters.optimizer.local_test_optimizer=SGD")
+    assert config["hyper_parameters.optimizer.class"] == "adam"
+    assert config["hyper_parameters.optimizer.local_test_optimizer"] == "sgd"
+    with pytest.raises(ConfigError, match="infer_holdout"):
+        small_config("runner.infer_holdout=0.2",
+                     "hyper_parameters.optimizer.local_test_optimizer=maml")
 
 
 @pytest.mark.parametrize("override, message", [

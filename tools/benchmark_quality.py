@@ -45,6 +45,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from runkit import runtime  # noqa: E402
 from runkit.atomic import write_text  # noqa: E402
 from synthetic import generator  # noqa: E402
 
@@ -612,6 +613,12 @@ def main(argv=None):
                         ["runner.train_data_dir=x"])
     epochs = load_config(CONFIG, shared)["runner.epochs"]
 
+    runtime.import_paddle()   # without its start-up noise
+    smoke_note = ("SMOKE RUN: tiny data and network, to check that the tool "
+                  "runs; these numbers say nothing about quality\n\n"
+                  if args.smoke else "")
+    if smoke_note:
+        print(smoke_note.strip(), flush=True)
     total_start = time.perf_counter()
     tables = []
     for spec_name in args.specs:
@@ -620,10 +627,10 @@ def main(argv=None):
         text = answer_text(results["answer"], results["methods"])
         tables.append("## %s\n\n%s\n```\n%s\n```\n" % (spec_name, table, text))
         print()
-        print("[%s]" % spec_name)
+        print("[%s]%s" % (spec_name, " (smoke run)" if args.smoke else ""))
         print(table)
         print(text)
-    write_text(os.path.join(out, "tables.md"), "\n".join(tables))
+    write_text(os.path.join(out, "tables.md"), smoke_note + "\n".join(tables))
     print("total %.1f s; wrote %s" % (time.perf_counter() - total_start,
                                       os.path.join(out, "tables.md")))
     return 0

@@ -94,7 +94,7 @@ def run(config, args):
         OutputDir(args.out)   # refused early, before paddle is loaded
     runtime.prepare(config)
     from runkit import distributed
-    group = distributed.start(config)
+    group = distributed.start(config, "expand")
     if not group.leader:  # rank 0 reports and writes for the run
         runtime.logger.setLevel("WARNING")
     out = OutputDir(args.out, overwrite=args.overwrite) if group.leader \

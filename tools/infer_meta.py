@@ -45,15 +45,19 @@ def run_test_set(name, data_dir, model_class, model, init_state, config,
         campaign = dataset.campaign(position)
         aid, _, y_spt, _, y_qry = campaign
         rng = campaign_rng(config, aid)
+        model_class.kept_passes = None
         pred = model_class.finetune_and_score(model, init_state, campaign,
                                               config, rng)
         done.append((position, int(aid), int(len(y_spt)), int(y_spt.sum()),
-                     model_class.finetunes(y_spt, config), y_qry, pred))
+                     model_class.finetunes(y_spt, config),
+                     model_class.kept_passes, y_qry, pred))
     done = sorted(sum(group.gather(done), []), key=lambda item: item[0])
     rows, labels, scores = [], [], []
-    for _, aid, seeds, positives, finetuned, y_qry, pred in done:
+    for _, aid, seeds, positives, finetuned, kept, y_qry, pred in done:
         row = {"aid": aid, "seeds": seeds, "seed_positives": positives,
                "finetuned": finetuned}
+        if kept is not None:   # runner.infer_holdout: the passes it kept
+            row["passes_kept"] = kept
         if not finetuned and config.get("runner.infer_train_epoch"):
             log.info("[%s] aid %d: %d positive seed(s), fewer than "
                      "runner.infer_min_positives (%d): scored by the "
@@ -73,9 +77,10 @@ def run_test_set(name, data_dir, model_class, model, init_state, config,
                         row["note"])
         else:
             log.info("[%s] aid %d: seeds %d, candidates %d, AUC %s, "
-                     "P@5%% %s, R@5%% %s", name, aid, row["seeds"],
+                     "P@5%% %s, R@5%% %s%s", name, aid, row["seeds"],
                      row["candidates"], fmt(row["auc"]), fmt(row["precision"]),
-                     fmt(row["recall"]))
+                     fmt(row["recall"]), "" if kept is None else
+                     ", fine-tuning passes kept %d" % kept)
     summary = summarize(rows, labels, scores)
     summary["seconds"] = round(time.time() - start, 3)
     if summary["evaluated_campaigns"] == 0:
@@ -98,7 +103,7 @@ def infer(config):
     from runkit import runs
     from runkit.atomic import check_writable, write_text
     log = runtime.logger
-    group = distributed.start(config)
+    group = distributed.start(config, "meta-test")
     if not group.leader:  # rank 0 reports for the run
         log.setLevel("WARNING")
     log.info("device %s, %d CPU thread(s)", paddle.get_device(), threads)
