@@ -497,13 +497,17 @@ def run_method(method, spec_name, base, shared, run_dir, seed, epochs,
     return run_one(overrides, run_dir)
 
 
+def spec_shared(spec_name, args):
+    """The overrides every method gets on one spec: the benchmark's scale,
+    the spec's own settings (not in smoke runs), then the user's -o."""
+    if args.smoke:
+        return SMOKE_SHARED + list(args.opt)
+    return SHARED + SPEC_SHARED[spec_name] + list(args.opt)
+
+
 def run_spec(spec_name, spec, args, shared, chosen, out, epochs):
-    """Every chosen method and seed on one benchmark spec."""
-    if not args.smoke:
-        # the spec's own settings, then the user's -o (which come last)
-        user = list(args.opt)
-        shared = shared[:len(shared) - len(user)] + SPEC_SHARED[spec_name] + \
-            user
+    """Every chosen method and seed on one benchmark spec; ``shared`` are
+    the spec's shared overrides (see ``spec_shared``)."""
     out_dir = os.path.join(out, spec_name)
     data_dir = os.path.abspath(os.path.join(args.data, spec_name)
                                if args.data else os.path.join(out_dir, "data"))
@@ -598,7 +602,6 @@ def main(argv=None):
     out = os.path.abspath(args.out or os.path.join(
         ROOT, "output", "quality_smoke" if args.smoke else "quality"))
     specs = SMOKE_SPECS if args.smoke else SPECS
-    shared = (SMOKE_SHARED if args.smoke else SHARED) + list(args.opt)
     chosen = [m for m in METHODS if args.methods is None or
               m["key"] in args.methods]
     for m in chosen:
@@ -607,11 +610,14 @@ def main(argv=None):
             parser.error("%s re-tests %s's checkpoints: add %s to --methods" %
                          (m["key"], m["source"], m["source"]))
     from runkit.config import load_config
-    for m in chosen:  # fail early on a bad override
-        if m["kind"] in ("train", "retest"):
-            load_config(CONFIG, method_overrides(m, shared) +
-                        ["runner.train_data_dir=x"])
-    epochs = load_config(CONFIG, shared)["runner.epochs"]
+    for spec_name in args.specs:   # fail early on a bad override
+        for m in chosen:
+            if m["kind"] in ("train", "retest"):
+                load_config(CONFIG, method_overrides(
+                    m, spec_shared(spec_name, args)) +
+                    ["runner.train_data_dir=x"])
+    epochs = load_config(CONFIG, spec_shared(args.specs[0], args))[
+        "runner.epochs"]
 
     runtime.import_paddle()   # without its start-up noise
     smoke_note = ("SMOKE RUN: tiny data and network, to check that the tool "
@@ -622,8 +628,9 @@ def main(argv=None):
     total_start = time.perf_counter()
     tables = []
     for spec_name in args.specs:
-        results, table = run_spec(spec_name, specs[spec_name], args, shared,
-                                  chosen, out, epochs)
+        results, table = run_spec(spec_name, specs[spec_name], args,
+                                  spec_shared(spec_name, args), chosen, out,
+                                  epochs)
         text = answer_text(results["answer"], results["methods"])
         tables.append("## %s\n\n%s\n```\n%s\n```\n" % (spec_name, table, text))
         print()
