@@ -154,7 +154,8 @@ class DygraphModel:
                             config.get("hyper_parameters.embed_dim"),
                             config.get("hyper_parameters.mlp_dims"),
                             config.get("hyper_parameters.num_expert"),
-                            config.get("hyper_parameters.num_output"))
+                            config.get("hyper_parameters.num_output"),
+                            config.get("hyper_parameters.init"))
 
     def create_feeds(self, batch_data, config):
         """Tensors of a meta-batch, its tables localised."""
@@ -171,8 +172,11 @@ class DygraphModel:
         }
 
     def create_optimizer(self, dy_model, config):
-        """The meta-training (outer loop) Adam."""
-        return paddle.optimizer.Adam(
+        """The meta-training (outer loop) optimizer,
+        ``hyper_parameters.optimizer.class`` (Adam, the paper's)."""
+        optimizer_class = {"adam": paddle.optimizer.Adam}[
+            config.get("hyper_parameters.optimizer.class")]
+        return optimizer_class(
             learning_rate=config.get(
                 "hyper_parameters.optimizer.global_learning_rate"),
             parameters=dy_model.parameters(),

@@ -39,7 +39,6 @@ KNOWN_KEYS = {
     "runner.infer_result_path": (_OPT_STR, None),
     "runner.seed": (int, 2021),
     "runner.num_threads": (int, 0),
-    "runner.use_inference": (bool, False),
     "runner.cache_dir": (_OPT_STR, None),
     "runner.use_cache": (bool, True),
     "runner.save_scores": (bool, False),
@@ -53,6 +52,8 @@ KNOWN_KEYS = {
     "hyper_parameters.mlp_dims": (list, [64, 64]),
     "hyper_parameters.num_expert": (int, 8),
     "hyper_parameters.num_output": (int, 5),
+    # the weights' start: torch (the paper's code) or xavier (Paddle's)
+    "hyper_parameters.init": (str, "torch"),
     "hyper_parameters.task_count": (int, 5),
     "hyper_parameters.batch_size": (int, 1024),
     "hyper_parameters.local_lr": (_NUM, 0.0002),
@@ -67,7 +68,6 @@ KNOWN_KEYS = {
     # infer_train_epoch passes, or maml: the inner loop's own update
     # (inner_steps full-batch SGD steps at local_lr)
     "hyper_parameters.optimizer.local_test_optimizer": (str, "adam"),
-    "hyper_parameters.optimizer.strategy": (str, "async"),
     "hyper_parameters.optimizer.lazy_mode": (bool, False),
     # tools/expand.py
     "expand.min_seeds": (int, 10),
@@ -77,11 +77,22 @@ KNOWN_KEYS = {
     "expand.chunk_rows": (int, 65536),
 }
 
+# PaddleRec keys this project has no use for: named, with the reason,
+# instead of accepted and silently ignored
+RETIRED_KEYS = {
+    "runner.use_inference": "PaddleRec's switch for its inference engine; "
+                            "tools/export.py writes a model for it",
+    "hyper_parameters.optimizer.strategy": "PaddleRec's parameter-server "
+                                           "mode; collective runs are "
+                                           "runner.use_fleet",
+}
+
 CHOICES = {
     "hyper_parameters.sample_method": ("normal", "sqrt", "unit"),
     "hyper_parameters.meta_order": (1, 2),
     "hyper_parameters.optimizer.class": ("adam", ),
     "hyper_parameters.method": ("metaheac", "pooled", "scratch"),
+    "hyper_parameters.init": ("torch", "xavier"),
     "hyper_parameters.optimizer.local_test_optimizer": ("adam", "sgd", "maml"),
 }
 
@@ -186,6 +197,9 @@ def _normal(key, value):
 
 
 def _check(key, value, source):
+    if key in RETIRED_KEYS:
+        raise ConfigError("config key %r in %s is not used by this project "
+                          "(%s): remove it" % (key, source, RETIRED_KEYS[key]))
     if key not in KNOWN_KEYS:
         close = [k for k in KNOWN_KEYS if k.split(".")[-1] == key.split(".")[-1]]
         hint = " (did you mean %s?)" % ", ".join(close) if close else ""

@@ -226,3 +226,56 @@ def test_functional_forward_uses_the_given_params(name):
     assert np.abs(run(model, x, params) - base).max() > 1e-4
     # the layer's own weights are untouched
     np.testing.assert_array_equal(run(model, x), base)
+
+
+# ---------------------------------------------------------- initialisation
+def _init_model(init):
+    paddle.seed(3)
+    # a 20k-row table, so its sample moments are tight
+    maxima = [list(SMALL_MAX_IDXS[0]), list(SMALL_MAX_IDXS[1]),
+              list(SMALL_MAX_IDXS[2])]
+    maxima[1][3] = 19999
+    return net.MetaHeac(maxima, 16, [40, 24], 3, 2, init=init)
+
+
+def test_torch_init_matches_the_papers_pytorch_layers():
+    """Embeddings N(0, 1) as torch.nn.Embedding; linear weights and biases
+    U(+-1/sqrt(fan_in)) as torch.nn.Linear (the paper's code)."""
+    model = _init_model("torch")
+    params = model.params()
+    table = params["embedding.dynamic_emb.embeddings.3.weight"].numpy()
+    assert table.shape == (20000, 16)
+    assert abs(table.mean()) < 0.01 and abs(table.std() - 1.0) < 0.01
+    checked = 0
+    for name, p in params.items():
+        if "emb" in name:
+            continue
+        layer = name.rsplit(".", 1)[0]
+        fan_in = params[layer + ".weight"].shape[0]  # Paddle: [in, out]
+        bound = 1.0 / np.sqrt(fan_in)
+        v = p.numpy().ravel()
+        assert v.min() >= -bound and v.max() <= bound, name
+        if v.size >= 500:   # uniform: std bound/sqrt(3), spread to the edges
+            assert abs(v.std() - bound / np.sqrt(3)) < 0.1 * bound, name
+            assert v.max() > 0.9 * bound and v.min() < -0.9 * bound, name
+        checked += 1
+    assert checked == len([n for n in params if "emb" not in n])
+    # biases are not zero (Paddle's default would be)
+    assert np.abs(params["mlp.0.mlp.0.bias"].numpy()).max() > 0
+
+
+def test_xavier_init_is_paddles_default():
+    model = _init_model("xavier")
+    params = model.params()
+    table = params["embedding.dynamic_emb.embeddings.3.weight"].numpy()
+    limit = np.sqrt(6.0 / (20000 + 16))
+    assert np.abs(table).max() <= limit and table.std() < 0.02
+    assert not np.any(params["mlp.0.mlp.0.bias"].numpy())
+
+
+def test_init_is_seeded_and_checked():
+    a = _init_model("torch").params()
+    b = _init_model("torch").params()
+    assert all(np.array_equal(a[n].numpy(), b[n].numpy()) for n in a)
+    with pytest.raises(ValueError, match="init"):
+        net.MetaHeac(SMALL_MAX_IDXS, 4, [8], 2, 2, init="he")
