@@ -32,13 +32,18 @@ from paddle.base.framework import EagerParamBase
 import net
 from dataio.schema import TABLES
 
-# Probabilities are floored here before the log. paddle.nn.BCELoss instead
-# clamps the log at -100, but composed from ops that clamp leaves
-# 0 * (1/0) = NaN in the gradient of a saturated prediction; flooring the
-# argument at 1e-30 keeps it finite (1/1e-30 fits float32). The two agree
-# for every probability in [1e-30, 1 - 1e-30]; at exact saturation the
-# loss is 69 per row instead of 100.
-PROB_FLOOR = 1e-30
+# Probabilities are floored here before the log, at Keras's epsilon.
+# paddle.nn.BCELoss instead clamps the log at -100, but composed from ops
+# that clamp leaves 0 * (1/0) = NaN in the gradient of a saturated
+# prediction. The floor must also bound the second-order MAML terms: the
+# second derivative of log(p) is -1/p^2, which overflows float32 for p
+# below about 1e-19: with a floor of 1e-30 a prediction of 1e-26 gives a
+# NaN meta-gradient (tests/test_meta_gradient.py), the likely end of a
+# 445k-row run that turned NaN at meta-batch 6,159 (issue 20); at 1e-7 it
+# stays below 1e14. The loss is unchanged for every p in [1e-7, 1 - 1e-7]; beyond, the
+# loss of a row is at most 16.1 and its gradient is zero, as PyTorch's
+# BCELoss bounds its own gradient (it divides by max(p(1-p), 1e-12)).
+PROB_FLOOR = 1e-7
 # rows scored per forward pass (at least batch_size)
 SCORE_CHUNK = 16384
 

@@ -271,3 +271,28 @@ def test_saturated_network_gives_finite_gradients():
     loss.backward()
     for name, p in model.named_parameters():
         assert p.grad is None or np.isfinite(p.grad.numpy()).all(), name
+
+
+@pytest.mark.parametrize("bias", [-30.0, -45.0, -60.0])
+def test_second_order_step_stays_finite_at_saturated_predictions(bias):
+    """Float32, as training runs. A prediction near 0 (critic logits of
+    -30..-60: p from 1e-13 down to 1e-26) must not turn the meta-gradient
+    into inf or NaN: the second derivative of log(p) is -1/p^2, which
+    overflows float32 for p below 1e-19 unless p is floored well above
+    that (from a floor of 1e-30 this test fails at p = 1e-26)."""
+    config = config_for(local_lr=0.3)
+    model = make_model(config)
+    with paddle.no_grad():
+        for name, p in model.named_parameters():
+            if name.startswith("output_layer.") and name.endswith(".bias"):
+                p.set_value(paddle.full(p.shape, bias, p.dtype))
+            if name.startswith("output_layer.") and name.endswith(".weight"):
+                p.set_value(paddle.zeros(p.shape, p.dtype))
+    batch = make_batch()
+    model_class = DygraphModel()
+    loss, _, _ = model_class.train_forward(model, [], batch, config)
+    assert np.isfinite(float(loss))
+    loss.backward()
+    for name, p in model.named_parameters():
+        if p.grad is not None:
+            assert np.all(np.isfinite(p.grad.numpy())), name
