@@ -329,7 +329,7 @@ def test_infer_meta_saves_every_candidates_score(demo, tmp_path):
         "runner.test_cold_data_dir=null"])
     assert done.returncode == 0, done.stdout[-3000:]
     rows = json.loads(result.read_text())["epochs"]["0"]["hot"]["campaigns"]
-    folder = tmp_path / "scores" / "0" / "hot"
+    folder = tmp_path / "r.scores" / "0" / "hot"
     assert sorted(os.listdir(folder)) == sorted(str(r["aid"]) for r in rows)
     for row in rows:
         scores = pd.read_csv(folder / str(row["aid"]) / "scores.csv")
