@@ -169,3 +169,14 @@ def test_a_cold_folder_without_its_stage_files_fails_before_the_first_campaign(
     assert missing in line[0]
     assert "[hot]" not in caplog.text and "[cold]" not in caplog.text
     assert not (tmp_path / "r.json").exists()
+
+
+def test_a_file_where_the_scores_go_is_refused_even_with_overwrite(
+        setup, tmp_path, caplog):
+    (tmp_path / "r.scores").write_text("someone's notes")
+    rc = meta_test(setup, tmp_path / "r.json", "runner.save_scores=True",
+                   "runner.overwrite=True")
+    assert rc == 2
+    assert "%s is a file" % (tmp_path / "r.scores") in caplog.text
+    assert "[hot]" not in caplog.text
+    assert (tmp_path / "r.scores").read_text() == "someone's notes"

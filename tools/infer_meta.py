@@ -152,12 +152,24 @@ def refuse_earlier_outputs(out, scores):
                 " and ".join(taken), "them" if scores_taken else "it"))
 
 
+def check_scores_folder(scores):
+    """runner.overwrite replaces an earlier scores folder, never a file."""
+    if os.path.lexists(scores) and not os.path.isdir(scores):
+        raise cli.Refused("%s is a file, where the scores of "
+                          "runner.infer_result_path go (runner.save_scores): "
+                          "move it away or choose another "
+                          "runner.infer_result_path" % scores)
+
+
 def open_scores(scores, config):
     from audience.output import OutputDir
     try:
         return OutputDir(scores, overwrite=config.get("runner.overwrite"))
-    except cli.Refused:   # e.g. put back from an interrupted replacement
-        refuse_earlier_outputs(None, scores)
+    except cli.Refused:
+        if not config.get("runner.overwrite"):
+            # put back by OutputDir from an interrupted replacement: said
+            # in this tool's terms
+            refuse_earlier_outputs(None, scores)
         raise
 
 
@@ -209,6 +221,8 @@ def infer(config):
     if group.leader:
         check_writable(os.path.dirname(os.path.abspath(out)),
                        "the folder of runner.infer_result_path")
+    if config.get("runner.save_scores"):
+        check_scores_folder(scores)
     if not config.get("runner.overwrite"):
         refuse_earlier_outputs(out, scores)
     scores_out = None
