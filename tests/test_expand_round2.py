@@ -12,16 +12,16 @@ import numpy as np
 import pytest
 
 from audience import output
-from audience.expansion import Campaign, expand, expand_table_campaign
+from audience.expansion import Campaign, expand
 from audience.output import OutputDir
 from audience.sources import TableCampaign, frame_campaigns, user_table_campaigns
 from dataio import schema
 from dataio.frames import arrays_to_frame
 from dataio.stage_files import DataError
 from dataio.user_table import UserTable, write_user_table
-from dygraph_model import DygraphModel, campaign_rng
+from dygraph_model import DygraphModel
 from helpers import (SMALL_MAX_IDXS, random_inputs, randomize_parameters,
-                     small_config, write_frame, yaml_list)
+                     small_config, yaml_list)
 from runkit.cli import Refused
 
 OVERRIDES = ["hyper_parameters.max_idxs=%s" % yaml_list(SMALL_MAX_IDXS),
@@ -566,3 +566,20 @@ def test_export_records_a_fine_tuned_campaign(tmp_path, checkpoint):
     meta = json.loads((out / "export.json").read_text())
     assert meta["fine_tuned"] is True and "not_fine_tuned_because" not in meta
     assert meta["negatives_drawn"] == 25   # capped at half the 50 candidates
+
+
+def test_the_next_tool_run_restores_a_swap_killed_between_renames(
+        tmp_path, checkpoint, caplog):
+    """The probe's sequence through the tool: an --overwrite killed between
+    its renames, then a run that fails (it expands no campaign): the
+    finished output is in place, not lost."""
+    caplog.set_level(logging.INFO)
+    out = str(tmp_path / "out")
+    done = finished(str(tmp_path / ".out.tmp-z9"), "new")
+    finished(done + ".old", "old")
+    seeds, cands = stage_files(tmp_path, seed_aids=(7, ), cand_aids=(9, ))
+    assert tool("expand", checkpoint, "--seeds", seeds, "--candidates", cands,
+                "--out", out, "--overwrite") == 1
+    assert tag(out) == "new" and hidden(tmp_path) == []
+    assert any(m.startswith("restored %s from %s" % (out, done))
+               for m in messages(caplog))
