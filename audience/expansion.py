@@ -419,8 +419,7 @@ def load_model(config, path=None):
     from dygraph_model import DygraphModel
     from runkit import checkpoint, runs
     path = path or checkpoint_path(config)
-    if os.path.isdir(path):
-        runs.verify_checkpoint(path)
+    runs.verify_checkpoint(path)   # a folder or a file in one
     model_class = DygraphModel()
     model = model_class.create_model(config)
     checkpoint.load_into(model, checkpoint.load_state(path), path)
