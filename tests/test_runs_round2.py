@@ -187,6 +187,20 @@ def test_a_damaged_checkpoint_file_is_refused_by_warm_start_and_expansion(
         expansion.load_model(config_for(folder), str(params))
 
 
+@pytest.mark.slow
+def test_export_refuses_a_damaged_checkpoint_file(copy_of, tmp_path):
+    from helpers import run_tool
+    params = copy_of() / "1" / "rec.pdparams"
+    flip_a_byte(params)
+    out = tmp_path / "export"
+    done = run_tool("export.py", FAST + ["expand.checkpoint=%s" % params],
+                    extra=["--out", str(out)])
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "%s does not match its checksum" % params in done.stdout
+    assert "Traceback" not in done.stdout + done.stderr
+    assert not out.exists()
+
+
 def test_a_checkpoint_file_is_checked_against_its_run(copy_of, caplog):
     folder = copy_of()
     params = folder / "0" / "rec.pdparams"
