@@ -356,9 +356,11 @@ class Run:
         self._refuse_what_is_in_the_way(self.start_epoch)
         changed = {k: [before.get(k), self.config.get(k)]
                    for k in sorted(set(before) | set(self.config))
-                   if k not in UNRECORDED and before.get(k) != self.config.get(k)}
+                   if k not in UNRECORDED and
+                   before.get(k) != self.config.get(k)}
         manifest.setdefault("resumes", []).append(
-            {"time": now(), "from_epoch": self.start_epoch, "changed": changed})
+            {"time": now(), "from_epoch": self.start_epoch,
+             "changed": changed})
         if self.writer and done and self._replaces:
             self._remove_replaced()
             settled = True
@@ -376,7 +378,8 @@ class Run:
         and what each resume changed."""
         config = dict(manifest["config"])
         for resume in manifest.get("resumes", []):
-            config.update({k: new for k, (_, new) in resume["changed"].items()})
+            config.update({k: new
+                           for k, (_, new) in resume["changed"].items()})
         return config
 
     def _settle_interrupted_save(self):

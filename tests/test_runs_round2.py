@@ -130,8 +130,9 @@ def fake_run(folder, epochs=(0, )):
     record = {}
     for epoch in epochs:
         (folder / str(epoch)).mkdir()
-        (folder / str(epoch) / "rec.pdparams").write_bytes(b"weights %d" % epoch)
-        record[str(epoch)] = {"files": runs.file_record(str(folder / str(epoch))),
+        epoch_dir = folder / str(epoch)
+        (epoch_dir / "rec.pdparams").write_bytes(b"weights %d" % epoch)
+        record[str(epoch)] = {"files": runs.file_record(str(epoch_dir)),
                               "reader_rng": None}
     config = config_for(folder)
     (folder / MANIFEST).write_text(json.dumps(
