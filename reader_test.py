@@ -4,8 +4,11 @@ Reads a folder's ``*_stage1.pkl`` (seed sets) and ``*_stage2.pkl``
 (candidates) and yields ``[aid, x_spt, y_spt, x_qry, y_qry]`` per campaign,
 in increasing aid order. A campaign with seeds but no candidates (or the
 reverse) cannot be evaluated: it is named in a warning and skipped.
+``lacking(folder)`` says what a folder misses for this reader, so that a
+tool can check every test folder before its first campaign.
 """
 import logging
+import os
 
 from paddle.io import IterableDataset
 
@@ -14,16 +17,34 @@ from dataio.stage_files import DataError, files_matching, read_stages
 
 logger = logging.getLogger(__name__)
 
+STAGE_FILES = (("_stage1.pkl", "the seed sets"), ("_stage2.pkl",
+                                                  "the candidates"))
+
+
+def lacking(folder):
+    """What ``folder`` lacks to be read, in words ("has no ..."), or None."""
+    for suffix, what in STAGE_FILES:
+        found = files_matching([folder], suffix)
+        if not found:
+            return "has no *%s file (%s)" % (suffix, what)
+        for path in found:
+            name = os.path.basename(path)
+            if not os.path.isfile(path):
+                return "holds %s, which is not a file (a broken link?)" % name
+            if os.path.getsize(path) == 0:   # a copy cut short
+                return "holds an empty %s (0 bytes; %s)" % (name, what)
+    return None
+
 
 class RecDataset(IterableDataset):
     def __init__(self, file_list, config):
         super().__init__()
-        stage1 = files_matching(file_list, "_stage1.pkl")
-        stage2 = files_matching(file_list, "_stage2.pkl")
-        for name, found in (("*_stage1.pkl", stage1), ("*_stage2.pkl", stage2)):
+        stage1, stage2 = (files_matching(file_list, suffix)
+                          for suffix, _ in STAGE_FILES)
+        for (suffix, _), found in zip(STAGE_FILES, (stage1, stage2)):
             if not found:
-                raise DataError("no %s file among %s" %
-                                (name, ", ".join(file_list) or "(nothing)"))
+                raise DataError("no *%s file among %s" %
+                                (suffix, ", ".join(file_list) or "(nothing)"))
         self.seeds = read_stages(stage1, config)
         self.candidates = read_stages(stage2, config)
         self.seed_index = CampaignIndex(self.seeds.aid)

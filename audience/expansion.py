@@ -128,8 +128,10 @@ def reach_curve(labels, scores, order):
     return base, curve
 
 
-def _ranked(aid, uid, score, labels, top, start, **counts):
-    """The Expansion of scored candidates: ranking, sizes, the report."""
+def _ranked(aid, uid, score, labels, top, start, record, **counts):
+    """The Expansion of scored candidates: ranking, sizes, the report
+    (``record``: how the campaign was fine-tuned, see
+    :func:`fine_tuning_record`)."""
     # stable: ties keep the candidates' order, so runs are reproducible
     order = np.argsort(-score, kind="stable")
     size = audience_size(top, len(score))
@@ -138,6 +140,7 @@ def _ranked(aid, uid, score, labels, top, start, **counts):
                        "audience is all of them", aid, top, len(score))
     summary = {"aid": int(aid)}
     summary.update({k: int(v) for k, v in counts.items()})
+    summary.update(record)
     summary.update({
         "candidates": int(len(score)),
         "audience": int(size),
@@ -153,6 +156,36 @@ def _ranked(aid, uid, score, labels, top, start, **counts):
             labels.astype(np.float64), score, order)
     summary["seconds"] = round(time.time() - start, 3)
     return Expansion(int(aid), uid, score, order, size, summary, labels)
+
+
+def not_fine_tuned_because(model_class, y, config):
+    """Why a campaign whose training labels (seeds and drawn negatives) are
+    ``y`` kept the meta-trained weights, or None when it was fine-tuned;
+    asked after ``finetune``, which leaves the hold-out's choice on
+    ``model_class.kept_passes``."""
+    if not model_class.finetunes(y, config):
+        if not config.get("runner.infer_train_epoch"):
+            return "runner.infer_train_epoch is 0"
+        return ("%d positive seed(s), fewer than runner.infer_min_positives "
+                "%d" % (int(np.sum(y)),
+                        config.get("runner.infer_min_positives")))
+    if config.get("hyper_parameters.optimizer.local_test_optimizer") == \
+            "maml" and not config.get("hyper_parameters.inner_steps"):
+        return ("hyper_parameters.inner_steps is 0 (local_test_optimizer "
+                "maml takes that many steps)")
+    if getattr(model_class, "kept_passes", None) == 0:
+        return ("runner.infer_holdout kept 0 fine-tuning passes (the "
+                "held-out seeds' loss was lowest before any)")
+    return None
+
+
+def fine_tuning_record(model_class, y, config):
+    """``fine_tuned`` and, when false, ``not_fine_tuned_because``: what
+    the summary (and export.json) says of a campaign."""
+    reason = not_fine_tuned_because(model_class, y, config)
+    if reason is None:
+        return {"fine_tuned": True}
+    return {"fine_tuned": False, "not_fine_tuned_because": reason}
 
 
 def _log_drawn(aid, drawn, pool):
@@ -179,6 +212,7 @@ def expand_campaign(model_class, model, init_state, campaign, config, rng,
     x, y, drawn = seeds_with_negatives(
         campaign, config.get("expand.negative_ratio"), rng)
     _log_drawn(campaign.aid, len(drawn), len(campaign.cand_uid))
+    model_class.kept_passes = None
     scores = model_class.finetune_and_score(
         model, init_state,
         [campaign.aid, x, y, campaign.cand_x, None], config, rng)
@@ -186,6 +220,7 @@ def expand_campaign(model_class, model, init_state, campaign, config, rng,
     return _ranked(
         campaign.aid, campaign.cand_uid[keep], scores[keep],
         None if campaign.cand_y is None else campaign.cand_y[keep], top, start,
+        fine_tuning_record(model_class, y, config),
         seeds=len(campaign.seed_uid),
         seed_positives=len(campaign.seed_uid) if campaign.seed_y is None
         else campaign.seed_y.sum(),
@@ -226,9 +261,11 @@ def expand_table_campaign(model_class, model, init_state, table, campaign,
                             np.zeros(len(drawn), np.float32)])
         _log_drawn(campaign.aid, len(drawn), candidates)
     no_candidates = [a[:0] for a in x]
-    packed, rows, _ = model_class.finetune(model, init_state, x,
-                                           y.astype(np.float32), no_candidates,
-                                           config, rng)
+    y = y.astype(np.float32)
+    model_class.kept_passes = None
+    packed, rows, _ = model_class.finetune(model, init_state, x, y,
+                                           no_candidates, config, rng)
+    record = fine_tuning_record(model_class, y, config)
     import paddle
     with paddle.no_grad():
         weights = model.padded(full_weights(model, init_state, packed, rows))
@@ -253,7 +290,7 @@ def expand_table_campaign(model_class, model, init_state, table, campaign,
         else np.zeros(0, np.float32)
     return _ranked(
         campaign.aid, np.asarray(table.uid[kept]), score, None, top, start,
-        seeds=len(campaign.seed_rows),
+        record, seeds=len(campaign.seed_rows),
         seed_positives=len(campaign.seed_rows) if campaign.seed_y is None
         else campaign.seed_y.sum(),
         negatives_drawn=len(drawn), seeds_excluded=int(in_pool.sum()))
@@ -264,13 +301,17 @@ def expand(config, campaigns, top, model_class=None, model=None,
     """Expand every campaign; the Python entry point the CLI calls.
 
     ``campaigns`` is an iterable of :class:`Campaign` (or, with a user
-    ``table``, of ``sources.TableCampaign``); the model is the
+    ``table``, of ``sources.TableCampaign``), and of :func:`skip_record`
+    for campaigns their source could not build; the model is the
     checkpoint the config names unless ``model_class, model, init_state``
     (what ``load_model`` returns) are given. A campaign
     with fewer than ``expand.min_seeds`` seeds, or no candidate, is skipped
     with a warning; one bad campaign never stops the others. Returns
-    ``(expansions, skipped)``; ``on_result(expansion)`` is called as each
-    campaign finishes (the CLI writes its files there).
+    ``(expansions, skipped)``, every skip with its reason;
+    ``on_result(expansion)`` is called as each campaign finishes (the CLI
+    writes its files there). A campaign left with the meta-trained weights
+    (see :func:`not_fine_tuned_because`) is warned about, and its summary
+    says so (``fine_tuned``).
 
     Each campaign has its own random stream (``runner.seed`` and its aid),
     so its audience does not depend on the other campaigns. In a
@@ -308,9 +349,18 @@ def expand(config, campaigns, top, model_class=None, model=None,
     return results, skipped
 
 
+def skip_record(aid, reason):
+    """Why a campaign was left out, as ``expand`` returns (and the summary
+    lists) it. A campaign source yields one in place of a campaign it
+    cannot build, so that the skip is counted like any other."""
+    return {"aid": int(aid), "reason": reason}
+
+
 def _expand_one(config, campaign, top, model_class, model, init_state, table,
                 group):
     """One campaign's Expansion, or the record of why it was skipped."""
+    if isinstance(campaign, dict):   # skipped by its source
+        return campaign
     min_seeds = config.get("expand.min_seeds")
     from dygraph_model import campaign_rng
     rng = campaign_rng(config, campaign.aid)
@@ -321,12 +371,12 @@ def _expand_one(config, campaign, top, model_class, model, init_state, table,
         else len(campaign.cand_uid)
     reason = None
     if seeds < min_seeds:
-        reason = "%d seeds, fewer than expand.min_seeds %d" % (seeds,
-                                                               min_seeds)
+        reason = ("%d seeds, fewer than expand.min_seeds %d: give it more "
+                  "seeds, or lower expand.min_seeds" % (seeds, min_seeds))
     elif candidates == 0:
-        reason = "no candidates"
+        reason = "no candidates to score"
     if reason:
-        return {"aid": int(campaign.aid), "reason": reason}
+        return skip_record(campaign.aid, reason)
     try:
         if table is not None:
             result = expand_table_campaign(model_class, model, init_state,
@@ -336,7 +386,7 @@ def _expand_one(config, campaign, top, model_class, model, init_state, table,
             result = expand_campaign(model_class, model, init_state,
                                      campaign, config, rng, top)
     except (ValueError, FloatingPointError) as exc:
-        return {"aid": int(campaign.aid), "reason": str(exc)}
+        return skip_record(campaign.aid, str(exc))
     return result
 
 
@@ -347,6 +397,10 @@ def _report(outcome):
                        outcome["reason"])
         return
     s = outcome.summary
+    if not s["fine_tuned"]:
+        logger.warning("campaign %s: not fine-tuned (%s): its candidates are "
+                       "scored by the meta-trained weights", s["aid"],
+                       s["not_fine_tuned_because"])
     logger.info("campaign %s: seeds %d, candidates %d, audience %d, "
                 "%.1f s%s", s["aid"], s["seeds"], s["candidates"],
                 s["audience"], s["seconds"],
@@ -365,8 +419,7 @@ def load_model(config, path=None):
     from dygraph_model import DygraphModel
     from runkit import checkpoint, runs
     path = path or checkpoint_path(config)
-    if os.path.isdir(path):
-        runs.verify_checkpoint(path)
+    runs.verify_checkpoint(path)   # a folder or a file in one
     model_class = DygraphModel()
     model = model_class.create_model(config)
     checkpoint.load_into(model, checkpoint.load_state(path), path)

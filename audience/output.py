@@ -44,26 +44,61 @@ def scores_csv(uid, score, label=None):
     return csv_text(columns, rows)
 
 
+# A finished output holds one of these, written last: the next start tells
+# a finished output from an unfinished one by it.
+SUMMARY_FILES = ("summary.json", "export.json")
+OLD = ".old"   # an output moved aside while its replacement is put in place
+
+
+def check_target(path, overwrite=False, option="--out"):
+    """Refuse, before any work, an output path that cannot become an
+    output folder: below a file, a file itself, or (without
+    ``overwrite``) an existing folder. ``option`` is what the user set
+    the path with, for the message."""
+    path = os.path.abspath(path)
+    above = os.path.dirname(path)
+    while not os.path.lexists(above):
+        above = os.path.dirname(above)
+    if not os.path.isdir(above):
+        raise Refused("%s %s cannot be made: %s is a file, not a folder; "
+                      "choose another %s" % (option, path, above, option))
+    if os.path.lexists(path) and not os.path.isdir(path):
+        raise Refused("%s %s is a file, not an output folder (--overwrite "
+                      "replaces an earlier output folder, never a file): "
+                      "choose another %s, or move the file away" %
+                      (option, path, option))
+    if os.path.exists(path) and not overwrite:
+        raise Refused("%s exists: choose another %s, or pass --overwrite to "
+                      "replace it" % (path, option))
+
+
 class OutputDir:
     """An output folder filled under a temporary name and renamed into place
     at the end, so a killed run never leaves a partial DIR, and an existing
     DIR is refused (nothing touched) unless ``overwrite``, in which case
-    the old one is replaced only once the new one is complete."""
+    the old one is replaced only once the new one is complete.
 
-    def __init__(self, path, overwrite=False):
+    The summary file is written last: an output holding it is finished.
+    A run killed while putting its finished output in place leaves it (and
+    the output it was replacing, ``<tmp>.old``) under hidden names; the
+    next start on the same DIR completes that run's swap before anything
+    else (see :func:`recover`). One run at a time writes a DIR (a lock
+    beside it), so what the next start finds is never a live run's."""
+
+    def __init__(self, path, overwrite=False, option="--out"):
         self.path = os.path.abspath(path)
-        if os.path.exists(self.path) and not overwrite:
-            raise Refused("%s exists: choose another --out, or pass "
-                          "--overwrite to replace it" % self.path)
+        check_target(self.path, overwrite, option)   # refused: nothing touched
         parent = os.path.dirname(self.path)
         os.makedirs(parent, exist_ok=True)
-        prefix = ".%s.tmp-" % os.path.basename(self.path)
-        for name in os.listdir(parent):   # left by an earlier killed run
-            if name.startswith(prefix):
-                shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
-                logger.info("removed %s, left by an interrupted run",
-                            os.path.join(parent, name))
-        self.tmp = temporary_folder(parent, prefix)
+        self._lock = _Lock(os.path.join(
+            parent, ".%s.lock" % os.path.basename(self.path)), self.path)
+        try:
+            recover(self.path)
+            check_target(self.path, overwrite, option)   # recovered: counts
+            self.tmp = temporary_folder(parent, _prefix(self.path))
+        except BaseException:
+            self._lock.release()
+            raise
 
     def write(self, relative, text):
         write_text(os.path.join(self.tmp, relative), text)
@@ -78,18 +113,179 @@ class OutputDir:
 
     def commit(self, summary, name="summary.json"):
         """Write the summary document and put the folder in place."""
-        self.write(name, json.dumps(summary, indent=1))
-        old = None
-        if os.path.exists(self.path):
-            old = self.tmp + ".old"
-            os.replace(self.path, old)
-        os.replace(self.tmp, self.path)
-        if old:
-            shutil.rmtree(old)
+        if name not in SUMMARY_FILES:
+            raise ValueError("OutputDir.commit: the summary file must be one "
+                             "of %s (a finished output is known by it)" %
+                             ", ".join(SUMMARY_FILES))
+        try:
+            self.write(name, json.dumps(summary, indent=1))
+            old, failed = _place(self.tmp, self.path)
+        finally:
+            self._lock.release()
+        if failed:
+            logger.warning("could not remove %s, the output %s replaced (%s): "
+                           "remove it by hand", old, self.path, failed)
         return self.path
 
     def abandon(self):
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        """Remove the unfinished folder (a finished one, whose commit was
+        interrupted, is put in place by the next start instead)."""
+        try:
+            if os.path.isdir(self.tmp) and _finished(self.tmp):
+                logger.warning("kept %s: finished, it goes in place at %s "
+                               "at the next start", self.tmp, self.path)
+            else:
+                shutil.rmtree(self.tmp, ignore_errors=True)
+        finally:
+            self._lock.release()
+
+
+def _prefix(path):
+    return ".%s.tmp-" % os.path.basename(path)
+
+
+def _finished(folder):
+    return os.path.isdir(folder) and any(
+        os.path.isfile(os.path.join(folder, n)) for n in SUMMARY_FILES)
+
+
+def _remove(path):
+    """Remove a folder or file; None, or why it could not be."""
+    try:
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.remove(path)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
+
+
+def _place(done, path):
+    """Put the finished output ``done`` at ``path``; what was there is moved
+    aside (``<done>.old``) first and removed once ``done`` is in place.
+    Returns (that old path or None, why it could not be removed or None).
+    A kill between any two steps leaves a state :func:`recover` completes."""
+    old = done + OLD
+    if os.path.lexists(path):
+        os.replace(path, old)
+    os.replace(done, path)
+    if os.path.lexists(old):
+        return old, _remove(old)
+    return None, None
+
+
+def _discard(path, what):
+    failed = _remove(path)
+    if failed:
+        logger.warning("could not remove %s, %s (%s): remove it by hand",
+                       path, what, failed)
+    else:
+        logger.info("removed %s, %s", path, what)
+
+
+def _mtime(path):
+    return os.stat(path).st_mtime
+
+
+def recover(path):
+    """Complete what runs killed while writing the output folder ``path``
+    left beside it, before anything else is touched, one log line each:
+
+    * an unfinished temporary (no summary file): removed;
+    * a finished one (killed before or between the two renames of the
+      swap): put in place, as its run was doing; the output it replaces
+      (``path``, or its ``.old`` already moved aside) is then removed;
+    * an ``.old`` folder alone (killed after the swap, while removing it):
+      removed when ``path`` is there, else put back at ``path``.
+
+    A hidden ``.old`` that is not a folder is nobody's output (an earlier
+    version moved a file given as --out aside): it is put back, or named,
+    never removed; nor is anything else that is not a folder."""
+    parent = os.path.dirname(path)
+    prefix = _prefix(path)
+    entries = [os.path.join(parent, n) for n in sorted(os.listdir(parent))
+               if n.startswith(prefix)]
+    olds = [e for e in entries if e.endswith(OLD)]
+    finished = []
+    for entry in entries:
+        if entry.endswith(OLD):
+            continue
+        if _finished(entry):
+            finished.append(entry)
+        elif os.path.isdir(entry):
+            _discard(entry, "the unfinished output of an interrupted run")
+        else:
+            logger.warning("%s is not an output folder of this tool: left "
+                           "as it is", entry)
+    for done in sorted(finished, key=_mtime):
+        partner = done + OLD
+        if os.path.lexists(path) and os.path.lexists(partner):
+            _discard(partner, "an output replaced twice")
+        had = os.path.lexists(path) or os.path.lexists(partner)
+        old, failed = _place(done, path)
+        logger.warning(
+            "restored %s from %s, the finished output of a run interrupted "
+            "while putting it in place%s", path, done,
+            "" if not had else "; the output it replaced was removed" if
+            not failed else "; could not remove %s, the output it replaced "
+            "(%s): remove it by hand" % (old, failed))
+    for old in sorted((o for o in olds if os.path.lexists(o)), key=_mtime,
+                      reverse=True):
+        if os.path.lexists(path) and not os.path.isdir(old):
+            logger.warning("kept %s: a file an earlier version moved aside "
+                           "when --out named it, not an output; move it "
+                           "where it belongs", old)
+        elif os.path.lexists(path):
+            _discard(old, "the output an interrupted run replaced with %s" %
+                     path)
+        else:
+            os.replace(old, path)
+            logger.warning("restored %s from %s, where a run interrupted "
+                           "while replacing it had moved it", path, old)
+
+
+class _Lock:
+    """Held by the one run writing an output folder (``flock`` on a file
+    beside it, released when the run ends, or dies): the temporaries a
+    start finds are then never a live run's."""
+
+    def __init__(self, path, target):
+        self.path, self.fd = path, None
+        try:
+            import fcntl
+        except ImportError:   # not POSIX: no lock
+            return
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise Refused("another run is writing %s now (it holds %s): "
+                              "wait for it to end, or choose another --out" %
+                              (target, path))
+            except OSError:   # a file system without locks
+                os.close(fd)
+                return
+            try:
+                same = os.fstat(fd).st_ino == os.stat(path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                self.fd = fd
+                return
+            os.close(fd)   # its holder removed it meanwhile: lock anew
+
+    def release(self):
+        if self.fd is None:
+            return
+        try:
+            os.remove(self.path)
+        except FileNotFoundError:
+            pass
+        os.close(self.fd)
+        self.fd = None
 
 
 def summary_document(config, expansions, skipped, top, extra=None):

@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 
-from audience.expansion import Campaign
+from audience.expansion import Campaign, skip_record
 from dataio import schema
 from dataio.campaigns import CampaignIndex
 from dataio.stage_files import DataError, frame_to_arrays, read_frame
@@ -47,7 +47,8 @@ def frame_rows(df, name, maxima):
 def frame_campaigns(seeds, candidates, config, names=("seeds", "candidates")):
     """The campaigns of form 1 from two DataFrames (in a notebook:
     ``expand(config, frame_campaigns(seeds_df, candidates_df, config),
-    0.05)``), in increasing aid order."""
+    0.05)``), in increasing aid order; a campaign with seeds but no
+    candidates comes as its :func:`skip_record`."""
     maxima = schema.IdMaxima.from_config(config.get("hyper_parameters.max_idxs"))
     seed_stage, seed_uid, seed_labelled, seed_ids = frame_rows(seeds, names[0],
                                                                maxima)
@@ -62,8 +63,9 @@ def frame_campaigns(seeds, candidates, config, names=("seeds", "candidates")):
     for aid in seed_index.aids:
         k = cand_index.position(aid)
         if k is None:
-            logger.warning("campaign %s has seeds in %s but no candidates in "
-                           "%s: skipped", aid, names[0], names[1])
+            yield skip_record(aid, "no candidates in %s (its seeds are in "
+                              "%s): add its candidate rows there" %
+                              (names[1], names[0]))
             continue
         spt = seed_index.rows(seed_index.position(aid))
         qry = cand_index.rows(k)
@@ -82,15 +84,32 @@ def feature_row_campaigns(seeds_path, candidates_path, config):
 
 
 # ----------------------------------------------------- form 2: id lists
-def _read_csv(path, required):
+# what each CSV must hold, for the messages
+SEEDS_CSV = ("a seeds CSV has a header line aid,uid[,label] and a line per "
+             "seed user")
+CANDIDATES_CSV = ("a candidates CSV has a header line uid[,aid] and a line "
+                  "per candidate user")
+ADS_CSV = ("an ads CSV has a header line aid,%s and a line per campaign "
+           "(tools/preprocess.py --user-table writes one)" %
+           ",".join(schema.AD_FIELDS))
+
+
+def _read_csv(path, required, holds):
+    """The CSV at ``path`` with the ``required`` integer columns; ``holds``
+    says what such a file must hold, for the messages."""
     import pandas as pd
     if not os.path.isfile(path):
         raise FileNotFoundError("%s does not exist" % path)
-    df = pd.read_csv(path)
+    try:
+        df = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise DataError("%s is empty: %s" % (path, holds))
     missing = [c for c in required if c not in df.columns]
     if missing:
-        raise DataError("%s lacks column(s) %s (has %s)" % (
-            path, ", ".join(missing), ", ".join(map(str, df.columns))))
+        raise DataError("%s lacks column(s) %s (has %s): %s" % (
+            path, ", ".join(missing), ", ".join(map(str, df.columns)), holds))
+    if df.empty:
+        raise DataError("%s has a header but no rows: %s" % (path, holds))
     for column in df.columns:
         if column in required + ("label", ) and df[column].dtype.kind not in "iu":
             raise DataError("%s: column %r must hold integers" % (path, column))
@@ -110,12 +129,14 @@ def user_table_campaigns(table, seeds_csv, ads_csv, candidates_csv=None):
     """Form 2: ``seeds_csv`` (aid,uid[,label]) and ``ads_csv`` (aid + the 6
     ad fields) against a user table; candidates are every user of the
     table, or the uids of ``candidates_csv`` (uid, and optionally aid to
-    give each campaign its own)."""
-    seeds = _read_csv(seeds_csv, ("aid", "uid"))
-    ads = _read_csv(ads_csv, ("aid", ) + schema.AD_FIELDS).set_index("aid")
+    give each campaign its own). A campaign missing from ``ads_csv`` comes
+    as its :func:`skip_record`."""
+    seeds = _read_csv(seeds_csv, ("aid", "uid"), SEEDS_CSV)
+    ads = _read_csv(ads_csv, ("aid", ) + schema.AD_FIELDS,
+                    ADS_CSV).set_index("aid")
     cands = None
     if candidates_csv:
-        cands = _read_csv(candidates_csv, ("uid", ))
+        cands = _read_csv(candidates_csv, ("uid", ), CANDIDATES_CSV)
         cands["row"] = table.positions(cands["uid"].to_numpy())
         if (cands["row"] < 0).any():
             logger.warning("%s: %d uids are not in the user table %s: "
@@ -125,7 +146,8 @@ def user_table_campaigns(table, seeds_csv, ads_csv, candidates_csv=None):
     seeds["row"] = table.positions(seeds["uid"].to_numpy())
     for aid, group in seeds.groupby("aid", sort=True):
         if aid not in ads.index:
-            logger.warning("campaign %s: not in %s, skipped", aid, ads_csv)
+            yield skip_record(aid, "not in %s: add its ad fields there" %
+                              ads_csv)
             continue
         missing = int((group["row"] < 0).sum())
         if missing:

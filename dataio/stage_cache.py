@@ -2,18 +2,23 @@
 
 Converting a multi-million-row DataFrame of list cells to arrays takes
 minutes and several GiB; the cache does it once. Each cached stage is a
-folder ``<cache_dir>/<file name>.<key>/`` holding one .npy per array and a
-``meta.json``; the key hashes the source's absolute path, size and
-modification time and the schema, so a changed, truncated or replaced source
-file (or a schema change) misses the cache and is converted again. A folder
-is written under a temporary name and renamed into place, so a crash never
-leaves a half-written entry under a real key.
+folder ``<cache_dir>/<file name>.<path tag>.<key>/`` holding one .npy per
+array and a ``meta.json``. The path tag hashes the source's absolute path,
+so same-named files of two folders sharing a cache keep one entry each; the
+key hashes the path, size and modification time and the schema, so a
+changed, truncated or replaced source file (or a schema change) misses the
+cache and is converted again. A folder is written under a temporary name
+(``.tmp-<host>-<pid>-...``) and renamed into place, so a crash never leaves
+a half-written entry under a real key, and the next start knows whether
+the writer of a temporary folder is gone.
 """
 import hashlib
 import json
 import logging
 import os
+import re
 import shutil
+import socket
 import time
 
 import numpy as np
@@ -61,9 +66,24 @@ def writable(folder):
     return bool(mode & 0o222) and os.access(folder, os.W_OK)
 
 
+def _entry_prefix(path):
+    """The start of every entry name of this very file, whatever its key."""
+    tag = hashlib.sha1(os.path.abspath(path).encode()).hexdigest()[:8]
+    return "%s.%s." % (os.path.basename(path), tag)
+
+
 def _entry(cache_dir, path):
-    return os.path.join(cache_dir, "%s.%s" % (os.path.basename(path),
-                                                cache_key(path)))
+    return os.path.join(cache_dir, _entry_prefix(path) + cache_key(path))
+
+
+def _stale(name, path, entry):
+    """Whether cache folder ``name`` is an outdated entry of ``path``: its
+    own under an older key, or one of the layout before path tags (named by
+    file name only, so no run finds it any more)."""
+    if name == os.path.basename(entry):
+        return False
+    return name.startswith(_entry_prefix(path)) or re.fullmatch(
+        re.escape(os.path.basename(path)) + r"\.[0-9a-f]{16}", name)
 
 
 def _narrow(array):
@@ -100,19 +120,66 @@ def load(cache_dir, path):
     return arrays, meta
 
 
-# a temporary entry younger than this may be another process's write in
-# progress (the processes of a collective run read the same files at once)
+# a foreign temporary folder (another machine's, or named before writers
+# put their pid in the name) younger than this may be a write in progress
 LEFTOVER_AGE_S = 600
+TMP_PREFIX = ".tmp-"
+_TMP_NAME = re.compile(r"\.tmp-(?P<space>.+)-(?P<pid>\d+)-[^-]*")
+
+
+def _process_space():
+    """Where a pid means one process: this host, and its pid namespace when
+    known (containers sharing a hostname and a mounted cache see different
+    processes under the same pids)."""
+    host = socket.gethostname()
+    try:
+        return "%s@%d" % (host, os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        return host
+
+
+def temporary_prefix(pid=None):
+    """The prefix of the temporary folders process ``pid`` (this one if
+    None) writes: it tells a later start whether their writer is alive."""
+    return "%s%s-%d-" % (TMP_PREFIX, _process_space(),
+                         os.getpid() if pid is None else pid)
+
+
+def _writer_alive(pid):
+    if pid <= 0:
+        return False
+    if pid == os.getpid():
+        # this process writes one entry at a time and is not writing now:
+        # the folder is an earlier process's that had the same pid (pids
+        # repeat, e.g. in a container)
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:   # alive, another user's (EPERM)
+        return True
+    return True
+
+
+def _is_leftover(cache_dir, name, now):
+    match = _TMP_NAME.fullmatch(name)
+    if match and match["space"] == _process_space():
+        return not _writer_alive(int(match["pid"]))
+    return now - os.path.getmtime(os.path.join(cache_dir, name)) > \
+        LEFTOVER_AGE_S
 
 
 def _remove_leftovers(cache_dir):
-    """Half-written entries of an interrupted run, named in one log line."""
+    """Half-written entries of an interrupted run, named in one log line.
+    The processes of a collective run share the cache: a folder whose
+    writer is alive is left to it."""
     now = time.time()
     found = []
     for name in sorted(os.listdir(cache_dir)):
         try:
-            if name.startswith(".tmp-") and now - os.path.getmtime(
-                    os.path.join(cache_dir, name)) > LEFTOVER_AGE_S:
+            if name.startswith(TMP_PREFIX) and _is_leftover(cache_dir, name,
+                                                            now):
                 found.append(name)
         except OSError:   # finished and renamed meanwhile
             continue
@@ -137,7 +204,7 @@ def store(cache_dir, path, arrays, meta):
     try:
         os.makedirs(cache_dir, exist_ok=True)
         _remove_leftovers(cache_dir)
-        tmp = temporary_folder(cache_dir, ".tmp-")
+        tmp = temporary_folder(cache_dir, temporary_prefix())
     except OSError as exc:
         logger.warning("cannot write the cache in %s (%s): %s is read "
                        "without one", cache_dir, exc, path)
@@ -148,9 +215,8 @@ def store(cache_dir, path, arrays, meta):
         with open(os.path.join(tmp, "meta.json"), "w") as f:
             json.dump(meta, f)
         entry = _entry(cache_dir, path)
-        prefix = os.path.basename(path) + "."
         for old in os.listdir(cache_dir):
-            if old.startswith(prefix) and os.path.join(cache_dir, old) != entry:
+            if _stale(old, path, entry):
                 shutil.rmtree(os.path.join(cache_dir, old), ignore_errors=True)
         try:
             os.replace(tmp, entry)

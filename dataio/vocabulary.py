@@ -66,6 +66,28 @@ def _from_cache(config):
             for g in groups], len(files)
 
 
+def check_train_data(config, for_maxima=False):
+    """A missing or empty ``runner.train_data_dir`` is named as such, with
+    the fix (``for_maxima``: when ``max_idxs: auto`` looked there, which is
+    not the cause)."""
+    train_dir = config.get("runner.train_data_dir")
+    if files_matching([train_dir], ".pkl"):
+        return
+    problem = "does not exist" if not os.path.exists(train_dir) else \
+        "holds no .pkl stage file"
+    # a ValueError, as every max_idxs problem is
+    raise ValueError(
+        "runner.train_data_dir %s %s%s: point runner.train_data_dir at the "
+        "folder of the training stage files (tools/preprocess.py writes "
+        "them; the sample data is data/train)%s" % (
+            train_dir, problem,
+            ", and hyper_parameters.max_idxs: auto reads the id maxima from "
+            "there (its %s, or the cached id ranges of its files)" %
+            MAX_IDXS_FILE if for_maxima else "",
+            ", or give hyper_parameters.max_idxs as [[7 static], "
+            "[7 multi-id], [6 ad]] inclusive id maxima" if for_maxima else ""))
+
+
 def resolve_max_idxs(config):
     """Replace ``max_idxs: auto`` in ``config`` by the maxima found beside
     the data; returns where they came from (for the log)."""
@@ -77,6 +99,7 @@ def resolve_max_idxs(config):
         if os.path.isfile(path):
             config[KEY] = read_max_idxs_file(path)
             return path
+    check_train_data(config, for_maxima=True)
     cached = _from_cache(config)
     if cached is not None:
         config[KEY] = cached[0]

@@ -58,16 +58,21 @@ def keep_previous(path, announce=True):
 def check_writable(folder, key):
     """Fail before any work if ``folder`` (the value of config ``key``)
     cannot be created or written: a probe file is made and removed there
-    (mode bits say nothing for root)."""
+    (mode bits say nothing for root). The probe goes in every case: on a
+    full disk it is created and only its write fails."""
+    probe = os.path.join(folder, ".write-probe.tmp-%d" % os.getpid())
     try:
         os.makedirs(folder, exist_ok=True)
-        probe = os.path.join(folder, ".write-probe.tmp-%d" % os.getpid())
         with open(probe, "w") as f:
             f.write("probe")
-        os.remove(probe)
     except OSError as exc:
         raise ValueError("%s %s is not writable: %s" % (key, folder,
                                                         exc.strerror or exc))
+    finally:
+        try:
+            os.remove(probe)
+        except OSError:
+            pass   # never made
 
 
 def check_room(folder, needed, key):

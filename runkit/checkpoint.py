@@ -2,9 +2,10 @@
 
 ``<model_save_path>/<epoch>/rec.pdparams`` and ``rec.pdopt``. An epoch folder
 is first written under a temporary name and renamed into place, so a
-crash never leaves a half-written checkpoint under the real name. A folder
-that already exists is not silently replaced: it is moved to
-``<epoch>.prev`` with a warning.
+crash never leaves a half-written checkpoint under the real name (the
+trainer's saves, with their manifest, are ``runkit.runs.Run.save_epoch``).
+``save_checkpoint`` does not silently replace a folder that already exists:
+it is moved to ``<epoch>.prev`` with a warning.
 
 Both files are pickles (``paddle.save``), and ``paddle.load`` unpickles
 without restriction: a shared checkpoint could run code. They are read here
@@ -50,15 +51,23 @@ def remove_leftovers(folder, what="an interrupted save"):
     return found
 
 
-def save_checkpoint(model, optimizer, save_dir, epoch, announce=True):
+def write_checkpoint(model, optimizer, folder):
+    """``rec.pdparams`` (and ``rec.pdopt`` unless ``optimizer`` is None)
+    into ``folder``."""
     import paddle
+    paddle.save(model.state_dict(), os.path.join(folder, "rec.pdparams"))
+    if optimizer is not None:
+        paddle.save(optimizer.state_dict(), os.path.join(folder, "rec.pdopt"))
+
+
+def save_checkpoint(model, optimizer, save_dir, epoch, announce=True):
+    """A checkpoint folder outside a run (the trainer saves through
+    ``runkit.runs.Run.save_epoch``, which also keeps the manifest)."""
     target = os.path.join(save_dir, str(epoch))
     os.makedirs(save_dir, exist_ok=True)
     tmp = temporary_folder(save_dir, ".%s%s" % (epoch, TMP_MARK))
     try:
-        paddle.save(model.state_dict(), os.path.join(tmp, "rec.pdparams"))
-        if optimizer is not None:
-            paddle.save(optimizer.state_dict(), os.path.join(tmp, "rec.pdopt"))
+        write_checkpoint(model, optimizer, tmp)
     except BaseException:
         # a failed or interrupted save leaves nothing behind
         shutil.rmtree(tmp, ignore_errors=True)

@@ -108,6 +108,7 @@ RANGES = {
     "runner.infer_train_epoch": (0, True),
     "runner.infer_holdout": (0, True),
     "runner.infer_min_positives": (0, True),
+    "runner.seed": (0, True),
     "hyper_parameters.embed_dim": (1, True),
     "hyper_parameters.num_expert": (1, True),
     "hyper_parameters.num_output": (1, True),
@@ -123,17 +124,25 @@ RANGES = {
 }
 
 
+# key: the value it must stay below
+BELOW = {
+    "runner.seed": 2 ** 32,   # numpy's and Paddle's seeds are 32-bit
+}
+
+
 class ConfigError(ValueError):
     pass
 
 
 def _check_ranges(config, path):
     for key, (low, inclusive) in RANGES.items():
-        value = config[key]
-        if value < low or (value == low and not inclusive) or value != value:
-            raise ConfigError("config key %r is %r; it must be %s %s (in %s "
+        value, high = config[key], BELOW.get(key)
+        if value < low or (value == low and not inclusive) or value != value \
+                or (high is not None and value >= high):
+            raise ConfigError("config key %r is %r; it must be %s %s%s (in %s "
                               "or its -o overrides)" % (
                                   key, value, ">=" if inclusive else ">", low,
+                                  "" if high is None else " and < %d" % high,
                                   path))
     if config["runner.infer_holdout"] and config[
             "hyper_parameters.optimizer.local_test_optimizer"] == "maml":

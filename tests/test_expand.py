@@ -107,7 +107,8 @@ def test_a_small_campaign_is_skipped_and_the_others_go_on(caplog):
                             make_campaign(aid=2)])
     assert [r.aid for r in results] == [2]
     assert skipped == [{"aid": 1, "reason": "4 seeds, fewer than "
-                        "expand.min_seeds 10"}]
+                        "expand.min_seeds 10: give it more seeds, or lower "
+                        "expand.min_seeds"}]
     assert "campaign 1 skipped" in caplog.text
 
 
@@ -329,7 +330,7 @@ def test_infer_meta_saves_every_candidates_score(demo, tmp_path):
         "runner.test_cold_data_dir=null"])
     assert done.returncode == 0, done.stdout[-3000:]
     rows = json.loads(result.read_text())["epochs"]["0"]["hot"]["campaigns"]
-    folder = tmp_path / "scores" / "0" / "hot"
+    folder = tmp_path / "r.scores" / "0" / "hot"
     assert sorted(os.listdir(folder)) == sorted(str(r["aid"]) for r in rows)
     for row in rows:
         scores = pd.read_csv(folder / str(row["aid"]) / "scores.csv")

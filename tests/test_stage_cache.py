@@ -168,3 +168,94 @@ def test_an_entry_another_process_stored_first_is_kept(tmp_path, caplog):
     assert [n for n in os.listdir(cache) if n.startswith(".tmp-")] == []
     again, _ = stage_cache.load(str(cache), str(src))
     np.testing.assert_array_equal(again["features"], arrays["features"])
+
+
+def test_same_named_files_of_two_folders_keep_their_own_entries(tmp_path):
+    """/a/train_data/x_stage1.pkl and /b/train_data/x_stage1.pkl sharing
+    runner.cache_dir: each keeps its entry, neither evicts the other."""
+    cache = tmp_path / "cache"
+    a = tmp_path / "a" / "train_data" / "x_stage1.pkl"
+    b = tmp_path / "b" / "train_data" / "x_stage1.pkl"
+    for i, src in enumerate((a, b)):
+        src.parent.mkdir(parents=True)
+        write_stage(src, n=60 + i, seed=i)
+    read_stage(str(a), MAXIMA, cache_dir=str(cache))
+    read_stage(str(b), MAXIMA, cache_dir=str(cache))
+    assert stage_cache.load(str(cache), str(a)) is not None   # a hit
+    assert stage_cache.load(str(cache), str(b)) is not None
+    assert len(read_stage(str(a), MAXIMA, cache_dir=str(cache))) == 60
+    assert len(read_stage(str(b), MAXIMA, cache_dir=str(cache))) == 61
+
+
+def dead_pid():
+    import subprocess
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def leftover(cache, pid, age_s=0):
+    """A temporary folder as process ``pid`` of this host names it."""
+    folder = cache / (stage_cache.temporary_prefix(pid) + "abcd1234")
+    os.makedirs(folder / "features.npy")
+    if age_s:
+        old = os.path.getmtime(folder) - age_s
+        os.utime(folder, (old, old))
+    return folder
+
+
+def test_a_dead_writers_leftover_is_removed_at_the_next_start(tmp_path,
+                                                              caplog):
+    src, cache = tmp_path / "x_stage1.pkl", tmp_path / "cache"
+    write_stage(src)
+    killed = leftover(cache, dead_pid())     # just now: no age to wait for
+    with caplog.at_level("INFO"):
+        read_stage(str(src), MAXIMA, cache_dir=str(cache))
+    assert not killed.exists()
+    assert "removed leftovers of an interrupted cache write in %s: %s" % (
+        cache, killed.name) in caplog.text
+
+
+def test_a_live_writers_folder_is_kept_however_old(tmp_path):
+    src, cache = tmp_path / "x_stage1.pkl", tmp_path / "cache"
+    write_stage(src)
+    # another rank of a collective run, still writing a large entry
+    writing = leftover(cache, os.getppid(),
+                       age_s=stage_cache.LEFTOVER_AGE_S + 60)
+    read_stage(str(src), MAXIMA, cache_dir=str(cache))
+    assert writing.exists()
+
+
+def test_a_writer_names_its_folder_by_host_and_pid(tmp_path, monkeypatch):
+    import socket
+    src, cache = tmp_path / "x_stage1.pkl", tmp_path / "cache"
+    write_stage(src)
+    seen = []
+    real = np.save
+    monkeypatch.setattr(np, "save", lambda path, array: (
+        seen.append(os.path.basename(os.path.dirname(path))),
+        real(path, array)))
+    read_stage(str(src), MAXIMA, cache_dir=str(cache))
+    assert seen and seen[0].startswith(".tmp-" + socket.gethostname())
+    assert "-%d-" % os.getpid() in seen[0]
+    assert seen[0].startswith(stage_cache.temporary_prefix())
+
+
+def test_a_leftover_under_this_processs_own_pid_is_an_earlier_ones(tmp_path):
+    # pids repeat (a container's process often has the same one every run)
+    src, cache = tmp_path / "x_stage1.pkl", tmp_path / "cache"
+    write_stage(src)
+    earlier = leftover(cache, os.getpid())
+    read_stage(str(src), MAXIMA, cache_dir=str(cache))
+    assert not earlier.exists()
+
+
+def test_an_entry_of_the_layout_before_path_tags_is_dropped(tmp_path):
+    src, cache = tmp_path / "x_stage1.pkl", tmp_path / "cache"
+    write_stage(src)
+    os.makedirs(cache / "x_stage1.pkl.0123456789abcdef")  # no run finds it
+    os.makedirs(cache / "y_stage1.pkl.0123456789abcdef")  # another file's
+    read_stage(str(src), MAXIMA, cache_dir=str(cache))
+    names = sorted(os.listdir(cache))
+    assert "x_stage1.pkl.0123456789abcdef" not in names
+    assert "y_stage1.pkl.0123456789abcdef" in names and len(names) == 2

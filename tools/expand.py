@@ -20,8 +20,10 @@ of the candidates, a fraction or a count), DIR/<aid>/scores.csv (every
 candidate; in form 2 only with ``--all-scores``) and DIR/summary.json. Seeds are never in their own audience;
 seeds without negatives get ``expand.negative_ratio`` negatives per seed
 drawn from the candidates (left out of the audience); campaigns with fewer
-than ``expand.min_seeds`` seeds are skipped with a warning. An existing DIR
-is refused (exit 2) unless ``--overwrite``.
+than ``expand.min_seeds`` seeds, or without candidates, are skipped with a
+warning and listed in the summary; a run that expands no campaign writes
+nothing and exits 1. An existing DIR is refused (exit 2) unless
+``--overwrite``.
 
 Under ``python -m paddle.distributed.launch --nproc_per_node N`` with
 ``-o runner.use_fleet=True``, campaigns (form 1) or a user table's chunks
@@ -86,12 +88,29 @@ def campaigns_of(config, args):
             None, True)
 
 
+def nothing_expanded(args, skipped, listed=5):
+    """The error of a run that expanded no campaign: nothing is written
+    (an output claiming success with no campaign in it would pass for
+    one), an earlier --out stays as it was."""
+    out = os.path.abspath(args.out)
+    kept = "%s left as it was" % out if os.path.exists(out) else \
+        "%s not made" % out
+    if not skipped:
+        return ("no campaign expanded: %s holds no seed; nothing written (%s)"
+                % (args.seeds, kept))
+    reasons = ["campaign %s: %s" % (s["aid"], s["reason"])
+               for s in skipped[:listed]]
+    if len(skipped) > listed:
+        reasons.append("and %d more" % (len(skipped) - listed))
+    return ("no campaign expanded, so nothing written (%s); every campaign "
+            "was skipped: %s" % (kept, "; ".join(reasons)))
+
+
 def run(config, args):
     from audience.expansion import expand
-    from audience.output import OutputDir, summary_document
+    from audience.output import OutputDir, check_target, summary_document
     top = args.top
-    if os.path.exists(args.out) and not args.overwrite:
-        OutputDir(args.out)   # refused early, before paddle is loaded
+    check_target(args.out, args.overwrite)   # before paddle is loaded
     runtime.prepare(config)
     from runkit import distributed
     group = distributed.start(config, "expand")
@@ -105,6 +124,8 @@ def run(config, args):
             config, campaigns, top, table=table, group=group,
             on_result=(lambda e: out.write_expansion(e, all_scores))
             if out else None)
+        if not expansions:
+            raise ValueError(nothing_expanded(args, skipped))
         if out is None:
             return
         path = out.commit(summary_document(config, expansions, skipped, top))

@@ -10,8 +10,10 @@ fine-tuned on its rows of SEEDS exactly as tools/expand.py does (seeds
 without negatives need CANDS to draw negatives from). Writes DIR/model.json
 and DIR/model.pdiparams (``paddle.jit.save``; inputs ``static`` [N, 7],
 ``dynamic`` [N, 50], ``lengths`` [N, 7], ``ad`` [N, 6], int64; output the
-scores [N]) and DIR/export.json describing them. An existing DIR is refused
-(exit 2) unless ``--overwrite``.
+scores [N]) and DIR/export.json describing them (with ``fine_tuned``, and
+``not_fine_tuned_because`` when the model is the meta-trained one, as for a
+campaign whose seeds hold fewer positives than runner.infer_min_positives).
+An existing DIR is refused (exit 2) unless ``--overwrite``.
 """
 import os
 import sys
@@ -33,32 +35,52 @@ def add_arguments(parser):
                         help="replace an existing --out folder")
 
 
-def campaign_weights(config, args, model_class, model, init_state):
-    """The campaign's fine-tuned weights over the full tables."""
-    from dygraph_model import campaign_rng
-    from audience.expansion import seeds_with_negatives
-    from audience.serving import full_weights
+def find_campaign(config, args):
+    """Campaign ``--aid`` of the seeds (and candidates) files."""
     from audience.sources import feature_row_campaigns
     if not args.seeds:
         raise ValueError("--aid needs --seeds, the file holding its seeds")
-    campaigns = feature_row_campaigns(args.seeds, args.candidates or args.seeds,
-                                      config)
-    campaign = next((c for c in campaigns if c.aid == args.aid), None)
-    if campaign is None:
-        raise ValueError("campaign %d has no seeds in %s%s" % (
-            args.aid, args.seeds, "" if not args.candidates else
-            " or no candidates in %s" % args.candidates))
+    for campaign in feature_row_campaigns(
+            args.seeds, args.candidates or args.seeds, config):
+        if isinstance(campaign, dict):   # skipped: its source says why
+            if campaign["aid"] == args.aid:
+                raise ValueError("campaign %d: %s" % (args.aid,
+                                                      campaign["reason"]))
+        elif campaign.aid == args.aid:
+            return campaign
+    raise ValueError("campaign %d has no seeds in %s: give the file that "
+                     "holds them as --seeds" % (args.aid, args.seeds))
+
+
+def campaign_weights(config, args, model_class, model, init_state):
+    """The campaign's fine-tuned weights over the full tables, and what
+    export.json says of its fine-tuning (as expand's summary does)."""
+    from dygraph_model import campaign_rng
+    from audience.expansion import fine_tuning_record, seeds_with_negatives
+    from audience.serving import full_weights
+    campaign = find_campaign(config, args)
     if not args.candidates:
         if campaign.seed_y is None or not (campaign.seed_y == 0).any():
             raise ValueError("the seeds of campaign %d hold no negative: give "
                              "--candidates to draw negatives from" % args.aid)
     rng = campaign_rng(config, args.aid)   # the expansion's stream
-    x, y, _ = seeds_with_negatives(campaign, config.get("expand.negative_ratio"),
-                                   rng)
+    x, y, drawn = seeds_with_negatives(
+        campaign, config.get("expand.negative_ratio"), rng)
     no_candidates = [a[:0] for a in campaign.cand_x]
+    model_class.kept_passes = None
     packed, rows, _ = model_class.finetune(model, init_state, x, y,
                                            no_candidates, config, rng)
-    return full_weights(model, init_state, packed, rows)
+    record = {"seed_users": int(len(campaign.seed_uid)),
+              "seed_positives": int(len(campaign.seed_uid)
+                                    if campaign.seed_y is None
+                                    else campaign.seed_y.sum()),
+              "negatives_drawn": int(len(drawn))}
+    record.update(fine_tuning_record(model_class, y, config))
+    if not record["fine_tuned"]:
+        runtime.logger.warning(
+            "campaign %d: not fine-tuned (%s): the exported model is the "
+            "meta-trained one", args.aid, record["not_fine_tuned_because"])
+    return full_weights(model, init_state, packed, rows), record
 
 
 def export(config, args):
@@ -71,15 +93,19 @@ def export(config, args):
         model_class, model, init_state = load_model(config)
         if args.aid is None:
             weights = serving.full_weights(model, init_state)
+            record = {"fine_tuned": False, "not_fine_tuned_because":
+                      "no --aid: the meta-trained model"}
         else:
-            weights = campaign_weights(config, args, model_class, model,
-                                       init_state)
+            weights, record = campaign_weights(config, args, model_class,
+                                               model, init_state)
         serving.save(serving.ServingModel(model, weights),
                      os.path.join(out.tmp, "model"))
-        path = out.commit({
-            "checkpoint": checkpoint_path(config), "aid": args.aid,
-            "seeds": args.seeds, "inputs": list(serving.INPUT_NAMES),
-            "files": ["model.json", "model.pdiparams"]}, "export.json")
+        meta = {"checkpoint": checkpoint_path(config), "aid": args.aid,
+                "seeds": args.seeds}
+        meta.update(record)
+        meta.update({"inputs": list(serving.INPUT_NAMES),
+                     "files": ["model.json", "model.pdiparams"]})
+        path = out.commit(meta, "export.json")
     except BaseException:
         out.abandon()
         raise

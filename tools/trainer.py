@@ -3,7 +3,9 @@
 Checkpoints go to ``<runner.model_save_path>/<epoch>/`` with the run's
 manifest (runkit/runs.py); a folder holding another run is refused unless
 ``-o runner.resume=True`` (continue it exactly) or
-``-o runner.overwrite=True`` (replace it).
+``-o runner.overwrite=True`` (replace it: only that run's epoch folders, their
+``.prev`` copies and its run.json are removed). A loss that turns NaN or
+inf stops the run before the step, naming the learning rates to lower.
 
 Several processes (``python -m paddle.distributed.launch --nproc_per_node N
 tools/trainer.py -m config.yaml -o runner.use_fleet=True``): each draws its
@@ -20,18 +22,59 @@ from runkit import cli  # noqa: E402
 from runkit import runtime  # noqa: E402
 
 
+class NonFinite(ValueError):
+    """The loss (or the predictions it comes from) became NaN or inf."""
+
+
+class _FiniteOnly:
+    """The AUC metric of one step, fed only finite predictions: a diverged
+    model's NaN would otherwise stop Paddle's AUC with "cannot convert float
+    NaN to integer" before the loss can be checked."""
+
+    def __init__(self, metric):
+        self.metric, self.finite = metric, True
+
+    def update(self, preds, labels):
+        import numpy as np
+        if np.isfinite(preds).all():
+            self.metric.update(preds=preds, labels=labels)
+        else:
+            self.finite = False
+
+
 def train_step(model_class, model, optimizer, batch, config, metric_list=(),
                group=None):
     """One meta step: meta-loss, backward, (the mean gradient of a
-    collective run's ranks,) Adam. Returns this process's loss value."""
-    loss, _, _ = model_class.train_forward(model, list(metric_list), batch,
-                                           config)
+    collective run's ranks,) Adam. Returns this process's loss value; a
+    non-finite loss raises :class:`NonFinite` before the step."""
+    import math
+    guarded = [_FiniteOnly(m) for m in metric_list]
+    loss, _, _ = model_class.train_forward(model, guarded, batch, config)
+    value = float(loss)
+    if not math.isfinite(value) or not all(g.finite for g in guarded):
+        raise NonFinite(value)
     optimizer.clear_grad()
     loss.backward()
     if group is not None:
         group.average_gradients(model.parameters())
     optimizer.step()
-    return float(loss)
+    return value
+
+
+def diverged(config, epoch, batch_id, value, last):
+    """The one line of a training that diverged."""
+    import math
+    what = ("the loss is NaN" if math.isnan(value) else "the loss is %s" %
+            value if not math.isfinite(value) else
+            "the predictions are NaN (loss %g)" % value)
+    keys = ("hyper_parameters.optimizer.global_learning_rate",
+            "hyper_parameters.local_lr")
+    return ("training diverged: %s at epoch %d, meta-batch %d: lower %s; no "
+            "checkpoint of this epoch was written%s" % (
+                what, epoch, batch_id, " and/or ".join(
+                    "%s (now %g)" % (k, config.get(k)) for k in keys),
+                "; the last checkpoint saved before it is %s" % last
+                if last else ""))
 
 
 def metric_text(names, metrics):
@@ -45,9 +88,11 @@ def train(config):
     from dygraph_model import DygraphModel
     import numpy as np
     from dataio.stage_files import files_matching
+    from dataio.vocabulary import check_train_data
     from runkit import checkpoint, distributed, runs
     from runkit.atomic import check_room, check_writable
     log = runtime.logger
+    runtime.STATUS.pop("last_checkpoint", None)   # this run's, once it has one
     group = distributed.start(config)
     if not group.leader:  # rank 0 speaks for the run; warnings still show
         log.setLevel("WARNING")
@@ -77,10 +122,8 @@ def train(config):
         log.info("warm start from %s (runner.model_init_path: its weights, "
                  "a fresh optimiser; runner.resume continues a run)", init)
     reader = runtime.load_module(config, "runner.train_reader_path")
+    check_train_data(config)
     files = files_matching([config.get("runner.train_data_dir")], ".pkl")
-    if not files:
-        raise FileNotFoundError("no .pkl file in runner.train_data_dir %s" %
-                                config.get("runner.train_data_dir"))
     start = time.time()
     dataset = reader.RecDataset(files, config, share=(group.rank, group.size)) \
         if group.active else reader.RecDataset(files, config)
@@ -109,6 +152,8 @@ def train(config):
     rows_per_batch = 2 * config.get("hyper_parameters.task_count") * \
         config.get("hyper_parameters.batch_size") * group.size
     saved = []
+    if group.leader:
+        run.start()
     if run.start_epoch >= config.get("runner.epochs"):
         log.info("%s already holds epochs 0..%d of this run: nothing to do "
                  "(raise runner.epochs to train further)", save_dir,
@@ -127,9 +172,14 @@ def train(config):
         for batch_id, batch in enumerate(batches):
             reader_cost += time.time() - reader_start
             step_start = time.time()
-            losses.append(train_step(model_class, model, optimizer, batch,
-                                     config, metric_list,
-                                     group if group.active else None))
+            try:
+                losses.append(train_step(model_class, model, optimizer, batch,
+                                         config, metric_list,
+                                         group if group.active else None))
+            except NonFinite as exc:
+                raise NonFinite(diverged(
+                    config, epoch, batch_id, exc.args[0],
+                    runtime.STATUS.get("last_checkpoint"))) from None
             batch_cost += time.time() - step_start
             if (batch_id + 1) % interval == 0:
                 n = interval
@@ -155,11 +205,11 @@ def train(config):
         if not group.leader:
             continue
         # no step taken (scratch): no optimiser state worth saving
-        # an overwriting run names what it removes itself
-        path = checkpoint.save_checkpoint(model, optimizer if losses else None,
-                                          save_dir, epoch,
-                                          announce=not run.replacing)
-        run.record_epoch(epoch, path, dataset.rng.bit_generator.state)
+        stepped = optimizer if losses else None
+        path = run.save_epoch(
+            epoch, lambda folder: checkpoint.write_checkpoint(model, stepped,
+                                                              folder),
+            dataset.rng.bit_generator.state)
         log.info("saved %s", path)
         runtime.STATUS["last_checkpoint"] = path
         saved.append(path)
