@@ -284,6 +284,12 @@ class DygraphModel:
         the pass count with the lowest loss on held-out seeds, 0 included,
         is kept), or ``maml``: the inner loop's update, ``inner_steps``
         full-batch SGD steps at ``local_lr``."""
+        from tuning.choice import unresolved
+        if unresolved(config):
+            raise ValueError(
+                "%s is auto and was not resolved: a tool resolves it from the "
+                "checkpoint's run (tuning.choice.resolve) before fine-tuning"
+                % ", ".join(unresolved(config)))
         if not self.finetunes(y_spt, config):
             return
         kind = config.get("hyper_parameters.optimizer.local_test_optimizer")

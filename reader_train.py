@@ -16,6 +16,11 @@ and keeps tasks ``rank*task_count .. (rank+1)*task_count - 1``; it reads the
 rows of those only. So N ranks of ``task_count`` t train exactly what one
 process of N*t tasks trains, every rank agrees on the epoch length, and the
 stream's state (saved for resume) is the same on every rank.
+
+Meta-validation (``tuning.share`` > 0) holds some campaigns out of
+meta-training (``validation``, positions in ``index.aids`` order): they are
+never drawn, and an epoch is ceil(training rows / batch_size) meta-batches
+of the others (tuning/holdout.py says which campaigns).
 """
 import logging
 
@@ -24,6 +29,7 @@ from paddle.io import IterableDataset
 
 from dataio.campaigns import CampaignIndex
 from dataio.stage_files import DataError, read_stages
+from tuning.holdout import held_out_campaigns
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +41,7 @@ def task_probabilities(counts, method):
     elif method == "sqrt":
         weights = np.sqrt(counts)
     elif method == "unit":
-        weights = np.ones_like(counts)
+        weights = (counts > 0).astype(np.float64)   # held-out: 0
     else:
         raise ValueError("hyper_parameters.sample_method must be normal, "
                          "sqrt or unit, got %r" % (method, ))
@@ -58,9 +64,14 @@ class RecDataset(IterableDataset):
             raise DataError("%s holds no rows" % stage.path)
         self.stage = stage
         self.index = CampaignIndex(stage.aid)
+        self.validation = held_out_campaigns(self.index, stage.labels(),
+                                             config)
+        counts = self.index.counts.copy()
+        counts[self.validation] = 0
+        self.trained = int(np.count_nonzero(counts))
         self.prob = task_probabilities(
-            self.index.counts, config.get("hyper_parameters.sample_method"))
-        self.n_batch = int(np.ceil(len(stage) / self.batch_size))
+            counts, config.get("hyper_parameters.sample_method"))
+        self.n_batch = int(np.ceil(counts.sum() / self.batch_size))
         self.rng = np.random.default_rng(config.get("runner.seed"))
         small = self.index.aids[self.index.counts < self.batch_size]
         if len(small):
@@ -69,19 +80,19 @@ class RecDataset(IterableDataset):
                 "(e.g. aid %s); their support and query sets are drawn with "
                 "replacement", len(small), len(self.index.aids),
                 self.batch_size, ", ".join(str(a) for a in small[:5]))
-        if len(self.index.aids) < self.drawn_tasks:
+        if self.trained < self.drawn_tasks:
             logger.warning(
                 "only %d campaigns for task_count %d%s: a meta-batch repeats "
-                "campaigns", len(self.index.aids), self.task_count,
+                "campaigns", self.trained, self.task_count,
                 "" if self.ranks == 1 else " x %d processes" % self.ranks)
 
     def __len__(self):
         return self.n_batch
 
     def sample_tasks(self):
-        n = len(self.index.aids)
-        return self.rng.choice(n, size=self.drawn_tasks,
-                               replace=n < self.drawn_tasks, p=self.prob)
+        return self.rng.choice(len(self.index.aids), size=self.drawn_tasks,
+                               replace=self.trained < self.drawn_tasks,
+                               p=self.prob)
 
     def sample_rows(self, k):
         count = self.index.counts[k]

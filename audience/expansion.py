@@ -16,6 +16,7 @@ from typing import List, Optional
 
 import numpy as np
 
+from audience import seed_blend
 from runkit.metrics import campaign_metrics
 
 logger = logging.getLogger("metaheac")
@@ -213,8 +214,8 @@ def expand_campaign(model_class, model, init_state, campaign, config, rng,
         campaign, config.get("expand.negative_ratio"), rng)
     _log_drawn(campaign.aid, len(drawn), len(campaign.cand_uid))
     model_class.kept_passes = None
-    scores = model_class.finetune_and_score(
-        model, init_state,
+    scores = seed_blend.campaign_scores(
+        model_class, model, init_state,
         [campaign.aid, x, y, campaign.cand_x, None], config, rng)
     keep = np.setdiff1d(np.arange(len(scores)), drawn)
     return _ranked(
@@ -266,6 +267,7 @@ def expand_table_campaign(model_class, model, init_state, table, campaign,
     packed, rows, _ = model_class.finetune(model, init_state, x, y,
                                            no_candidates, config, rng)
     record = fine_tuning_record(model_class, y, config)
+    seeds_model = seed_blend.seed_model(model.maxima, x, y, config)
     import paddle
     with paddle.no_grad():
         weights = model.padded(full_weights(model, init_state, packed, rows))
@@ -277,17 +279,21 @@ def expand_table_campaign(model_class, model, init_state, table, campaign,
         lo = starts[i]
         chunk = pool[lo:lo + chunk_rows]
         chunk = chunk[~np.isin(chunk, skip)]
+        inputs = table.inputs(chunk, campaign.ad)
         mine.append((i, chunk, model_class.score(
-            model, table.inputs(chunk, campaign.ad), config, weights,
-            padded=True)))
+            model, inputs, config, weights, padded=True),
+            None if seeds_model is None else seeds_model.scores(inputs)))
         if len(mine) % 16 == 0:
             logger.info("campaign %s: scored %d of %d users", campaign.aid,
                         min(len(pool), (i + 1) * chunk_rows), len(pool))
     done = sorted(sum(group.gather(mine), []), key=lambda item: item[0])
-    kept = np.concatenate([c for _, c, _ in done]) if done \
+    kept = np.concatenate([c for _, c, _, _ in done]) if done \
         else np.zeros(0, np.int64)
-    score = np.concatenate([s for _, _, s in done]) if done \
+    score = np.concatenate([s for _, _, s, _ in done]) if done \
         else np.zeros(0, np.float32)
+    if seeds_model is not None and done:
+        score = seed_blend.blend(score, np.concatenate(
+            [s for _, _, _, s in done]), seed_blend.weight(config))
     return _ranked(
         campaign.aid, np.asarray(table.uid[kept]), score, None, top, start,
         record, seeds=len(campaign.seed_rows),
@@ -418,8 +424,11 @@ def load_model(config, path=None):
     """(model_class, model, initial weights) of a checkpoint folder."""
     from dygraph_model import DygraphModel
     from runkit import checkpoint, runs
+    from tuning import choice
     path = path or checkpoint_path(config)
-    runs.verify_checkpoint(path)   # a folder or a file in one
+    manifest = runs.verify_checkpoint(path)   # a folder or a file in one
+    # the meta-test settings: the config's, else the run's meta-validated
+    choice.resolve(config, manifest)
     model_class = DygraphModel()
     model = model_class.create_model(config)
     checkpoint.load_into(model, checkpoint.load_state(path), path)

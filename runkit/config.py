@@ -30,12 +30,19 @@ KNOWN_KEYS = {
     "runner.infer_load_path": (str, "output_model"),
     "runner.infer_start_epoch": (int, 0),
     "runner.infer_end_epoch": (int, 1),
-    "runner.infer_train_epoch": (int, 2),
+    # auto (the searched keys of meta-validation, tuning/choice.py): the
+    # run's meta-validated value, else the paper's
+    "runner.infer_train_epoch": ((int, str), "auto"),
     # share of a campaign's seeds held out to pick the number of fine-tuning
     # passes (0: no hold-out, all infer_train_epoch passes)
     "runner.infer_holdout": (_NUM, 0.0),
     # campaigns with fewer positive seeds are scored without fine-tuning
-    "runner.infer_min_positives": (int, 0),
+    "runner.infer_min_positives": (int, 1),
+    # the weight of a logistic regression on the campaign's own seeds in a
+    # rank blend with the fine-tuned network (audience/seed_blend.py), and
+    # that regression's inverse regularisation
+    "runner.infer_seed_blend": ((int, float, str), "auto"),
+    "runner.infer_seed_c": (_NUM, 0.01),
     "runner.infer_result_path": (_OPT_STR, None),
     "runner.seed": (int, 2021),
     "runner.num_threads": (int, 0),
@@ -55,20 +62,32 @@ KNOWN_KEYS = {
     # the weights' start: torch (the paper's code) or xavier (Paddle's)
     "hyper_parameters.init": (str, "torch"),
     "hyper_parameters.task_count": (int, 5),
-    "hyper_parameters.batch_size": (int, 1024),
-    "hyper_parameters.local_lr": (_NUM, 0.0002),
+    "hyper_parameters.batch_size": (int, 64),
+    "hyper_parameters.local_lr": (_NUM, 0.3),
     "hyper_parameters.inner_steps": (int, 1),
     "hyper_parameters.meta_order": (int, 2),
     "hyper_parameters.sample_method": (str, "normal"),
     "hyper_parameters.method": (str, "metaheac"),
     "hyper_parameters.optimizer.class": (str, "adam"),
     "hyper_parameters.optimizer.global_learning_rate": (_NUM, 0.001),
-    "hyper_parameters.optimizer.local_test_learning_rate": (_NUM, 0.001),
+    "hyper_parameters.optimizer.local_test_learning_rate": (
+        (int, float, str), "auto"),
     # the meta-test fine-tuning: adam or sgd at local_test_learning_rate for
     # infer_train_epoch passes, or maml: the inner loop's own update
     # (inner_steps full-batch SGD steps at local_lr)
     "hyper_parameters.optimizer.local_test_optimizer": (str, "adam"),
     "hyper_parameters.optimizer.lazy_mode": (bool, False),
+    # meta-validation (tuning/): the share of training campaigns held out
+    # (0: none, the meta-test settings are the config's or the paper's),
+    # at least min_campaigns of them; the grid searched on them; the most
+    # seeds and candidates of a held-out campaign (time)
+    "tuning.share": (_NUM, 0.1),
+    "tuning.min_campaigns": (int, 3),
+    "tuning.learning_rates": (list, [0.001, 0.003, 0.01]),
+    "tuning.passes": (list, [2, 5]),
+    "tuning.seed_blends": (list, [0.0, 0.5]),
+    "tuning.max_seeds": (int, 8000),
+    "tuning.max_candidates": (int, 3000),
     # tools/expand.py
     "expand.min_seeds": (int, 10),
     "expand.negative_ratio": (_NUM, 3.0),
@@ -109,6 +128,8 @@ RANGES = {
     "runner.infer_holdout": (0, True),
     "runner.infer_min_positives": (0, True),
     "runner.seed": (0, True),
+    "runner.infer_seed_blend": (0, True),
+    "runner.infer_seed_c": (0, False),
     "hyper_parameters.embed_dim": (1, True),
     "hyper_parameters.num_expert": (1, True),
     "hyper_parameters.num_output": (1, True),
@@ -118,6 +139,10 @@ RANGES = {
     "hyper_parameters.local_lr": (0, True),
     "hyper_parameters.optimizer.global_learning_rate": (0, False),
     "hyper_parameters.optimizer.local_test_learning_rate": (0, False),
+    "tuning.share": (0, True),
+    "tuning.min_campaigns": (1, True),
+    "tuning.max_seeds": (1, True),
+    "tuning.max_candidates": (1, True),
     "expand.min_seeds": (1, True),
     "expand.negative_ratio": (0, True),
     "expand.chunk_rows": (1, True),
@@ -127,7 +152,17 @@ RANGES = {
 # key: the value it must stay below
 BELOW = {
     "runner.seed": 2 ** 32,   # numpy's and Paddle's seeds are 32-bit
+    "tuning.share": 1,
 }
+
+# keys that may be "auto" (resolved by the tool that loads a checkpoint)
+AUTO_KEYS = ("hyper_parameters.optimizer.local_test_learning_rate",
+             "runner.infer_train_epoch", "runner.infer_seed_blend")
+# tuning.* grid: key -> (the key whose range each value must satisfy)
+GRID_KEYS = {"tuning.learning_rates":
+             "hyper_parameters.optimizer.local_test_learning_rate",
+             "tuning.passes": "runner.infer_train_epoch",
+             "tuning.seed_blends": "runner.infer_seed_blend"}
 
 
 class ConfigError(ValueError):
@@ -137,6 +172,8 @@ class ConfigError(ValueError):
 def _check_ranges(config, path):
     for key, (low, inclusive) in RANGES.items():
         value, high = config[key], BELOW.get(key)
+        if value == "auto" and key in AUTO_KEYS:
+            continue
         if value < low or (value == low and not inclusive) or value != value \
                 or (high is not None and value >= high):
             raise ConfigError("config key %r is %r; it must be %s %s%s (in %s "
@@ -151,6 +188,13 @@ def _check_ranges(config, path):
                           "(it takes inner_steps full-batch steps): set one "
                           "of them otherwise (in %s or its -o overrides)" %
                           path)
+    if config["runner.infer_seed_blend"] != "auto" and \
+            config["runner.infer_seed_blend"] > 1:
+        raise ConfigError("config key 'runner.infer_seed_blend' is %r; it must "
+                          "be <= 1 (the seeds' model's weight in the blend; in "
+                          "%s or its -o overrides)" % (
+                              config["runner.infer_seed_blend"], path))
+    _check_grid(config, path)
     if config["runner.infer_holdout"] >= 1:
         raise ConfigError("config key 'runner.infer_holdout' is %r; it must be "
                           "< 1 (a share of the seeds; in %s or its -o "
@@ -165,6 +209,24 @@ def _check_ranges(config, path):
         raise ConfigError(
             "runner.infer_start_epoch (%d) must be below runner.infer_end_epoch "
             "(%d): epochs start .. end-1 are meta-tested" % (start, end))
+
+
+def _check_grid(config, path):
+    """Every value of a tuning.* list is one its searched key accepts."""
+    for grid_key, key in GRID_KEYS.items():
+        values = config[grid_key]
+        low, inclusive = RANGES[key]
+        types = (int, ) if key == "runner.infer_train_epoch" else (int, float)
+        high = 1 if key == "runner.infer_seed_blend" else None
+        bad = [v for v in values if isinstance(v, bool) or
+               not isinstance(v, types) or v < low or
+               (v == low and not inclusive) or (high is not None and v > high)]
+        if not values or bad:
+            raise ConfigError(
+                "config key %r is %r; it must be a non-empty list of values "
+                "of %s (%s %s%s; in %s or its -o overrides)" % (
+                    grid_key, values, key, ">=" if inclusive else ">", low,
+                    "" if high is None else ", <= %s" % high, path))
 
 
 def _flatten(tree, prefix=""):
@@ -225,6 +287,9 @@ def _check(key, value, source):
             value != "auto":
         raise ConfigError("config key %r in %s must be a list of three lists "
                           "or auto, got %r" % (key, source, value))
+    if key in AUTO_KEYS and isinstance(value, str) and value != "auto":
+        raise ConfigError("config key %r in %s must be a number or auto, got "
+                          "%r" % (key, source, value))
     if key in CHOICES and value not in CHOICES[key]:
         raise ConfigError("config key %r in %s must be one of %s, got %r" %
                           (key, source, list(CHOICES[key]), value))

@@ -239,6 +239,7 @@ class Run:
         self.processes = processes
         self.writer = writer
         self.start_epoch = 0
+        self.trained_now = False   # an epoch was trained by this process
         self.resume_from = None    # epoch folder to continue from
         self.reader_state = None
         self._replaces = []        # the earlier run's, removed once we save
@@ -466,6 +467,13 @@ class Run:
             self._remove_replaced()
         self._write()
         return target
+
+    def record_validation(self, doc):
+        """The meta-validation's grid and choice (tuning/search.py), which
+        the tools that load this run's checkpoints apply (tuning/choice.py)."""
+        self.manifest["meta_validation"] = doc
+        if self.writer:
+            self._write()
 
     def _remove_replaced(self):
         """Remove the earlier run's entries (its epochs that this run has

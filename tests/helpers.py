@@ -5,6 +5,7 @@ import numpy as np
 
 from dataio import schema
 from runkit.config import load_config
+from tuning import choice
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "config.yaml"
@@ -31,7 +32,10 @@ def small_config(*extra, embed_dim=4, mlp_dims=(8, 8), num_expert=3,
         "hyper_parameters.num_output=%d" % num_output,
         "hyper_parameters.max_idxs=%s" % yaml_list(max_idxs),
     ] + list(extra)
-    return load_config(str(CONFIG), overrides)
+    config = load_config(str(CONFIG), overrides)
+    # no run to take meta-validated settings from: the fallback
+    choice.resolve(config, None, announce=False)
+    return config
 
 
 def random_inputs(rng, n, max_idxs=SMALL_MAX_IDXS, min_length=0):

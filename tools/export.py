@@ -76,6 +76,16 @@ def campaign_weights(config, args, model_class, model, init_state):
                                     else campaign.seed_y.sum()),
               "negatives_drawn": int(len(drawn))}
     record.update(fine_tuning_record(model_class, y, config))
+    if config.get("runner.infer_seed_blend") > 0:
+        # the blend ranks a whole candidate set; a served model scores
+        # one user at a time, so it is the network alone
+        record["seed_blend"] = ("not exported: the model scores as the "
+                                "network alone; runner.infer_seed_blend %g "
+                                "applies to tools/expand.py and "
+                                "tools/infer_meta.py" %
+                                config.get("runner.infer_seed_blend"))
+        runtime.logger.warning("campaign %d: %s", args.aid,
+                               record["seed_blend"])
     if not record["fine_tuned"]:
         runtime.logger.warning(
             "campaign %d: not fine-tuned (%s): the exported model is the "

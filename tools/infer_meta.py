@@ -36,6 +36,7 @@ from runkit import runtime  # noqa: E402
 
 def run_test_set(name, data_dir, model_class, model, init_state, config,
                  scores_out=None, group=None, scores_folder=""):
+    from audience import seed_blend
     from dygraph_model import campaign_rng
     from runkit.distributed import ALONE
     from runkit.metrics import campaign_metrics, fmt, summarize
@@ -53,8 +54,8 @@ def run_test_set(name, data_dir, model_class, model, init_state, config,
         aid, _, y_spt, _, y_qry = campaign
         rng = campaign_rng(config, aid)
         model_class.kept_passes = None
-        pred = model_class.finetune_and_score(model, init_state, campaign,
-                                              config, rng)
+        pred = seed_blend.campaign_scores(model_class, model, init_state,
+                                          campaign, config, rng)
         done.append((position, int(aid), int(len(y_spt)), int(y_spt.sum()),
                      model_class.finetunes(y_spt, config),
                      model_class.kept_passes, y_qry, pred))
@@ -189,6 +190,7 @@ def infer(config):
     from dygraph_model import DygraphModel
     from runkit import checkpoint, distributed
     from runkit import runs
+    from tuning import choice
     from runkit.atomic import check_writable, write_text
     log = runtime.logger
     group = distributed.start(config, "meta-test")
@@ -217,7 +219,10 @@ def infer(config):
             raise FileNotFoundError(
                 "no checkpoint %s (runner.infer_load_path, epochs "
                 "runner.infer_start_epoch .. runner.infer_end_epoch - 1)" % path)
-        runs.verify_checkpoint(os.path.dirname(path))
+        manifest = runs.verify_checkpoint(os.path.dirname(path))
+    # the meta-test settings: the config's, else the run's meta-validated
+    results["meta_test_settings"] = choice.resolve(config, manifest)
+    results["config"] = {k: v for k, v in config.items()}
     if group.leader:
         check_writable(os.path.dirname(os.path.abspath(out)),
                        "the folder of runner.infer_result_path")

@@ -159,6 +159,7 @@ def train(config):
                  "(raise runner.epochs to train further)", save_dir,
                  run.start_epoch - 1)
     for epoch in range(run.start_epoch, config.get("runner.epochs")):
+        run.trained_now = True
         model.train()
         for metric in metric_list:
             metric.reset()
@@ -213,7 +214,34 @@ def train(config):
         log.info("saved %s", path)
         runtime.STATUS["last_checkpoint"] = path
         saved.append(path)
+    if group.leader:
+        meta_validate(model_class, model, dataset, run, config)
     return saved
+
+
+def meta_validate(model_class, model, dataset, run, config):
+    """Choose the meta-test settings on the held-out training campaigns
+    with the last epoch's weights, and record the choice in run.json
+    (tuning/search.py); once per run: a resume that trains nothing more
+    validates only if the run has no choice yet."""
+    from tuning import search
+    log = runtime.logger
+    held = getattr(dataset, "validation", ())
+    if not len(held):
+        if config.get("tuning.share") > 0:
+            log.warning("meta-validation: no training campaign has %d rows "
+                        "of each class to hold out%s; the meta-test settings "
+                        "are the config's (or the paper's)",
+                        search.holdout.MIN_PER_CLASS,
+                        "" if hasattr(dataset, "validation") else
+                        " (the reader %s holds none out)" %
+                        config.get("runner.train_reader_path"))
+        return
+    if "meta_validation" in run.manifest and not run.trained_now:
+        return
+    model.eval()
+    run.record_validation(search.validate(model_class, model, dataset.stage,
+                                          dataset.index, held, config))
 
 
 def main(argv=None):

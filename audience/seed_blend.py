@@ -1,0 +1,82 @@
+"""A campaign's candidate scores: the fine-tuned network's, blended by rank
+with a logistic regression fitted on the campaign's own seeds.
+
+The network brings what meta-training learnt across campaigns; the seeds'
+own model brings what only this campaign's seeds show (on sparse data it
+ranked hot campaigns better than the fine-tuned network alone,
+docs/quality.md). Their scores live on different scales (the network is
+calibrated by meta-training, the regression by its own regularisation),
+so they are combined by rank:
+
+    score = (1 - w) * rank_net / n + w * rank_seeds / n
+
+with ``w = runner.infer_seed_blend`` (0: the network alone, the paper's
+method) and ties given their mean rank. The blended score orders the
+candidates; it is a rank share in (0, 1], not a probability. Seeds of one
+class give the regression nothing to rank by: the network's order is kept.
+"""
+import numpy as np
+from scipy.stats import rankdata
+
+
+def weight(config):
+    return float(config.get("runner.infer_seed_blend"))
+
+
+class SeedModel:
+    """The logistic regression on a campaign's seeds (their one-hot ids,
+    baselines/logistic.py); scores candidates in chunks."""
+
+    def __init__(self, maxima, x_spt, y_spt, c):
+        from baselines import logistic
+        self._logistic = logistic
+        self.encoder = logistic.OneHot([list(maxima.static),
+                                        list(maxima.dynamic),
+                                        list(maxima.ad)])
+        self.model = logistic.fit(self.encoder.transform(x_spt),
+                                  np.asarray(y_spt).astype(int), c)
+
+    def scores(self, x):
+        return self._logistic.predict(self.model, self.encoder.transform(x))
+
+
+def seed_model(maxima, x_spt, y_spt, config):
+    """The campaign's SeedModel, or None when there is nothing to blend:
+    ``runner.infer_seed_blend`` 0, or seeds of one class."""
+    y = np.asarray(y_spt)
+    if weight(config) <= 0 or len(y) == 0 or y.min() == y.max():
+        return None
+    return SeedModel(maxima, x_spt, y_spt, config.get("runner.infer_seed_c"))
+
+
+def seed_model_scores(maxima, x_spt, y_spt, x_qry, c):
+    """Scores of the candidates by the seeds' own model, or None when the
+    seeds hold one class."""
+    y = np.asarray(y_spt)
+    if len(y) == 0 or y.min() == y.max():
+        return None
+    return SeedModel(maxima, x_spt, y_spt, c).scores(x_qry)
+
+
+def blend(net_scores, seed_scores, w):
+    """The rank blend above; ``net_scores`` unchanged when there is
+    nothing to blend."""
+    net_scores = np.asarray(net_scores)
+    if seed_scores is None or w <= 0 or len(net_scores) == 0:
+        return net_scores
+    n = float(len(net_scores))
+    return ((1.0 - w) * rankdata(net_scores) / n +
+            w * rankdata(seed_scores) / n).astype(np.float32)
+
+
+def campaign_scores(model_class, model, init_state, campaign, config, rng):
+    """Fine-tune on the campaign's seeds, score its candidates, and blend
+    with the seeds' own model when ``runner.infer_seed_blend`` > 0: the
+    scores of the meta-test and of an expansion (feature rows)."""
+    scores = model_class.finetune_and_score(model, init_state, campaign,
+                                            config, rng)
+    _, x_spt, y_spt, x_qry, _ = campaign
+    seeds_model = seed_model(model.maxima, x_spt, y_spt, config)
+    if seeds_model is None:
+        return scores
+    return blend(scores, seeds_model.scores(x_qry), weight(config))

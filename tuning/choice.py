@@ -1,0 +1,74 @@
+"""The meta-test settings a tool uses: the user's, or the run's
+meta-validated choice.
+
+The searched keys may be ``auto`` (config.yaml's and the built-in
+default): a tool that loads a checkpoint takes the value that
+meta-validation recorded in the run's ``run.json``, or, for a run without
+one (``tuning.share`` 0, an older or PaddleRec's checkpoint), the paper's
+meta-test (``FALLBACK``). A number set in the config or by ``-o`` always
+wins; the log says which value came from where.
+"""
+import logging
+
+logger = logging.getLogger("metaheac")
+
+LEARNING_RATE = "hyper_parameters.optimizer.local_test_learning_rate"
+PASSES = "runner.infer_train_epoch"
+SEED_BLEND = "runner.infer_seed_blend"
+# searched key: the tuning.* key listing its candidate values
+SEARCHED = {LEARNING_RATE: "tuning.learning_rates",
+            PASSES: "tuning.passes",
+            SEED_BLEND: "tuning.seed_blends"}
+# without a recorded choice: the paper's meta-test (Adam 0.001, 2 passes,
+# the network alone)
+FALLBACK = {LEARNING_RATE: 0.001, PASSES: 2, SEED_BLEND: 0.0}
+AUTO = "auto"
+
+
+def chosen(manifest):
+    """The run's meta-validated settings, {} when it has none."""
+    return dict(((manifest or {}).get("meta_validation") or {})
+                .get("chosen") or {})
+
+
+def resolve(config, manifest=None, announce=True):
+    """Replace every ``auto`` searched key of ``config`` (in place) by the
+    run's choice or the fallback; returns {key: where its value came from}."""
+    picked = chosen(manifest)
+    sources = {}
+    for key in SEARCHED:
+        value = config.get(key)
+        if value == AUTO:
+            if key in picked:
+                config[key] = picked[key]
+                sources[key] = "meta-validated"
+            else:
+                config[key] = FALLBACK[key]
+                sources[key] = "fallback"
+        else:
+            sources[key] = "config"
+    if announce:
+        _announce(config, picked, sources)
+    return sources
+
+
+def _announce(config, picked, sources):
+    parts = []
+    for key, source in sources.items():
+        text = "%s=%s" % (key.rsplit(".", 1)[1], config[key])
+        if source == "config" and key in picked and picked[key] != config[key]:
+            text += " (set in the config; the run's meta-validated %s is " \
+                    "not used)" % picked[key]
+        elif source == "fallback":
+            text += " (the run records no meta-validated choice: the " \
+                    "paper's value)"
+        elif source == "meta-validated":
+            text += " (meta-validated)"
+        parts.append(text)
+    logger.info("meta-test settings: %s", ", ".join(parts))
+
+
+def unresolved(config):
+    """The searched keys still ``auto`` (a code path that forgot to call
+    ``resolve``)."""
+    return [key for key in SEARCHED if config.get(key) == AUTO]

@@ -1,0 +1,73 @@
+"""Which training campaigns meta-validation holds out, and how each is cut
+into seeds and candidates the way a test campaign is.
+
+Held-out campaigns are drawn from the training file with their own seeded
+stream (``runner.seed``), so turning meta-validation on or off does not
+change the task and row draws of the campaigns that are trained on, only
+which campaigns those are. A campaign is eligible when it has rows of both
+classes enough to split (``MIN_PER_CLASS`` of each): its candidates must hold
+both classes for an AUC.
+"""
+import numpy as np
+
+MIN_PER_CLASS = 3
+# the cold-like seed set is this share of the hot-like one (the released
+# data's cold campaigns have about a tenth of the hot ones' seeds)
+COLD_SHARE = 0.1
+MIN_COLD_SEEDS = 20
+
+
+def held_out_campaigns(index, labels, config):
+    """Positions (in ``index.aids`` order) of the campaigns held out for
+    meta-validation, sorted; empty when ``tuning.share`` is 0 or fewer than
+    ``tuning.min_campaigns`` can be held out (eligible ones, at most a
+    quarter of all)."""
+    share = config.get("tuning.share")
+    if share <= 0:
+        return np.zeros(0, np.int64)
+    eligible = []
+    for k in range(len(index.aids)):
+        positives = int(labels[index.rows(k)].sum())
+        if min(positives, index.counts[k] - positives) >= MIN_PER_CLASS:
+            eligible.append(k)
+    least = config.get("tuning.min_campaigns")
+    want = max(least, int(round(share * len(index.aids))))
+    # meta-training keeps at least three quarters of the campaigns, and
+    # fewer than min_campaigns would choose on noise: then none
+    want = min(want, len(eligible), len(index.aids) // 4)
+    if want < least:
+        return np.zeros(0, np.int64)
+    rng = np.random.default_rng([config.get("runner.seed"), 0x7e57])
+    return np.sort(rng.choice(np.asarray(eligible), size=want, replace=False))
+
+
+def _stratified(rng, y, share, at_least=1):
+    """Indices of about ``share`` of each class of ``y`` (at least
+    ``at_least`` of each class present)."""
+    picked = []
+    for value in (0, 1):
+        members = np.flatnonzero(y == value)
+        if len(members):
+            count = min(len(members), max(at_least,
+                                          int(round(share * len(members)))))
+            picked.append(rng.permutation(members)[:count])
+    return np.sort(np.concatenate(picked)) if picked else np.zeros(0, np.int64)
+
+
+def split(y, rng, max_seeds, max_candidates):
+    """Cut a held-out campaign's rows (labels ``y``) into
+    ``(candidates, hot_seeds, cold_seeds)`` row positions: a stratified
+    third are the candidates (at most ``max_candidates``), the rest the
+    hot-like seed set (at most ``max_seeds``), and a stratified tenth of
+    those (at least ``MIN_COLD_SEEDS``) the cold-like one."""
+    y = np.asarray(y)
+    candidates = _stratified(rng, y, 1.0 / 3.0)
+    rest = np.setdiff1d(np.arange(len(y)), candidates)
+    if len(candidates) > max_candidates:
+        candidates = np.sort(candidates[_stratified(
+            rng, y[candidates], max_candidates / len(candidates))])
+    if len(rest) > max_seeds:
+        rest = np.sort(rest[_stratified(rng, y[rest], max_seeds / len(rest))])
+    cold_share = max(COLD_SHARE, MIN_COLD_SEEDS / max(len(rest), 1))
+    cold = np.sort(rest[_stratified(rng, y[rest], min(cold_share, 1.0))])
+    return candidates, rest, cold

@@ -1,0 +1,125 @@
+"""Meta-validation: after meta-training, run the meta-test procedure on the
+held-out training campaigns (``tuning.holdout``) for every setting of a
+small grid, and choose the setting with the best mean of the hot-like and
+cold-like GAUC.
+
+The grid is the product of ``tuning.learning_rates`` (the fine-tuning
+Adam's rate), ``tuning.passes`` (fine-tuning passes over the seeds) and
+``tuning.seed_blends`` (the weight of the seeds' own logistic regression,
+audience/seed_blend.py). The blends reuse one fine-tuning per campaign, set
+and (rate, passes), so the cost is |rates| x |passes| fine-tunings of each
+held-out campaign's two seed sets. Ties keep the earlier setting of the
+grid. Everything else (infer_min_positives, the optimiser, batch size) is
+the run's config.
+"""
+import itertools
+import logging
+import time
+
+import numpy as np
+
+from runkit.metrics import campaign_metrics
+from tuning import holdout
+from tuning.choice import LEARNING_RATE, PASSES, SEED_BLEND, SEARCHED
+
+logger = logging.getLogger("metaheac")
+SETS = ("hot", "cold")
+
+
+def grid(config):
+    return [dict(zip(SEARCHED, values)) for values in itertools.product(
+        *(config.get(SEARCHED[key]) for key in SEARCHED))]
+
+
+def campaign_sets(stage, index, positions, config):
+    """Each held-out campaign cut as a test campaign is, once at hot-like
+    and once at cold-like seed counts: [(aid, {set: (x_spt, y_spt, x_qry,
+    y_qry)})]."""
+    from dygraph_model import campaign_rng
+    out = []
+    for k in positions:
+        rows = index.rows(k)
+        aid = int(index.aids[k])
+        y = stage.labels(rows)
+        cand, hot, cold = holdout.split(
+            y, campaign_rng(config, aid), config.get("tuning.max_seeds"),
+            config.get("tuning.max_candidates"))
+        x_cand = stage.inputs(rows[cand])
+        out.append((aid, {name: (stage.inputs(rows[seeds]), y[seeds],
+                                 x_cand, y[cand])
+                          for name, seeds in (("hot", hot), ("cold", cold))}))
+    return out
+
+
+def validate(model_class, model, stage, index, positions, config):
+    """The grid's results on the held-out campaigns and the chosen
+    setting: the document run.json records as ``meta_validation``."""
+    from audience import seed_blend
+    from dygraph_model import campaign_rng
+    start = time.time()
+    init_state = {k: v.clone() for k, v in model.state_dict().items()}
+    campaigns = campaign_sets(stage, index, positions, config)
+    settings = grid(config)
+    blends = sorted(set(s[SEED_BLEND] for s in settings))
+    seed_scores = {}
+    if any(w > 0 for w in blends):
+        for aid, sets in campaigns:
+            for name, (x_spt, y_spt, x_qry, _) in sets.items():
+                seed_scores[aid, name] = seed_blend.seed_model_scores(
+                    model.maxima, x_spt, y_spt, x_qry,
+                    config.get("runner.infer_seed_c"))
+    aucs = {}   # (setting index, set) -> per-campaign AUCs
+    fitted = {}
+    for i, setting in enumerate(settings):
+        key = (setting[LEARNING_RATE], setting[PASSES])
+        if key not in fitted:
+            trial = dict(config)
+            trial.update({LEARNING_RATE: key[0], PASSES: key[1],
+                          SEED_BLEND: 0.0})
+            fitted[key] = {
+                (aid, name): model_class.finetune_and_score(
+                    model, init_state, [aid] + list(parts), trial,
+                    campaign_rng(trial, aid))
+                for aid, sets in campaigns for name, parts in sets.items()}
+        for name in SETS:
+            aucs[i, name] = [campaign_metrics(
+                sets[name][3], seed_blend.blend(
+                    fitted[key][aid, name], seed_scores.get((aid, name)),
+                    setting[SEED_BLEND]))["auc"]
+                for aid, sets in campaigns]
+    rows = []
+    for i, setting in enumerate(settings):
+        gauc = {name: float(np.mean([a for a in aucs[i, name]
+                                     if a is not None]))
+                for name in SETS}
+        rows.append({"settings": setting, "hot_gauc": gauc["hot"],
+                     "cold_gauc": gauc["cold"],
+                     "score": (gauc["hot"] + gauc["cold"]) / 2.0})
+    best = max(range(len(rows)), key=lambda i: (rows[i]["score"], -i))
+    doc = {"campaigns": [aid for aid, _ in campaigns],
+           "seeds": {name: [int(len(sets[name][1])) for _, sets in campaigns]
+                     for name in SETS},
+           "candidates": [int(len(sets["hot"][3])) for _, sets in campaigns],
+           "grid": rows, "chosen": dict(rows[best]["settings"]),
+           "criterion": "mean of the hot-like and cold-like GAUC",
+           "seconds": round(time.time() - start, 1)}
+    log_table(doc)
+    return doc
+
+
+def log_table(doc):
+    logger.info("meta-validation on %d held-out training campaign(s) (aid "
+                "%s), hot-like seeds median %d, cold-like %d, candidates "
+                "median %d, %.1f s:", len(doc["campaigns"]),
+                ", ".join(str(a) for a in doc["campaigns"]),
+                int(np.median(doc["seeds"]["hot"])),
+                int(np.median(doc["seeds"]["cold"])),
+                int(np.median(doc["candidates"])), doc["seconds"])
+    logger.info("  %-10s %-7s %-11s | %-8s %-8s %-8s", "fine-tune lr", "passes",
+                "seed blend", "hot GAUC", "cold GAUC", "mean")
+    for row in doc["grid"]:
+        s = row["settings"]
+        mark = "  <- chosen" if s == doc["chosen"] else ""
+        logger.info("  %-12g %-7d %-11g | %.4f   %.4f    %.4f%s",
+                    s[LEARNING_RATE], s[PASSES], s[SEED_BLEND],
+                    row["hot_gauc"], row["cold_gauc"], row["score"], mark)
