@@ -83,6 +83,7 @@ KNOWN_KEYS = {
     # seeds and candidates of a held-out campaign (time)
     "tuning.share": (_NUM, 0.1),
     "tuning.min_campaigns": (int, 3),
+    "tuning.folds": (int, 3),
     "tuning.learning_rates": (list, [0.001, 0.003, 0.01]),
     "tuning.passes": (list, [2, 5]),
     "tuning.seed_blends": (list, [0.0, 0.5]),
@@ -141,6 +142,7 @@ RANGES = {
     "hyper_parameters.optimizer.local_test_learning_rate": (0, False),
     "tuning.share": (0, True),
     "tuning.min_campaigns": (1, True),
+    "tuning.folds": (2, True),
     "tuning.max_seeds": (1, True),
     "tuning.max_candidates": (1, True),
     "expand.min_seeds": (1, True),

@@ -129,6 +129,12 @@ def train(config):
         if group.active else reader.RecDataset(files, config)
     log.info("read %d rows, %d campaigns from %s in %.2f s", len(dataset.stage),
              len(dataset.index.aids), ", ".join(files), time.time() - start)
+    held = getattr(dataset, "validation", ())
+    if len(held):
+        log.info("meta-validation: %d campaign(s) held out of meta-training "
+                 "(tuning.share %g): aid %s", len(held),
+                 config.get("tuning.share"),
+                 ", ".join(str(a) for a in dataset.index.aids[held]))
 
     # parameters, and Adam's two moments per parameter
     if group.leader:

@@ -54,20 +54,41 @@ def _stratified(rng, y, share, at_least=1):
     return np.sort(np.concatenate(picked)) if picked else np.zeros(0, np.int64)
 
 
-def split(y, rng, max_seeds, max_candidates):
-    """Cut a held-out campaign's rows (labels ``y``) into
-    ``(candidates, hot_seeds, cold_seeds)`` row positions: a stratified
-    third are the candidates (at most ``max_candidates``), the rest the
-    hot-like seed set (at most ``max_seeds``), and a stratified tenth of
-    those (at least ``MIN_COLD_SEEDS``) the cold-like one."""
+def _stratified_folds(rng, y, k):
+    """Row positions of ``y`` dealt into ``k`` folds, each class spread
+    evenly (a fold gets every k-th member of a shuffled class)."""
+    folds = [[] for _ in range(k)]
+    offset = 0
+    for value in (0, 1):
+        members = rng.permutation(np.flatnonzero(y == value))
+        for i, row in enumerate(members):
+            folds[(i + offset) % k].append(row)
+        offset += len(members)
+    return [np.sort(np.asarray(f, np.int64)) for f in folds]
+
+
+def _cap(rng, y, rows, most):
+    if len(rows) <= most:
+        return rows
+    return np.sort(rows[_stratified(rng, y[rows], most / len(rows))])
+
+
+def split(y, rng, max_seeds, max_candidates, folds=3):
+    """Cut a held-out campaign's rows (labels ``y``) ``folds`` ways, as
+    cross-validation does: each fold in turn is the candidates (at most
+    ``max_candidates``) and the other rows the hot-like seed set (at most
+    ``max_seeds``), a stratified tenth of those (at least
+    ``MIN_COLD_SEEDS``) the cold-like one. Returns ``[(candidates,
+    hot_seeds, cold_seeds)]``, one per fold, as row positions. Every row is
+    a candidate once: a campaign of 5 % positives gives few of them, and a
+    single cut would choose on a handful."""
     y = np.asarray(y)
-    candidates = _stratified(rng, y, 1.0 / 3.0)
-    rest = np.setdiff1d(np.arange(len(y)), candidates)
-    if len(candidates) > max_candidates:
-        candidates = np.sort(candidates[_stratified(
-            rng, y[candidates], max_candidates / len(candidates))])
-    if len(rest) > max_seeds:
-        rest = np.sort(rest[_stratified(rng, y[rest], max_seeds / len(rest))])
-    cold_share = max(COLD_SHARE, MIN_COLD_SEEDS / max(len(rest), 1))
-    cold = np.sort(rest[_stratified(rng, y[rest], min(cold_share, 1.0))])
-    return candidates, rest, cold
+    cuts = []
+    for fold in _stratified_folds(rng, y, folds):
+        rest = np.setdiff1d(np.arange(len(y)), fold)
+        candidates = _cap(rng, y, fold, max_candidates)
+        rest = _cap(rng, y, rest, max_seeds)
+        cold_share = max(COLD_SHARE, MIN_COLD_SEEDS / max(len(rest), 1))
+        cold = np.sort(rest[_stratified(rng, y[rest], min(cold_share, 1.0))])
+        cuts.append((candidates, rest, cold))
+    return cuts

@@ -32,22 +32,23 @@ def grid(config):
 
 
 def campaign_sets(stage, index, positions, config):
-    """Each held-out campaign cut as a test campaign is, once at hot-like
-    and once at cold-like seed counts: [(aid, {set: (x_spt, y_spt, x_qry,
-    y_qry)})]."""
+    """Each held-out campaign cut ``tuning.folds`` ways as a test campaign
+    is, once at hot-like and once at cold-like seed counts:
+    [((aid, fold), {set: (x_spt, y_spt, x_qry, y_qry)})]."""
     from dygraph_model import campaign_rng
     out = []
     for k in positions:
         rows = index.rows(k)
         aid = int(index.aids[k])
         y = stage.labels(rows)
-        cand, hot, cold = holdout.split(
+        cuts = holdout.split(
             y, campaign_rng(config, aid), config.get("tuning.max_seeds"),
-            config.get("tuning.max_candidates"))
-        x_cand = stage.inputs(rows[cand])
-        out.append((aid, {name: (stage.inputs(rows[seeds]), y[seeds],
-                                 x_cand, y[cand])
-                          for name, seeds in (("hot", hot), ("cold", cold))}))
+            config.get("tuning.max_candidates"), config.get("tuning.folds"))
+        for fold, (cand, hot, cold) in enumerate(cuts):
+            x_cand = stage.inputs(rows[cand])
+            out.append(((aid, fold), {
+                name: (stage.inputs(rows[seeds]), y[seeds], x_cand, y[cand])
+                for name, seeds in (("hot", hot), ("cold", cold))}))
     return out
 
 
@@ -63,9 +64,9 @@ def validate(model_class, model, stage, index, positions, config):
     blends = sorted(set(s[SEED_BLEND] for s in settings))
     seed_scores = {}
     if any(w > 0 for w in blends):
-        for aid, sets in campaigns:
+        for cut, sets in campaigns:
             for name, (x_spt, y_spt, x_qry, _) in sets.items():
-                seed_scores[aid, name] = seed_blend.seed_model_scores(
+                seed_scores[cut, name] = seed_blend.seed_model_scores(
                     model.maxima, x_spt, y_spt, x_qry,
                     config.get("runner.infer_seed_c"))
     aucs = {}   # (setting index, set) -> per-campaign AUCs
@@ -77,16 +78,16 @@ def validate(model_class, model, stage, index, positions, config):
             trial.update({LEARNING_RATE: key[0], PASSES: key[1],
                           SEED_BLEND: 0.0})
             fitted[key] = {
-                (aid, name): model_class.finetune_and_score(
-                    model, init_state, [aid] + list(parts), trial,
-                    campaign_rng(trial, aid))
-                for aid, sets in campaigns for name, parts in sets.items()}
+                (cut, name): model_class.finetune_and_score(
+                    model, init_state, [cut[0]] + list(parts), trial,
+                    campaign_rng(trial, cut[0]))
+                for cut, sets in campaigns for name, parts in sets.items()}
         for name in SETS:
             aucs[i, name] = [campaign_metrics(
                 sets[name][3], seed_blend.blend(
-                    fitted[key][aid, name], seed_scores.get((aid, name)),
+                    fitted[key][cut, name], seed_scores.get((cut, name)),
                     setting[SEED_BLEND]))["auc"]
-                for aid, sets in campaigns]
+                for cut, sets in campaigns]
     rows = []
     for i, setting in enumerate(settings):
         gauc = {name: float(np.mean([a for a in aucs[i, name]
@@ -96,7 +97,8 @@ def validate(model_class, model, stage, index, positions, config):
                      "cold_gauc": gauc["cold"],
                      "score": (gauc["hot"] + gauc["cold"]) / 2.0})
     best = max(range(len(rows)), key=lambda i: (rows[i]["score"], -i))
-    doc = {"campaigns": [aid for aid, _ in campaigns],
+    doc = {"campaigns": sorted(set(cut[0] for cut, _ in campaigns)),
+           "folds": config.get("tuning.folds"),
            "seeds": {name: [int(len(sets[name][1])) for _, sets in campaigns]
                      for name in SETS},
            "candidates": [int(len(sets["hot"][3])) for _, sets in campaigns],
@@ -109,9 +111,9 @@ def validate(model_class, model, stage, index, positions, config):
 
 def log_table(doc):
     logger.info("meta-validation on %d held-out training campaign(s) (aid "
-                "%s), hot-like seeds median %d, cold-like %d, candidates "
-                "median %d, %.1f s:", len(doc["campaigns"]),
-                ", ".join(str(a) for a in doc["campaigns"]),
+                "%s), %d folds each: hot-like seeds median %d, cold-like %d, "
+                "candidates median %d, %.1f s:", len(doc["campaigns"]),
+                ", ".join(str(a) for a in doc["campaigns"]), doc["folds"],
                 int(np.median(doc["seeds"]["hot"])),
                 int(np.median(doc["seeds"]["cold"])),
                 int(np.median(doc["candidates"])), doc["seconds"])
