@@ -88,6 +88,7 @@ KNOWN_KEYS = {
     "tuning.passes": (list, [2, 5]),
     "tuning.seed_blends": (list, [0.0, 0.5]),
     "tuning.max_seeds": (int, 8000),
+    "tuning.cold_seeds": (int, 100),
     "tuning.max_candidates": (int, 3000),
     # tools/expand.py
     "expand.min_seeds": (int, 10),
@@ -144,6 +145,7 @@ RANGES = {
     "tuning.min_campaigns": (1, True),
     "tuning.folds": (2, True),
     "tuning.max_seeds": (1, True),
+    "tuning.cold_seeds": (1, True),
     "tuning.max_candidates": (1, True),
     "expand.min_seeds": (1, True),
     "expand.negative_ratio": (0, True),

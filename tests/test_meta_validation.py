@@ -50,7 +50,8 @@ def test_held_out_campaigns_are_seeded_eligible_and_never_all():
 def test_a_held_out_campaign_is_cut_like_a_test_campaign():
     y = np.zeros(600, np.float32)
     y[:60] = 1
-    cuts = holdout.split(y, np.random.default_rng(0), 8000, 3000, folds=3)
+    cuts = holdout.split(y, np.random.default_rng(0), 8000, 3000, folds=3,
+                         cold_seeds=40)
     assert len(cuts) == 3
     every = np.concatenate([cand for cand, _, _ in cuts])
     assert np.array_equal(np.sort(every), np.arange(600))  # a candidate once
@@ -59,9 +60,10 @@ def test_a_held_out_campaign_is_cut_like_a_test_campaign():
         assert len(cand) == 200 and len(hot) == 400 and len(cold) == 40
         for part in (cand, hot, cold):   # stratified: the campaign's rate
             assert abs(y[part].mean() - 0.1) < 0.02
-    cuts = holdout.split(y, np.random.default_rng(0), 100, 50, folds=2)
-    for cand, hot, cold in cuts:
-        assert len(cand) == 50 and len(hot) == 100 and len(cold) == 20
+    cuts = holdout.split(y, np.random.default_rng(0), 100, 50, folds=2,
+                         cold_seeds=300)
+    for cand, hot, cold in cuts:   # a campaign too small: all its seeds
+        assert len(cand) == 50 and len(hot) == 100 and len(cold) == 100
 
 
 def test_the_reader_never_draws_a_held_out_campaign(tmp_path):

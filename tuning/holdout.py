@@ -11,10 +11,6 @@ both classes for an AUC.
 import numpy as np
 
 MIN_PER_CLASS = 3
-# the cold-like seed set is this share of the hot-like one (the released
-# data's cold campaigns have about a tenth of the hot ones' seeds)
-COLD_SHARE = 0.1
-MIN_COLD_SEEDS = 20
 
 
 def held_out_campaigns(index, labels, config):
@@ -73,12 +69,12 @@ def _cap(rng, y, rows, most):
     return np.sort(rows[_stratified(rng, y[rows], most / len(rows))])
 
 
-def split(y, rng, max_seeds, max_candidates, folds=3):
+def split(y, rng, max_seeds, max_candidates, folds=3, cold_seeds=100):
     """Cut a held-out campaign's rows (labels ``y``) ``folds`` ways, as
     cross-validation does: each fold in turn is the candidates (at most
     ``max_candidates``) and the other rows the hot-like seed set (at most
-    ``max_seeds``), a stratified tenth of those (at least
-    ``MIN_COLD_SEEDS``) the cold-like one. Returns ``[(candidates,
+    ``max_seeds``), a stratified ``cold_seeds`` of those (all of them in a
+    campaign too small) the cold-like one. Returns ``[(candidates,
     hot_seeds, cold_seeds)]``, one per fold, as row positions. Every row is
     a candidate once: a campaign of 5 % positives gives few of them, and a
     single cut would choose on a handful."""
@@ -88,7 +84,6 @@ def split(y, rng, max_seeds, max_candidates, folds=3):
         rest = np.setdiff1d(np.arange(len(y)), fold)
         candidates = _cap(rng, y, fold, max_candidates)
         rest = _cap(rng, y, rest, max_seeds)
-        cold_share = max(COLD_SHARE, MIN_COLD_SEEDS / max(len(rest), 1))
-        cold = np.sort(rest[_stratified(rng, y[rest], min(cold_share, 1.0))])
+        cold = _cap(rng, y, rest, cold_seeds)
         cuts.append((candidates, rest, cold))
     return cuts

@@ -43,7 +43,8 @@ def campaign_sets(stage, index, positions, config):
         y = stage.labels(rows)
         cuts = holdout.split(
             y, campaign_rng(config, aid), config.get("tuning.max_seeds"),
-            config.get("tuning.max_candidates"), config.get("tuning.folds"))
+            config.get("tuning.max_candidates"), config.get("tuning.folds"),
+            config.get("tuning.cold_seeds"))
         for fold, (cand, hot, cold) in enumerate(cuts):
             x_cand = stage.inputs(rows[cand])
             out.append(((aid, fold), {
