@@ -26,6 +26,7 @@ import os
 import shutil
 import subprocess
 
+from dataio.rare_ids import FILE as ID_MAP_FILE
 from runkit.atomic import write_text
 from runkit.checkpoint import CheckpointError
 from runkit.cli import Refused
@@ -33,7 +34,8 @@ from runkit.cli import Refused
 logger = logging.getLogger("metaheac")
 
 MANIFEST = "run.json"
-FILES = ("rec.pdparams", "rec.pdopt")
+# and the rare-id mapping, when the run has one
+FILES = ("rec.pdparams", "rec.pdopt", ID_MAP_FILE)
 # keys a resumed run may change: they do not change what is trained
 RESUMABLE_CHANGES = ("runner.epochs", "runner.num_threads",
                      "runner.print_interval", "runner.resume",
@@ -102,16 +104,18 @@ def verify_epoch(save_dir, epoch, manifest):
                 ", ".join(manifest.get("epochs", {})) or "none"))
     for name, want in listed["files"].items():
         path = os.path.join(folder, name)
-        if not os.path.isfile(path) or os.path.getsize(path) != want["size"] \
+        missing = not os.path.isfile(path)
+        if missing or os.path.getsize(path) != want["size"] \
                 or sha256(path) != want["sha256"]:
             backup = os.path.join(folder + ".prev", name)
             hint = ""
             if os.path.isfile(backup) and sha256(backup) == want["sha256"]:
                 hint = "; an intact copy is %s" % backup
-            raise CheckpointError("%s does not match its checksum in %s: the "
-                                  "file is damaged%s" % (
-                                      path, os.path.join(save_dir, MANIFEST),
-                                      hint))
+            raise CheckpointError("%s %s in %s: the %s%s" % (
+                path, "is missing, but listed" if missing else
+                "does not match its checksum", os.path.join(save_dir, MANIFEST),
+                "checkpoint is incomplete" if missing else "file is damaged",
+                hint))
 
 
 _warned = set()

@@ -79,6 +79,8 @@ def export(config, args):
         path = out.commit({
             "checkpoint": checkpoint_path(config), "aid": args.aid,
             "seeds": args.seeds, "inputs": list(serving.INPUT_NAMES),
+            # folded into the tables: the model takes raw ids
+            "min_id_count": model.id_map.min_count if model.id_map else None,
             "files": ["model.json", "model.pdiparams"]}, "export.json")
     except BaseException:
         out.abandon()

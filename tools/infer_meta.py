@@ -142,8 +142,7 @@ def infer(config):
     for epoch in range(config.get("runner.infer_start_epoch"),
                        config.get("runner.infer_end_epoch")):
         path = os.path.join(load_dir, str(epoch))
-        state = checkpoint.load_state(path)
-        checkpoint.load_into(model, state, path)
+        checkpoint.load_checkpoint(model, path, config)
         init_state = {k: v.clone() for k, v in model.state_dict().items()}
         log.info("meta-test from checkpoint %s", path)
         scores_out = None
