@@ -235,6 +235,33 @@ def test_full_tables_take_raw_ids_as_the_meta_test_maps_them(trained, data):
     assert served[0] == served[1] == served[2]
 
 
+@pytest.mark.slow
+def test_exported_model_takes_raw_ids(trained, data, tmp_path):
+    """tools/export.py folds the mapping into the served tables: Paddle's
+    predictor on raw ids scores what the model scores on mapped ids."""
+    import json
+    from helpers import SMALL_MAX_IDXS, run_tool, yaml_list
+    from test_export import predict
+    out = tmp_path / "export"
+    done = run_tool("export.py", [
+        "hyper_parameters.max_idxs=%s" % yaml_list(SMALL_MAX_IDXS),
+        "hyper_parameters.embed_dim=4", "hyper_parameters.mlp_dims=[8,8]",
+        "hyper_parameters.num_expert=3", "hyper_parameters.num_output=2",
+        "runner.train_data_dir=%s" % (data / "train"),
+        "expand.checkpoint=%s" % (trained / "0")], extra=["--out", str(out)])
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert json.loads((out / "export.json").read_text())["min_id_count"] == 2
+    config = run_config(data, trained)
+    _, model, _ = loaded(config, trained / "0")
+    x = lbs_variants(np.random.default_rng(8))[3]
+    with paddle.no_grad():
+        want = model([paddle.to_tensor(a)
+                      for a in model.id_map.apply(x)]).numpy()
+    got = predict(out, x)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+    assert got[0] == got[1] == got[2]
+
+
 def test_meta_test_tool_reads_the_mapping_and_warns_on_another_key(
         trained, data, tmp_path, caplog):
     from tools.infer_meta import infer
