@@ -98,7 +98,7 @@ def holdout_split(y, share, rng):
     return np.setdiff1d(rows, held), held
 
 
-def localize(x_spt, x_qry, tasks):
+def localize(x_spt, x_qry, tasks, id_map=None):
     """Remap the ids of ``tasks`` stacked tasks onto per-task local rows.
 
     ``x_spt``/``x_qry`` are the four input arrays of all tasks' support and
@@ -106,15 +106,25 @@ def localize(x_spt, x_qry, tasks):
     Returns ``(rows, x_spt, x_qry)``: ``rows[k]`` are the ids of table k
     (schema.TABLES order) to gather, task 0's, then task 1's, ..., and the
     inputs with every id replaced by its position in ``rows[k]``.
+
+    With ``id_map`` (dataio.rare_ids) every id first becomes the row it
+    reads (rare ids their field's OOV row). Meta-training, the meta-test,
+    expansion's fine-tuning and export's all pass here, so they cannot
+    disagree; the lookup is one gather per table on arrays being copied
+    anyway. (Scoring with full tables folds the mapping into them instead:
+    audience/serving.py.)
     """
     x_spt = [np.array(a) for a in x_spt]
     x_qry = [np.array(a) for a in x_qry]
     task_spt = np.arange(len(x_spt[0])) // (len(x_spt[0]) // tasks)
     task_qry = np.arange(len(x_qry[0])) // max(len(x_qry[0]) // tasks, 1)
     rows = []
-    for table in TABLES:
+    for k, table in enumerate(TABLES):
         a = x_spt[table.slot][:, table.columns]
         b = x_qry[table.slot][:, table.columns]
+        if id_map is not None:
+            lut = id_map.luts[k]
+            a, b = lut[a], lut[b]
         span = int(max(a.max(initial=0), b.max(initial=0))) + 1
         # one key per (task, id) so each task gets its own local rows
         keys = np.concatenate([(a + task_spt[:, None] * span).ravel(),
@@ -162,11 +172,12 @@ class DygraphModel:
                             config.get("hyper_parameters.num_output"),
                             config.get("hyper_parameters.init"))
 
-    def create_feeds(self, batch_data, config):
-        """Tensors of a meta-batch, its tables localised."""
+    def create_feeds(self, batch_data, config, id_map=None):
+        """Tensors of a meta-batch, its tables localised (its rare ids
+        mapped by ``id_map``)."""
         x_spt, y_spt, x_qry, y_qry = batch_data
         tasks = len(y_spt)
-        rows, spt, qry = localize(x_spt, x_qry, tasks)
+        rows, spt, qry = localize(x_spt, x_qry, tasks, id_map)
         return {
             "tasks": tasks,
             "rows": rows,
@@ -218,7 +229,7 @@ class DygraphModel:
         return loss / float(2 * feeds["tasks"]), pred_q
 
     def train_forward(self, dy_model, metric_list, batch, config):
-        feeds = self.create_feeds(batch, config)
+        feeds = self.create_feeds(batch, config, dy_model.id_map)
         if config.get("hyper_parameters.method") == "pooled":
             loss, pred = self.pooled_loss(dy_model, feeds, config)
         else:
@@ -259,7 +270,7 @@ class DygraphModel:
         tensors: it is elementwise, so stepping packed weights is stepping
         the unpacked ones, and rows no seed touches keep zero moments.
         """
-        rows, x_spt, x_qry = localize(x_spt, x_qry, 1)
+        rows, x_spt, x_qry = localize(x_spt, x_qry, 1, dy_model.id_map)
         with paddle.no_grad():
             packed = local_weights(dy_model, init_state, rows, 1)
         packed = {name: EagerParamBase.from_tensor(value.clone())
@@ -389,6 +400,8 @@ class DygraphModel:
             packed, _, x_qry = self.finetune(dy_model, init_state, x_spt,
                                              y_spt, x_qry, config, rng)
         else:
+            if dy_model.id_map is not None:
+                x_spt, x_qry = (dy_model.id_map.apply(x) for x in (x_spt, x_qry))
             dy_model.set_state_dict(init_state)
             packed = None
             self._fit(dy_model, None, dy_model.parameters(), x_spt, y_spt,

@@ -115,6 +115,10 @@ class MetaHeac(nn.Layer):
         maxima = max_idxs if isinstance(max_idxs, IdMaxima) else \
             IdMaxima.from_config(max_idxs)
         self.maxima = maxima
+        # the rare-id mapping (dataio.rare_ids.IdMap) the ids are read
+        # through, set by the trainer or with a checkpoint; None: every id
+        # its own row. Not a parameter: the state dict stays PaddleRec's.
+        self.id_map = None
         self.embed_dim = embed_dim
         self.mlp_dims = list(mlp_dims)
         self.num_expert = num_expert

@@ -431,7 +431,7 @@ def load_model(config, path=None):
     choice.resolve(config, manifest)
     model_class = DygraphModel()
     model = model_class.create_model(config)
-    checkpoint.load_into(model, checkpoint.load_state(path), path)
+    checkpoint.load_checkpoint(model, path, config)
     logger.info("model from %s", path)
     return model_class, model, {k: v.clone()
                                 for k, v in model.state_dict().items()}

@@ -6,6 +6,9 @@ The saved program takes the four id arrays of a batch of users (``static``
 returns their scores [N]. Its weights are one task's packed weights
 (``net.pack``) with each multi-id table's zero pad row already appended,
 so serving runs the same ``forward_packed`` as training, without copies.
+A model that reads rare ids through a mapping (dataio/rare_ids.py) has it
+folded into its tables (each id's row holds the row it reads), so serving
+takes the raw ids.
 """
 import paddle
 
@@ -43,14 +46,28 @@ def full_weights(net, init_state, packed=None, rows=None):
     tables."""
     if packed is None:
         with paddle.no_grad():
-            return net.pack(init_state, 1)
+            return fold_id_map(net, net.pack(init_state, 1))
     full = dict(packed)
     with paddle.no_grad():
         for name, table_rows in zip(net.table_names(), rows):
             full[name] = paddle.scatter(init_state[name].clone(),
                                         paddle.to_tensor(table_rows),
                                         packed[name].detach(), overwrite=True)
-    return full
+    return fold_id_map(net, full)
+
+
+def fold_id_map(net, weights):
+    """``weights`` whose full tables take raw ids: with the net's rare-id
+    mapping, row ``i`` of each table becomes the row id ``i`` reads (its
+    own, or its field's OOV row). Full tables are scored with raw ids
+    (serving, user tables), not through ``localize``."""
+    if net.id_map is None:
+        return weights
+    out = dict(weights)
+    with paddle.no_grad():
+        for name, lut in zip(net.table_names(), net.id_map.luts):
+            out[name] = paddle.gather(weights[name], paddle.to_tensor(lut))
+    return out
 
 
 def input_spec():

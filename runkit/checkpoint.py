@@ -1,6 +1,8 @@
 """Checkpoints in PaddleRec's layout, written atomically, read as data.
 
-``<model_save_path>/<epoch>/rec.pdparams`` and ``rec.pdopt``. An epoch folder
+``<model_save_path>/<epoch>/rec.pdparams`` and ``rec.pdopt``, and
+``id_map.npz`` when the model reads rare ids through a mapping
+(dataio/rare_ids.py), which every load brings back. An epoch folder
 is first written under a temporary name and renamed into place, so a
 crash never leaves a half-written checkpoint under the real name (the
 trainer's saves, with their manifest, are ``runkit.runs.Run.save_epoch``).
@@ -58,6 +60,9 @@ def write_checkpoint(model, optimizer, folder):
     paddle.save(model.state_dict(), os.path.join(folder, "rec.pdparams"))
     if optimizer is not None:
         paddle.save(optimizer.state_dict(), os.path.join(folder, "rec.pdopt"))
+    if getattr(model, "id_map", None) is not None:
+        from dataio.rare_ids import FILE
+        model.id_map.save(os.path.join(folder, FILE))
 
 
 def save_checkpoint(model, optimizer, save_dir, epoch, announce=True):
@@ -155,3 +160,28 @@ def load_into(model, state, source):
                 "%s: %s has shape %s, the model (config max_idxs, embed_dim, "
                 "...) expects %s" % (source, name, shape, list(tensor.shape)))
     model.set_state_dict(state)
+
+
+def load_checkpoint(model, path, config=None):
+    """Load a checkpoint folder (or .pdparams file) into ``model``, with the
+    rare-id mapping saved beside it (``model.id_map``; None when it has
+    none). With ``config``, a ``min_id_count`` that differs from the
+    checkpoint's is named in a warning: the checkpoint's mapping is the one
+    its weights were trained with, so it is the one applied."""
+    from dataio import rare_ids
+    load_into(model, load_state(path), path)
+    model.id_map = rare_ids.load_beside(path, model.maxima)
+    if model.id_map is not None:
+        logger.info("rare ids (%s): %s", rare_ids.path_beside(path),
+                    model.id_map.describe())
+    if config is None:
+        return
+    wanted = config.get(rare_ids.KEY)
+    trained = model.id_map.min_count if model.id_map is not None else 0
+    if max(wanted, 1) != max(trained, 1):
+        logger.warning(
+            "%s is %d, but %s was trained %s: that is applied (the key acts "
+            "when meta-training)", rare_ids.KEY, wanted, path,
+            "with min_id_count %d" % trained if trained > 1 else
+            "without a rare-id mapping (no %s beside it), so every id reads "
+            "its own row" % rare_ids.FILE)

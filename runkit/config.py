@@ -61,6 +61,9 @@ KNOWN_KEYS = {
     "hyper_parameters.num_output": (int, 5),
     # the weights' start: torch (the paper's code) or xavier (Paddle's)
     "hyper_parameters.init": (str, "torch"),
+    # ids seen fewer times in the training rows share their field's one
+    # learned out-of-vocabulary row (dataio/rare_ids.py); 0 or 1: off
+    "hyper_parameters.min_id_count": (int, 0),
     "hyper_parameters.task_count": (int, 5),
     "hyper_parameters.batch_size": (int, 64),
     "hyper_parameters.local_lr": (_NUM, 0.3),
@@ -136,6 +139,7 @@ RANGES = {
     "hyper_parameters.num_expert": (1, True),
     "hyper_parameters.num_output": (1, True),
     "hyper_parameters.task_count": (1, True),
+    "hyper_parameters.min_id_count": (0, True),   # 0 or 1: off
     "hyper_parameters.batch_size": (1, True),
     "hyper_parameters.inner_steps": (0, True),  # 0: no inner loop
     "hyper_parameters.local_lr": (0, True),

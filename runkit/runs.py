@@ -34,6 +34,7 @@ import os
 import shutil
 import subprocess
 
+from dataio.rare_ids import FILE as ID_MAP_FILE
 from runkit.atomic import keep_previous, temporary_folder, write_text
 from runkit.checkpoint import TMP_MARK, CheckpointError
 from runkit.cli import Refused
@@ -41,7 +42,8 @@ from runkit.cli import Refused
 logger = logging.getLogger("metaheac")
 
 MANIFEST = "run.json"
-FILES = ("rec.pdparams", "rec.pdopt")
+# and the rare-id mapping, when the run has one
+FILES = ("rec.pdparams", "rec.pdopt", ID_MAP_FILE)
 PREV = ".prev"
 # keys a resumed run may change: they do not change what is trained
 RESUMABLE_CHANGES = ("runner.epochs", "runner.num_threads",
@@ -179,6 +181,10 @@ def verify_epoch(save_dir, epoch, manifest, names=None, then=""):
         problem = "epoch %s of the run in %s is missing (no folder %s)" % (
             number, save_dir, folder)
         repair = "rename it to %s" % folder
+    elif not os.path.isfile(bad):
+        problem = "%s is missing, but listed in %s: the checkpoint is " \
+            "incomplete" % (bad, run_json)
+        repair = "copy it back"
     else:
         problem = "%s does not match its checksum in %s: the file is " \
             "damaged" % (bad, run_json)

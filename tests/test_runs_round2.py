@@ -387,8 +387,20 @@ def test_save_epoch_lists_the_epoch_before_its_folder_is_in_place(tmp_path,
 
 # ------------------------------------------------ 8: clear one-line errors
 @pytest.mark.parametrize("auc", [True, False])
-def test_a_diverging_loss_stops_with_one_line_and_no_checkpoint(tmp_path,
-                                                                caplog, auc):
+def test_a_diverging_loss_stops_with_one_line_and_no_checkpoint(
+        tmp_path, caplog, monkeypatch, auc):
+    # the bounded BCE keeps even global_learning_rate=1000 finite now
+    # (dygraph_model.PROB_FLOOR), so the third meta-batch's loss is made NaN
+    import dygraph_model
+    real = dygraph_model.DygraphModel.meta_loss
+    calls = []
+
+    def diverging(self, *args):
+        loss, pred = real(self, *args)
+        calls.append(1)
+        return (loss * float("nan"), pred) if len(calls) >= 3 else (loss, pred)
+
+    monkeypatch.setattr(dygraph_model.DygraphModel, "meta_loss", diverging)
     caplog.set_level(logging.INFO)
     folder = tmp_path / "m"
     rc = train_here(folder, "hyper_parameters.optimizer.global_learning_rate"

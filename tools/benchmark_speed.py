@@ -162,6 +162,31 @@ def bench_reader(dataset, draws):
     return quantiles([t * 1000 for t in times])
 
 
+def bench_rare_ids(config, dataset, draws=30, min_count=2):
+    """What ``hyper_parameters.min_id_count`` costs: counting the training
+    rows (once per run) and ``localize`` of one meta-batch without and
+    with the mapping (every meta-step and fine-tuning pays that lookup)."""
+    from dataio import rare_ids
+    from dataio.schema import IdMaxima
+    from dygraph_model import localize
+    start = time.perf_counter()
+    counts = rare_ids.count_ids(dataset.stage, IdMaxima.from_config(
+        config.get("hyper_parameters.max_idxs")))
+    count_s = time.perf_counter() - start
+    id_map = rare_ids.IdMap.from_counts(counts, min_count)
+    times = {"off": [], "on": []}
+    for _ in range(draws):
+        x_spt, y_spt, x_qry, _ = dataset.meta_batch()
+        for key, mapping in (("off", None), ("on", id_map)):
+            start = time.perf_counter()
+            localize(x_spt, x_qry, len(y_spt), mapping)
+            times[key].append((time.perf_counter() - start) * 1000)
+    return {"count_s": count_s, "min_count": min_count,
+            "shared_ids": sum(id_map.shared()),
+            "localize_off_ms": quantiles(times["off"]),
+            "localize_on_ms": quantiles(times["on"])}
+
+
 def bench_meta_test(config, folder, campaigns, plain_campaigns):
     import numpy as np
     import reader_test
@@ -347,6 +372,9 @@ def main(argv=None):
     parser.add_argument("--load-only", action="store_true",
                         help="only the --big-rows loading, sampling and "
                              "memory figures")
+    parser.add_argument("--rare-ids-only", action="store_true",
+                        help="only the cost of hyper_parameters.min_id_count "
+                             "(counting, and localize with the mapping)")
     parser.add_argument("--json", default=None, help="write the figures here")
     args = parser.parse_args(argv)
     if args.smoke:
@@ -371,6 +399,15 @@ def main(argv=None):
     threads = runtime.prepare(config)
     import paddle
     import reader_train
+    if args.rare_ids_only:
+        train_file = os.path.join(folder, "train", "train_stage1.pkl")
+        dataset = reader_train.RecDataset([train_file], config)
+        dataset.batch_size = 64 if args.smoke else 1024
+        results = {"cpu": runtime.cpu_model(), "threads": threads,
+                   "rows": len(dataset.stage),
+                   "rare_ids": bench_rare_ids(config, dataset)}
+        print(json.dumps(results, indent=1))
+        return results
     results = {"device": paddle.get_device(), "threads": threads,
                "cpu": runtime.cpu_model(), "rows": None, "meta_batch": {},
                "meta_batch_gflop": {},
@@ -401,6 +438,7 @@ def main(argv=None):
     config["hyper_parameters.meta_order"] = 2
     dataset.batch_size = big_batch
     results["reader_ms"] = bench_reader(dataset, 50)
+    results["rare_ids"] = bench_rare_ids(config, dataset)
     results["meta_test"] = bench_meta_test(config, folder, args.hot,
                                            1 if args.smoke else 2)
     results["expand"] = bench_expand(
@@ -469,6 +507,14 @@ def print_table(r):
             spread(q), share(r["meta_batch_gflop"][key], q[0])))
     print("| reader, one meta-batch (5 × 2 × 1024 rows) | %s ms | |" %
           spread(r["reader_ms"], digits=2))
+    ri = r["rare_ids"]
+    print("| localize one meta-batch (5 × 2 × 1024 rows), every id its own "
+          "row | %s ms | |" % spread(ri["localize_off_ms"], digits=2))
+    print("| same, rare ids mapped (min_id_count %d: %d ids share OOV rows) "
+          "| %s ms | |" % (ri["min_count"], ri["shared_ids"],
+                           spread(ri["localize_on_ms"], digits=2)))
+    print("| counting the ids of the %d training rows (once per run) | %.2f "
+          "s | |" % (r["rows"], ri["count_s"]))
     mt = r["meta_test"]
     print("| meta-test per hot campaign, localised | %s s | %.1f GFLOP, "
           "%.0f GFLOP/s, %.0f %% |" % (

@@ -114,6 +114,9 @@ def export(config, args):
                 "seeds": args.seeds}
         meta.update(record)
         meta.update({"inputs": list(serving.INPUT_NAMES),
+                     # folded into the tables: the model takes raw ids
+                     "min_id_count": model.id_map.min_count
+                     if model.id_map else None,
                      "files": ["model.json", "model.pdiparams"]})
         path = out.commit(meta, "export.json")
     except BaseException:

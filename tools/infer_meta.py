@@ -240,8 +240,7 @@ def infer(config):
     try:
         for epoch in epochs:
             path = os.path.join(load_dir, str(epoch))
-            state = checkpoint.load_state(path)
-            checkpoint.load_into(model, state, path)
+            checkpoint.load_checkpoint(model, path, config)
             init_state = {k: v.clone() for k, v in model.state_dict().items()}
             log.info("meta-test from checkpoint %s", path)
             results["epochs"][str(epoch)] = {

@@ -87,6 +87,7 @@ def train(config):
     import paddle  # noqa: F401  (after the thread set-up)
     from dygraph_model import DygraphModel
     import numpy as np
+    from dataio import rare_ids
     from dataio.stage_files import files_matching
     from dataio.vocabulary import check_train_data
     from runkit import checkpoint, distributed, runs
@@ -113,11 +114,12 @@ def train(config):
                    writer=group.leader)
     init = config.get("runner.model_init_path")
     if run.resume_from:
-        checkpoint.load_into(model, checkpoint.load_state(run.resume_from),
-                             run.resume_from)
+        # the mapping too: the run goes on with the one it started with
+        checkpoint.load_checkpoint(model, run.resume_from)
         runtime.STATUS["last_checkpoint"] = run.resume_from
     elif init:
         runs.verify_checkpoint(init)
+        # weights only: the rare-id mapping is made from this run's rows
         checkpoint.load_into(model, checkpoint.load_state(init), init)
         log.info("warm start from %s (runner.model_init_path: its weights, "
                  "a fresh optimiser; runner.resume continues a run)", init)
@@ -135,6 +137,13 @@ def train(config):
                  "(tuning.share %g): aid %s", len(held),
                  config.get("tuning.share"),
                  ", ".join(str(a) for a in dataset.index.aids[held]))
+    if not run.resume_from:
+        start = time.time()
+        model.id_map = rare_ids.for_training(config, dataset.stage)
+        if model.id_map is not None:
+            log.info("rare ids (%s %d, counted over the training rows in "
+                     "%.2f s): %s", rare_ids.KEY, model.id_map.min_count,
+                     time.time() - start, model.id_map.describe())
 
     # parameters, and Adam's two moments per parameter
     if group.leader:
