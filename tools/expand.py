@@ -34,7 +34,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from runkit import cli, runtime  # noqa: E402
+from runkit import runtime  # noqa: E402
+if __name__ == "__main__":   # Ctrl-C from here on: one line (runtime)
+    runtime.hold_signals()
+from runkit import cli  # noqa: E402
 
 
 def top_argument(text):
@@ -109,8 +112,12 @@ def nothing_expanded(args, skipped, listed=5):
 def run(config, args):
     from audience.expansion import expand
     from audience.output import OutputDir, check_target, summary_document
+    from runkit.atomic import check_writable, existing_folder
     top = args.top
     check_target(args.out, args.overwrite)   # before paddle is loaded
+    check_writable(existing_folder(os.path.dirname(os.path.abspath(
+        args.out))), "the folder of --out", "--out")
+    runtime.writes_output(args.out, "--out")
     runtime.prepare(config)
     from runkit import distributed
     group = distributed.start(config, "expand")
@@ -129,6 +136,7 @@ def run(config, args):
         if out is None:
             return
         path = out.commit(summary_document(config, expansions, skipped, top))
+        runtime.STATUS["output_done"] = True
     except BaseException:
         if out is not None:
             out.abandon()

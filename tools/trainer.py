@@ -18,8 +18,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from runkit import cli  # noqa: E402
 from runkit import runtime  # noqa: E402
+if __name__ == "__main__":   # Ctrl-C from here on: one line (runtime)
+    runtime.hold_signals()
+from runkit import cli  # noqa: E402
 
 
 class NonFinite(ValueError):
@@ -82,6 +84,13 @@ def metric_text(names, metrics):
                    for name, m in zip(names, metrics))
 
 
+def checkpoint_state():
+    """What an interrupted training leaves."""
+    last = runtime.STATUS.get("last_checkpoint")
+    return "last complete checkpoint: %s" % last if last else \
+        "no checkpoint of this run was complete"
+
+
 def train(config):
     threads = runtime.prepare(config)
     import paddle  # noqa: F401  (after the thread set-up)
@@ -93,6 +102,7 @@ def train(config):
     from runkit.atomic import check_room, check_writable
     log = runtime.logger
     runtime.STATUS.pop("last_checkpoint", None)   # this run's, once it has one
+    runtime.STATUS["on_interrupt"] = checkpoint_state
     group = distributed.start(config)
     if not group.leader:  # rank 0 speaks for the run; warnings still show
         log.setLevel("WARNING")
