@@ -93,17 +93,30 @@ def checkpoint_state():
 
 def train(config):
     threads = runtime.prepare(config)
+    from runkit import distributed
+    from runkit.atomic import folders_to_make, remove_if_empty
+    runtime.STATUS.pop("last_checkpoint", None)   # this run's, once it has one
+    runtime.STATUS["on_interrupt"] = checkpoint_state
+    group = distributed.start(config)
+    # a run that fails leaves no empty save folder it made itself
+    made = folders_to_make(config.get("runner.model_save_path")) \
+        if group.leader else []
+    try:
+        return _train(config, group, threads)
+    except BaseException:
+        remove_if_empty(made)
+        raise
+
+
+def _train(config, group, threads):
     import paddle  # noqa: F401  (after the thread set-up)
     from dygraph_model import DygraphModel
     import numpy as np
     from dataio.stage_files import files_matching
     from dataio.vocabulary import check_train_data
-    from runkit import checkpoint, distributed, runs
+    from runkit import checkpoint, runs
     from runkit.atomic import check_room, check_writable
     log = runtime.logger
-    runtime.STATUS.pop("last_checkpoint", None)   # this run's, once it has one
-    runtime.STATUS["on_interrupt"] = checkpoint_state
-    group = distributed.start(config)
     if not group.leader:  # rank 0 speaks for the run; warnings still show
         log.setLevel("WARNING")
 
@@ -113,7 +126,6 @@ def train(config):
     save_dir = config.get("runner.model_save_path")
     if group.leader:
         check_writable(save_dir, "runner.model_save_path")
-        checkpoint.remove_leftovers(save_dir)
     # the model (and a warm start) first: a bad checkpoint fails before the
     # data are read
     model_class = DygraphModel()
@@ -131,6 +143,14 @@ def train(config):
         checkpoint.load_into(model, checkpoint.load_state(init), init)
         log.info("warm start from %s (runner.model_init_path: its weights, "
                  "a fresh optimiser; runner.resume continues a run)", init)
+    if group.leader:
+        # only once the run is not refused: a refusal touches nothing
+        checkpoint.remove_leftovers(save_dir)
+        # parameters, and Adam's two moments per parameter; before the
+        # data are read
+        check_room(save_dir, 3 * 4 * sum(int(np.prod(p.shape))
+                                         for p in model.parameters()),
+                   "runner.model_save_path")
     reader = runtime.load_module(config, "runner.train_reader_path")
     check_train_data(config)
     files = files_matching([config.get("runner.train_data_dir")], ".pkl")
@@ -140,11 +160,6 @@ def train(config):
     log.info("read %d rows, %d campaigns from %s in %.2f s", len(dataset.stage),
              len(dataset.index.aids), ", ".join(files), time.time() - start)
 
-    # parameters, and Adam's two moments per parameter
-    if group.leader:
-        check_room(save_dir, 3 * 4 * sum(int(np.prod(p.shape))
-                                         for p in model.parameters()),
-                   "runner.model_save_path")
     # every rank from the same weights (a warm start or resume included)
     group.same_weights(model)
     optimizer = model_class.create_optimizer(model, config)
