@@ -23,7 +23,8 @@ drawn from the candidates (left out of the audience); campaigns with fewer
 than ``expand.min_seeds`` seeds, or without candidates, are skipped with a
 warning and listed in the summary; a run that expands no campaign writes
 nothing and exits 1. An existing DIR is refused (exit 2) unless
-``--overwrite``.
+``--overwrite`` and it is an earlier expansion (it holds summary.json);
+an empty folder may be DIR.
 
 Under ``python -m paddle.distributed.launch --nproc_per_node N`` with
 ``-o runner.use_fleet=True``, campaigns (form 1) or a user table's chunks

@@ -13,7 +13,8 @@ and DIR/model.pdiparams (``paddle.jit.save``; inputs ``static`` [N, 7],
 scores [N]) and DIR/export.json describing them (with ``fine_tuned``, and
 ``not_fine_tuned_because`` when the model is the meta-trained one, as for a
 campaign whose seeds hold fewer positives than runner.infer_min_positives).
-An existing DIR is refused (exit 2) unless ``--overwrite``.
+An existing DIR is refused (exit 2) unless ``--overwrite`` and it is an
+earlier export (it holds export.json); an empty folder may be DIR.
 """
 import os
 import sys

@@ -11,10 +11,15 @@ every candidate's score also goes to
 ``<result folder>/<result stem>.scores/<epoch>/<hot|cold>/<aid>/scores.csv``
 (``infer_result.json`` -> ``infer_result.scores/``; uid = the candidate's
 row in the stage-2 file, score, label), as tools/expand.py writes them.
-The scores belong to their result file: an existing result file or scores
-folder is refused before any work unless ``runner.overwrite``, which
-replaces them only once the new ones are complete (and removes the replaced
-result's scores when this run saves none).
+The scores belong to their result file, which their summary.json names:
+an existing result file or scores folder is refused before any work
+unless ``runner.overwrite``, which replaces them only once the new ones are
+complete (and removes the replaced result's scores when this run saves
+none); scores of another result file of the same stem are never replaced
+or removed. A result path that is a folder is refused.
+
+A test folder whose files hold no campaign is skipped with a warning (an
+error when every set is).
 
 Every test folder is checked for the stage files its reader needs before
 the first campaign.
