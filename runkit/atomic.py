@@ -91,10 +91,10 @@ def check_room(folder, needed, key, what="a checkpoint", setting=None):
     option ``setting`` (``key`` itself by default)."""
     free = shutil.disk_usage(folder).free
     if free < needed:
-        raise ValueError("%s %s has %.1f MB free; %s needs about %.1f MB: "
-                         "free space there, or set %s to a folder with room"
-                         % (key, folder, free / 2**20, what, needed / 2**20,
-                            setting or key))
+        raise ValueError("%s %s has %.1f MB free; about %.1f MB is needed "
+                         "for %s: free space there, or set %s to a folder "
+                         "with room" % (key, folder, free / 2**20,
+                                        needed / 2**20, what, setting or key))
 
 
 def existing_folder(path):
