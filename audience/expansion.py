@@ -180,13 +180,23 @@ def not_fine_tuned_because(model_class, y, config):
     return None
 
 
+NO_POSITIVE = ("its seeds hold no positive: it was fine-tuned on negatives "
+               "only, which lowers every score and teaches no ranking; give "
+               "it positive seeds, or set runner.infer_min_positives to 1 to "
+               "score it by the meta-trained weights")
+
+
 def fine_tuning_record(model_class, y, config):
     """``fine_tuned`` and, when false, ``not_fine_tuned_because``: what
-    the summary (and export.json) says of a campaign."""
+    the summary (and export.json) says of a campaign; a ``warning`` when
+    it was fine-tuned on negatives only (``runner.infer_min_positives``
+    0 lets such seeds through)."""
     reason = not_fine_tuned_because(model_class, y, config)
-    if reason is None:
-        return {"fine_tuned": True}
-    return {"fine_tuned": False, "not_fine_tuned_because": reason}
+    if reason is not None:
+        return {"fine_tuned": False, "not_fine_tuned_because": reason}
+    if not np.any(y):
+        return {"fine_tuned": True, "warning": NO_POSITIVE}
+    return {"fine_tuned": True}
 
 
 def _log_drawn(aid, drawn, pool):
@@ -407,6 +417,8 @@ def _report(outcome):
         logger.warning("campaign %s: not fine-tuned (%s): its candidates are "
                        "scored by the meta-trained weights", s["aid"],
                        s["not_fine_tuned_because"])
+    if s.get("warning"):
+        logger.warning("campaign %s: %s", s["aid"], s["warning"])
     logger.info("campaign %s: seeds %d, candidates %d, audience %d, "
                 "%.1f s%s", s["aid"], s["seeds"], s["candidates"],
                 s["audience"], s["seconds"],

@@ -50,11 +50,15 @@ SUMMARY_FILES = ("summary.json", "export.json")
 OLD = ".old"   # an output moved aside while its replacement is put in place
 
 
-def check_target(path, overwrite=False, option="--out"):
+def check_target(path, overwrite=False, option="--out",
+                 summary="summary.json"):
     """Refuse, before any work, an output path that cannot become an
-    output folder: below a file, a file itself, or (without
-    ``overwrite``) an existing folder. ``option`` is what the user set
-    the path with, for the message."""
+    output folder: below a file, a file itself, a folder that is not an
+    earlier output of this tool (it has no ``summary`` file: the user's
+    own folder, which ``overwrite`` must not replace), or (without
+    ``overwrite``) an earlier output. An empty folder may be used. Returns
+    whether ``path`` is such an empty folder. ``option`` is what the user
+    set the path with, for the message."""
     path = os.path.abspath(path)
     above = os.path.dirname(path)
     while not os.path.lexists(above):
@@ -67,9 +71,19 @@ def check_target(path, overwrite=False, option="--out"):
                       "replaces an earlier output folder, never a file): "
                       "choose another %s, or move the file away" %
                       (option, path, option))
-    if os.path.exists(path) and not overwrite:
+    if not os.path.exists(path):
+        return False
+    if not os.listdir(path):
+        return True
+    if not os.path.isfile(os.path.join(path, summary)):
+        raise Refused("%s %s is a folder holding files but no %s, so it is "
+                      "not an earlier output of this tool: --overwrite "
+                      "replaces only those; choose another %s (a new or "
+                      "empty folder)" % (option, path, summary, option))
+    if not overwrite:
         raise Refused("%s exists: choose another %s, or pass --overwrite to "
                       "replace it" % (path, option))
+    return False
 
 
 class OutputDir:
@@ -85,16 +99,29 @@ class OutputDir:
     else (see :func:`recover`). One run at a time writes a DIR (a lock
     beside it), so what the next start finds is never a live run's."""
 
-    def __init__(self, path, overwrite=False, option="--out"):
+    def __init__(self, path, overwrite=False, option="--out",
+                 summary="summary.json"):
+        """``summary``: the name of this tool's summary file
+        (:data:`SUMMARY_FILES`), which an earlier output it may replace
+        holds."""
+        if summary not in SUMMARY_FILES:
+            raise ValueError("OutputDir: the summary file must be one of %s "
+                             "(a finished output is known by it)" %
+                             ", ".join(SUMMARY_FILES))
         self.path = os.path.abspath(path)
-        check_target(self.path, overwrite, option)   # refused: nothing touched
+        self.summary = summary
+        # refused: nothing touched
+        check_target(self.path, overwrite, option, summary)
         parent = os.path.dirname(self.path)
         os.makedirs(parent, exist_ok=True)
         self._lock = _Lock(os.path.join(
             parent, ".%s.lock" % os.path.basename(self.path)), self.path)
         try:
             recover(self.path)
-            check_target(self.path, overwrite, option)   # recovered: counts
+            # what recovery put in place counts
+            if check_target(self.path, overwrite, option, summary):
+                logger.info("%s %s exists and is empty: the output goes "
+                            "there", option, self.path)
             self.tmp = temporary_folder(parent, _prefix(self.path))
         except BaseException:
             self._lock.release()
@@ -111,20 +138,16 @@ class OutputDir:
                        scores_csv(expansion.uid, expansion.score,
                                   expansion.label))
 
-    def commit(self, summary, name="summary.json"):
+    def commit(self, summary):
         """Write the summary document and put the folder in place."""
-        if name not in SUMMARY_FILES:
-            raise ValueError("OutputDir.commit: the summary file must be one "
-                             "of %s (a finished output is known by it)" %
-                             ", ".join(SUMMARY_FILES))
         try:
-            self.write(name, json.dumps(summary, indent=1))
+            self.write(self.summary, json.dumps(summary, indent=1))
             old, failed = _place(self.tmp, self.path)
         finally:
             self._lock.release()
         if failed:
-            logger.warning("could not remove %s, the output %s replaced (%s): "
-                           "remove it by hand", old, self.path, failed)
+            logger.warning("could not remove %s, what %s held before (%s)",
+                           old, self.path, failed)
         return self.path
 
     def abandon(self):
@@ -142,6 +165,10 @@ class OutputDir:
 
 def _prefix(path):
     return ".%s.tmp-" % os.path.basename(path)
+
+
+def _empty(folder):
+    return os.path.isdir(folder) and not os.listdir(folder)
 
 
 def _finished(folder):
@@ -170,9 +197,15 @@ def _place(done, path):
     if os.path.lexists(path):
         os.replace(path, old)
     os.replace(done, path)
-    if os.path.lexists(old):
-        return old, _remove(old)
-    return None, None
+    if not os.path.lexists(old):
+        return None, None
+    if not (_finished(old) or _empty(old)):
+        # checked empty or an earlier output at the start, it got files
+        # meanwhile: they are someone's
+        return old, ("files were put in it during the run, so it is kept: "
+                     "move them where they belong")
+    failed = _remove(old)
+    return old, failed and "%s: remove it by hand" % failed
 
 
 def _discard(path, what):
@@ -229,7 +262,7 @@ def recover(path):
             "while putting it in place%s", path, done,
             "" if not had else "; the output it replaced was removed" if
             not failed else "; could not remove %s, the output it replaced "
-            "(%s): remove it by hand" % (old, failed))
+            "(%s)" % (old, failed))
     for old in sorted((o for o in olds if os.path.lexists(o)), key=_mtime,
                       reverse=True):
         if os.path.lexists(path) and not os.path.isdir(old):

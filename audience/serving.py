@@ -85,4 +85,20 @@ def save(serving_model, path_prefix):
         warnings.filterwarnings("ignore", message="Tensor do not have 'place'")
         warnings.filterwarnings("ignore", message="No ccache found")
         paddle.jit.save(serving_model, path_prefix, input_spec=input_spec())
+    check_saved(serving_model, path_prefix + ".pdiparams")
     return path_prefix
+
+
+def check_saved(serving_model, params_file):
+    """``paddle.jit.save`` says nothing when the disk fills up: the weights
+    file is then cut short, and would be served as it is. It holds at
+    least 4 bytes a weight."""
+    import errno
+    import math
+    import os
+    least = 4 * sum(math.prod(p.shape) for p in serving_model.parameters())
+    size = os.path.getsize(params_file)
+    if size < least:
+        raise OSError(errno.ENOSPC, "the saved weights are cut short (%d "
+                      "bytes, at least %d expected): the disk is full" % (
+                          size, least), params_file)

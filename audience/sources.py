@@ -48,14 +48,19 @@ def frame_campaigns(seeds, candidates, config, names=("seeds", "candidates")):
     """The campaigns of form 1 from two DataFrames (in a notebook:
     ``expand(config, frame_campaigns(seeds_df, candidates_df, config),
     0.05)``), in increasing aid order; a campaign with seeds but no
-    candidates comes as its :func:`skip_record`."""
+    candidates comes as its :func:`skip_record`. ``candidates`` None: the
+    seeds' own rows stand in (tools/export.py without --candidates needs
+    no candidate), so there are no seeds to look for among them."""
     maxima = schema.IdMaxima.from_config(config.get("hyper_parameters.max_idxs"))
     seed_stage, seed_uid, seed_labelled, seed_ids = frame_rows(seeds, names[0],
                                                                maxima)
+    own_rows = candidates is None
+    if own_rows:
+        candidates, names = seeds, (names[0], names[0])
     cands, cand_uid, cand_labelled, cand_ids = frame_rows(candidates, names[1],
                                                           maxima)
     matchable = seed_ids and cand_ids
-    if not matchable:
+    if not matchable and not own_rows:
         logger.warning("%s has no uid column: users are named by row index, "
                        "and seeds are not looked for among the candidates",
                        names[0] if not seed_ids else names[1])
@@ -78,9 +83,11 @@ def frame_campaigns(seeds, candidates, config, names=("seeds", "candidates")):
 
 
 def feature_row_campaigns(seeds_path, candidates_path, config):
-    """The campaigns of form 1 from two stage files."""
-    return frame_campaigns(read_frame(seeds_path), read_frame(candidates_path),
-                           config, (seeds_path, candidates_path))
+    """The campaigns of form 1 from two stage files (``candidates_path``
+    None: see :func:`frame_campaigns`)."""
+    return frame_campaigns(read_frame(seeds_path),
+                           read_frame(candidates_path) if candidates_path
+                           else None, config, (seeds_path, candidates_path))
 
 
 # ----------------------------------------------------- form 2: id lists

@@ -99,7 +99,11 @@ def _narrow(array):
 
 
 def load(cache_dir, path):
-    """The cached arrays of ``path`` (memory-mapped), or None on a miss."""
+    """The cached arrays of ``path`` (memory-mapped), or None on a miss.
+    Leftovers of dead writers in ``cache_dir`` go first (one listdir), so
+    a hit cleans up too, not only the next write."""
+    if os.path.isdir(cache_dir):
+        _remove_leftovers(cache_dir)
     entry = _entry(cache_dir, path)
     meta_file = os.path.join(entry, "meta.json")
     if not os.path.isfile(meta_file):
@@ -185,9 +189,12 @@ def _remove_leftovers(cache_dir):
             continue
     for name in found:
         shutil.rmtree(os.path.join(cache_dir, name), ignore_errors=True)
-    if found:
+    # a read-only cache folder keeps them: only what went is said gone
+    removed = [n for n in found
+               if not os.path.lexists(os.path.join(cache_dir, n))]
+    if removed:
         logger.info("removed leftovers of an interrupted cache write in %s: %s",
-                    cache_dir, ", ".join(found))
+                    cache_dir, ", ".join(removed))
 
 
 def store(cache_dir, path, arrays, meta):

@@ -1,5 +1,6 @@
 """Files written so that a crash never leaves a half-written one under its
 real name: the one writer every tool uses (results, frames, raw files)."""
+import errno
 import logging
 import os
 import shutil
@@ -29,9 +30,12 @@ def atomic_write(path, write):
         with open(tmp, "wb") as f:
             write(f)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.remove(tmp)
+        if isinstance(exc, OSError) and exc.errno and not exc.filename:
+            # a full disk fails in write or close, which name no file
+            raise OSError(exc.errno, exc.strerror, path) from exc
         raise
 
 
@@ -55,19 +59,25 @@ def keep_previous(path, announce=True):
                        backup)
 
 
-def check_writable(folder, key):
+def check_writable(folder, key, setting=None):
     """Fail before any work if ``folder`` (the value of config ``key``)
     cannot be created or written: a probe file is made and removed there
     (mode bits say nothing for root). The probe goes in every case: on a
-    full disk it is created and only its write fails."""
+    full disk it is created and only its write fails. The fix names
+    config key or option ``setting`` (``key`` itself by default)."""
     probe = os.path.join(folder, ".write-probe.tmp-%d" % os.getpid())
     try:
         os.makedirs(folder, exist_ok=True)
         with open(probe, "w") as f:
             f.write("probe")
     except OSError as exc:
-        raise ValueError("%s %s is not writable: %s" % (key, folder,
-                                                        exc.strerror or exc))
+        full = exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", None))
+        raise ValueError("%s %s is not writable: %s: %s, or set %s to "
+                         "another folder" % (
+                             key, folder, exc.strerror or exc,
+                             "free space on its disk" if full else
+                             "make it writable for this user",
+                             setting or key))
     finally:
         try:
             os.remove(probe)
@@ -75,9 +85,43 @@ def check_writable(folder, key):
             pass   # never made
 
 
-def check_room(folder, needed, key):
-    """Fail before any work when ``folder`` has less than ``needed`` bytes."""
+def check_room(folder, needed, key, what="a checkpoint", setting=None):
+    """Fail before any work when ``folder`` (named by ``key``) has less than
+    the ``needed`` bytes ``what`` takes; the fix names config key or
+    option ``setting`` (``key`` itself by default)."""
     free = shutil.disk_usage(folder).free
     if free < needed:
-        raise ValueError("%s %s has %.1f MB free; a checkpoint needs about "
-                         "%.1f MB" % (key, folder, free / 2**20, needed / 2**20))
+        raise ValueError("%s %s has %.1f MB free; about %.1f MB is needed "
+                         "for %s: free space there, or set %s to a folder "
+                         "with room" % (key, folder, free / 2**20,
+                                        needed / 2**20, what, setting or key))
+
+
+def existing_folder(path):
+    """``path``, or its nearest ancestor that exists: where a probe can go
+    without making folders."""
+    path = os.path.abspath(path)
+    while not os.path.lexists(path):
+        path = os.path.dirname(path)
+    return path
+
+
+def folders_to_make(folder):
+    """The folders ``os.makedirs(folder)`` would create, deepest first."""
+    made = []
+    path = os.path.abspath(folder)
+    while not os.path.lexists(path):
+        made.append(path)
+        path = os.path.dirname(path)
+    return made
+
+
+def remove_if_empty(folders):
+    """Remove ``folders`` (deepest first, from :func:`folders_to_make`)
+    that are empty: what a failed run made and left with nothing in it.
+    Stops at the first that is not empty (or gone)."""
+    for path in folders:
+        try:
+            os.rmdir(path)
+        except OSError:
+            return

@@ -1,5 +1,7 @@
 """Command-line parsing shared by the tools: ``-m config.yaml -o k=v ...``."""
 import argparse
+import errno
+import os
 
 from runkit.config import ConfigError, load_config
 
@@ -32,51 +34,116 @@ class Refused(Exception):
 def guarded(job, *args):
     """Run ``job(*args)``; a bad input (a ValueError or a missing file,
     which the project's errors are) becomes one clear log line and exit
-    status 1, a refusal exit status 2, instead of a traceback."""
+    status 1, a refusal exit status 2, an interruption 130 (Ctrl-C) or
+    143 (SIGTERM), instead of a traceback. Signals held since the tool
+    started (``runtime.hold_signals``) are let in here."""
+    from runkit import runtime
+    runtime.STATUS.clear()
+    try:
+        runtime.STATUS["on_interrupt"] = "nothing was written"
+        runtime.release_signals()   # a Ctrl-C during start-up stops here
+        del runtime.STATUS["on_interrupt"]
+        job(*args)
+    except BaseException as exc:   # noqa: B902 - each kind gets its line
+        status = _stopped(exc)
+        if status is None:
+            raise
+        return status
+    return 0
+
+
+def _stopped(exc):
+    """Log the one line of a job stopped by ``exc``; its exit status, or
+    None for an exception that is a bug (its traceback is wanted)."""
     from runkit import runtime
     from runkit.distributed import PeerLost
-    try:
-        job(*args)
-    except (KeyboardInterrupt, runtime.Terminated) as exc:
-        signal = "SIGTERM" if isinstance(exc, runtime.Terminated) else "Ctrl-C"
-        last = runtime.STATUS.get("last_checkpoint")
-        runtime.logger.error(
-            "interrupted by %s; partial files removed; %s", signal,
-            "last complete checkpoint: %s" % last if last else
-            "no checkpoint of this run was complete")
+    log = runtime.logger
+    signal = runtime.STATUS.get("signal") or (
+        "SIGTERM" if isinstance(exc, runtime.Terminated) else
+        "Ctrl-C" if isinstance(exc, KeyboardInterrupt) else None)
+    if signal:   # whatever the signal caused on its way out
+        left = _left_after_interrupt()
+        log.error("interrupted by %s; partial files removed%s", signal,
+                  "; " + left if left else "")
         return 143 if signal == "SIGTERM" else 130
-    except Refused as exc:
-        runtime.logger.error("%s", exc)
+    if isinstance(exc, Refused):
+        log.error("%s", exc)
         return 2
-    except (ValueError, FileNotFoundError) as exc:
-        runtime.logger.error("%s", exc)
+    if isinstance(exc, (ValueError, FileNotFoundError)):
+        log.error("%s", exc)
         return 1
-    except PeerLost as exc:
-        last = runtime.STATUS.get("last_checkpoint")
-        runtime.logger.error("%s%s", exc, "; last complete checkpoint: %s "
-                             "(continue with -o runner.resume=True)" % last
-                             if last else "")
+    last = runtime.STATUS.get("last_checkpoint")
+    if isinstance(exc, PeerLost):
+        log.error("%s%s", exc, "; last complete checkpoint: %s "
+                  "(continue with -o runner.resume=True)" % last
+                  if last else "")
         return 1
-    except OSError as exc:   # a full disk, an I/O error during the work
-        last = runtime.STATUS.get("last_checkpoint")
-        runtime.logger.error(
-            "%s%s", exc, "; earlier checkpoints are intact (last: %s): "
-            "continue with -o runner.resume=True" % last if last else "")
+    if isinstance(exc, OSError):   # a full disk, an I/O error during the work
+        log.error("%s", _os_error_line(exc, last))
         return 1
-    return 0
+    return None
+
+
+def _left_after_interrupt():
+    """What an interrupted job leaves: its own words (``on_interrupt``, a
+    text or a function giving one), else its output's state, if known."""
+    from runkit import runtime
+    note = runtime.STATUS.get("on_interrupt")
+    if note:
+        return note() if callable(note) else note
+    if "output" in runtime.STATUS:
+        return _output_state()
+    return None
+
+
+def _output_state():
+    """What became of the tool's output (``runtime.writes_output``)."""
+    from runkit import runtime
+    path, _ = runtime.STATUS["output"]
+    if runtime.STATUS.get("output_done"):
+        return "the output is complete: %s" % path
+    return "no output was written; %s %s" % (
+        path, "left as it was" if os.path.lexists(path) else "not made")
+
+
+def _os_error_line(exc, last):
+    """An OSError of the work, with what it hit and how to go on: a full
+    disk names the output and where to free space or write instead."""
+    from runkit import runtime
+    full = exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+    if "output" in runtime.STATUS:
+        path, option = runtime.STATUS["output"]
+        if full:
+            return ("no space left on device writing %s (%s): free space on "
+                    "its disk, or choose another %s; %s" % (
+                        path, option, option, _output_state()))
+        return "%s; %s" % (exc, _output_state())
+    if last:
+        return ("%s; earlier checkpoints are intact (last: %s): continue "
+                "with -o runner.resume=True" % (exc, last))
+    return str(exc)
 
 
 def run(description, job, argv=None, add_arguments=None):
     """Parse ``-m config.yaml -o k=v`` (and the tool's own arguments, see
     :func:`parse`), find ``max_idxs: auto`` beside the data, and run
     ``job(config)`` (or ``job(config, args)``) through :func:`guarded`."""
-    from dataio.vocabulary import resolve_max_idxs
     from runkit import runtime
-    runtime.setup_logging()
-    parsed = parse(description, argv, add_arguments)
+    # held until guarded lets them in: a Ctrl-C while numpy, pandas or
+    # paddle are imported then stops with one line too
+    runtime.hold_signals()
+    try:
+        from dataio.vocabulary import resolve_max_idxs
+        runtime.setup_logging()
+        parsed = parse(description, argv, add_arguments)
+    except BaseException:   # --help, a bad option: no job to guard
+        runtime.release_signals()
+        raise
     config = parsed[0] if add_arguments else parsed
 
     def job_with_maxima():
+        # until the job says what it writes (runtime.writes_output)
+        runtime.STATUS["on_interrupt"] = "nothing was written"
         source = resolve_max_idxs(config)
         runtime.logger.info("max_idxs from %s: %s", source,
                             config.get("hyper_parameters.max_idxs"))

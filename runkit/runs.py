@@ -219,6 +219,12 @@ def verify_checkpoint(path):
         return None
     save_dir, epoch = os.path.dirname(folder), os.path.basename(folder)
     manifest = read_manifest(save_dir)
+    if manifest is None and names and epoch_of(epoch) is None:
+        # a loose file: its folder is no epoch folder, so no run is above
+        _unchecked(path, "its folder %s is not a run's epoch folder "
+                   "(<runner.model_save_path>/<epoch>/, described by the "
+                   "run's %s)" % (folder, MANIFEST))
+        return None
     if manifest is None:
         _unchecked(path, "%s has no %s (a run from before manifests, or "
                    "PaddleRec's, or not a run's epoch folder)" % (

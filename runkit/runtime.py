@@ -8,6 +8,7 @@ first call.
 import logging
 import os
 import random
+import signal
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -48,25 +49,69 @@ def cpu_model():
     return _cpuinfo("model name") or platform.processor() or "unknown CPU"
 
 
-# what a job reports for its interruption message (runkit.cli.guarded)
+# what a job reports when it stops (runkit.cli.guarded): "on_interrupt",
+# what is left after an interruption; "output", the (path, option) of what
+# the tool writes; "output_done", once it is in place; "last_checkpoint"
+# (the trainer); "signal", the signal that stopped the run
 STATUS = {}
+
+
+def writes_output(path, option):
+    """Tell the stop messages (interruption, full disk) that this run
+    writes ``path``, set with ``option`` (``--out``,
+    ``runner.infer_result_path``), and that nothing of it is written yet."""
+    STATUS["output"] = (os.path.abspath(path), option)
+    STATUS.pop("output_done", None)
+    STATUS.pop("on_interrupt", None)   # the output's state says it now
 
 
 class Terminated(BaseException):
     """SIGTERM, raised where the process is, so that cleanup runs."""
 
 
+def _on_sigint(signum, frame):
+    STATUS["signal"] = "Ctrl-C"
+    raise KeyboardInterrupt()
+
+
 def _on_sigterm(signum, frame):
+    STATUS["signal"] = "SIGTERM"
     raise Terminated()
 
 
 def own_signal_handlers():
     """Ctrl-C as KeyboardInterrupt and SIGTERM as :class:`Terminated`, in
     place of the handlers Paddle installs at import (which print a C++
-    "FatalError" dump): the tools then stop with one line."""
-    import signal
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    "FatalError" dump): the tools then stop with one line. Each also
+    records the signal (``STATUS["signal"]``): an error it causes on its
+    way out (an import cut short says "initialization failed") is still
+    reported as the interruption."""
+    signal.signal(signal.SIGINT, _on_sigint)
     signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+_HELD = (signal.SIGINT, signal.SIGTERM)
+
+
+def hold_signals():
+    """Keep Ctrl-C and SIGTERM pending until :func:`release_signals`.
+
+    Held while the tools import (Python's own modules, numpy, Paddle:
+    about 2.5 s): a KeyboardInterrupt raised inside an import gives a
+    traceback, or an "ImportError: initialization failed" from a C
+    extension, and Paddle replaces the SIGTERM handler halfway through its
+    import. Threads started meanwhile inherit the held mask, so the signal
+    comes to the main thread once released."""
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
+
+
+def release_signals():
+    """Our handlers, then the held signals: one that came meanwhile is
+    raised here, where the caller's clean-up is ready for it."""
+    own_signal_handlers()
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)
 
 
 # what cpu_fast_path set in this process, logged once by setup_device
@@ -138,21 +183,25 @@ def import_paddle():
     extensions) and the OMP_NUM_THREADS banner (the thread count is set on
     purpose, by ``configure_threads``). Anything else it prints is kept."""
     if "paddle" in sys.modules:
+        own_signal_handlers()   # imported elsewhere: its handlers go too
         return sys.modules["paddle"]
     import contextlib
     import io
     import warnings
     captured = io.StringIO()
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="No ccache found")
-        with contextlib.redirect_stderr(captured):
-            import paddle
+    hold_signals()   # a Ctrl-C during the import stops the run after it
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="No ccache found")
+            with contextlib.redirect_stderr(captured):
+                import paddle
+    finally:
+        release_signals()
     banner = ("WARNING: OMP_NUM_THREADS set to", "PLEASE USE OMP_NUM_THREADS")
     rest = [line for line in captured.getvalue().splitlines()
             if line.strip() and not line.startswith(banner)]
     if rest:
         sys.stderr.write("\n".join(rest) + "\n")
-    own_signal_handlers()
     return paddle
 
 

@@ -189,10 +189,19 @@ def test_cli_refuses_an_existing_out_and_touches_nothing(files, checkpoint,
     assert "--overwrite" in done.stdout + done.stderr
     assert os.listdir(out) == ["mine.txt"]
     assert (out / "mine.txt").read_text() == "keep me"
+    # not an earlier output (no summary.json): --overwrite refuses it too
     again = tool(tmp_path, checkpoint, "--seeds", str(seeds), "--candidates",
                  str(cands), "--out", str(out), "--overwrite")
+    assert again.returncode == 2, again.stdout[-2000:]
+    assert "no summary.json" in again.stdout
+    assert os.listdir(out) == ["mine.txt"]
+    first = tool(tmp_path, checkpoint, "--seeds", str(seeds), "--candidates",
+                 str(cands), "--out", str(tmp_path / "aud"))
+    assert first.returncode == 0, first.stdout[-2000:]
+    again = tool(tmp_path, checkpoint, "--seeds", str(seeds), "--candidates",
+                 str(cands), "--out", str(tmp_path / "aud"), "--overwrite")
     assert again.returncode == 0, again.stdout[-2000:]
-    assert sorted(os.listdir(out)) == ["9", "summary.json"]
+    assert sorted(os.listdir(tmp_path / "aud")) == ["9", "summary.json"]
 
 
 def test_row_index_names_users_without_a_uid_column(checkpoint, tmp_path):

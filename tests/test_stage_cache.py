@@ -259,3 +259,18 @@ def test_an_entry_of_the_layout_before_path_tags_is_dropped(tmp_path):
     names = sorted(os.listdir(cache))
     assert "x_stage1.pkl.0123456789abcdef" not in names
     assert "y_stage1.pkl.0123456789abcdef" in names and len(names) == 2
+
+
+def test_a_dead_writers_leftover_goes_on_a_cache_hit_too(tmp_path, caplog):
+    """Removed at the next start, whether that start writes the cache or
+    only reads it."""
+    src, cache = tmp_path / "x_stage1.pkl", tmp_path / "cache"
+    write_stage(src)
+    read_stage(str(src), MAXIMA, cache_dir=str(cache))   # the entry
+    killed = leftover(cache, dead_pid())
+    with caplog.at_level("INFO"):
+        assert len(read_stage(str(src), MAXIMA, cache_dir=str(cache))) == 60
+    assert stage_cache.load(str(cache), str(src)) is not None   # a hit
+    assert not killed.exists()
+    assert "removed leftovers of an interrupted cache write in %s: %s" % (
+        cache, killed.name) in caplog.text

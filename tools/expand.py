@@ -23,7 +23,8 @@ drawn from the candidates (left out of the audience); campaigns with fewer
 than ``expand.min_seeds`` seeds, or without candidates, are skipped with a
 warning and listed in the summary; a run that expands no campaign writes
 nothing and exits 1. An existing DIR is refused (exit 2) unless
-``--overwrite``.
+``--overwrite`` and it is an earlier expansion (it holds summary.json);
+an empty folder may be DIR.
 
 Under ``python -m paddle.distributed.launch --nproc_per_node N`` with
 ``-o runner.use_fleet=True``, campaigns (form 1) or a user table's chunks
@@ -34,7 +35,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from runkit import cli, runtime  # noqa: E402
+from runkit import runtime  # noqa: E402
+if __name__ == "__main__":   # Ctrl-C from here on: one line (runtime)
+    runtime.hold_signals()
+from runkit import cli  # noqa: E402
 
 
 def top_argument(text):
@@ -109,8 +113,12 @@ def nothing_expanded(args, skipped, listed=5):
 def run(config, args):
     from audience.expansion import expand
     from audience.output import OutputDir, check_target, summary_document
+    from runkit.atomic import check_writable, existing_folder
     top = args.top
     check_target(args.out, args.overwrite)   # before paddle is loaded
+    check_writable(existing_folder(os.path.dirname(os.path.abspath(
+        args.out))), "the folder of --out", "--out")
+    runtime.writes_output(args.out, "--out")
     runtime.prepare(config)
     from runkit import distributed
     group = distributed.start(config, "expand")
@@ -129,6 +137,7 @@ def run(config, args):
         if out is None:
             return
         path = out.commit(summary_document(config, expansions, skipped, top))
+        runtime.STATUS["output_done"] = True
     except BaseException:
         if out is not None:
             out.abandon()

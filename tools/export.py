@@ -13,14 +13,18 @@ and DIR/model.pdiparams (``paddle.jit.save``; inputs ``static`` [N, 7],
 scores [N]) and DIR/export.json describing them (with ``fine_tuned``, and
 ``not_fine_tuned_because`` when the model is the meta-trained one, as for a
 campaign whose seeds hold fewer positives than runner.infer_min_positives).
-An existing DIR is refused (exit 2) unless ``--overwrite``.
+An existing DIR is refused (exit 2) unless ``--overwrite`` and it is an
+earlier export (it holds export.json); an empty folder may be DIR.
 """
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from runkit import cli, runtime  # noqa: E402
+from runkit import runtime  # noqa: E402
+if __name__ == "__main__":   # Ctrl-C from here on: one line (runtime)
+    runtime.hold_signals()
+from runkit import cli  # noqa: E402
 
 
 def add_arguments(parser):
@@ -40,8 +44,8 @@ def find_campaign(config, args):
     from audience.sources import feature_row_campaigns
     if not args.seeds:
         raise ValueError("--aid needs --seeds, the file holding its seeds")
-    for campaign in feature_row_campaigns(
-            args.seeds, args.candidates or args.seeds, config):
+    for campaign in feature_row_campaigns(args.seeds, args.candidates,
+                                          config):
         if isinstance(campaign, dict):   # skipped: its source says why
             if campaign["aid"] == args.aid:
                 raise ValueError("campaign %d: %s" % (args.aid,
@@ -90,17 +94,27 @@ def campaign_weights(config, args, model_class, model, init_state):
         runtime.logger.warning(
             "campaign %d: not fine-tuned (%s): the exported model is the "
             "meta-trained one", args.aid, record["not_fine_tuned_because"])
+    if record.get("warning"):
+        runtime.logger.warning("campaign %d: %s", args.aid, record["warning"])
     return full_weights(model, init_state, packed, rows), record
 
 
 def export(config, args):
-    from audience import serving
     from audience.expansion import checkpoint_path, load_model
     from audience.output import OutputDir
-    out = OutputDir(args.out, overwrite=args.overwrite)  # refused early
+    import math
+    from runkit.atomic import check_room
+    runtime.writes_output(args.out, "--out")
+    out = OutputDir(args.out, overwrite=args.overwrite,
+                    summary="export.json")   # refused early
     try:
         runtime.prepare(config)
+        from audience import serving   # paddle: after runtime.prepare
         model_class, model, init_state = load_model(config)
+        # the full tables are saved: about 4 bytes a parameter
+        check_room(os.path.dirname(out.path), (1 << 20) + 4 * sum(
+            math.prod(p.shape) for p in model.parameters()),
+            "the folder of --out", "the exported model", "--out")
         if args.aid is None:
             weights = serving.full_weights(model, init_state)
             record = {"fine_tuned": False, "not_fine_tuned_because":
@@ -111,14 +125,15 @@ def export(config, args):
         serving.save(serving.ServingModel(model, weights),
                      os.path.join(out.tmp, "model"))
         meta = {"checkpoint": checkpoint_path(config), "aid": args.aid,
-                "seeds": args.seeds}
+                "seeds": args.seeds and os.path.abspath(args.seeds)}
         meta.update(record)
         meta.update({"inputs": list(serving.INPUT_NAMES),
                      # folded into the tables: the model takes raw ids
                      "min_id_count": model.id_map.min_count
                      if model.id_map else None,
                      "files": ["model.json", "model.pdiparams"]})
-        path = out.commit(meta, "export.json")
+        path = out.commit(meta)
+        runtime.STATUS["output_done"] = True
     except BaseException:
         out.abandon()
         raise

@@ -11,10 +11,15 @@ every candidate's score also goes to
 ``<result folder>/<result stem>.scores/<epoch>/<hot|cold>/<aid>/scores.csv``
 (``infer_result.json`` -> ``infer_result.scores/``; uid = the candidate's
 row in the stage-2 file, score, label), as tools/expand.py writes them.
-The scores belong to their result file: an existing result file or scores
-folder is refused before any work unless ``runner.overwrite``, which
-replaces them only once the new ones are complete (and removes the replaced
-result's scores when this run saves none).
+The scores belong to their result file, which their summary.json names:
+an existing result file or scores folder is refused before any work
+unless ``runner.overwrite``, which replaces them only once the new ones are
+complete (and removes the replaced result's scores when this run saves
+none); scores of another result file of the same stem are never replaced
+or removed. A result path that is a folder is refused.
+
+A test folder whose files hold no campaign is skipped with a warning (an
+error when every set is).
 
 Every test folder is checked for the stage files its reader needs before
 the first campaign.
@@ -30,20 +35,22 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from runkit import cli  # noqa: E402
 from runkit import runtime  # noqa: E402
+if __name__ == "__main__":   # Ctrl-C from here on: one line (runtime)
+    runtime.hold_signals()
+from runkit import cli  # noqa: E402
 
 
-def run_test_set(name, data_dir, model_class, model, init_state, config,
+def run_test_set(name, dataset, model_class, model, init_state, config,
                  scores_out=None, group=None, scores_folder=""):
+    """Meta-test every campaign of ``dataset`` (the test reader's, see
+    :func:`read_test_sets`)."""
     from audience import seed_blend
     from dygraph_model import campaign_rng
     from runkit.distributed import ALONE
     from runkit.metrics import campaign_metrics, fmt, summarize
     log = runtime.logger
     group = group or ALONE
-    reader = runtime.load_module(config, "runner.infer_reader_path")
-    dataset = reader.RecDataset([data_dir], config)
     start = time.time()
     done = []
     # a collective run splits the campaigns across its ranks; each campaign
@@ -136,21 +143,83 @@ def check_test_folders(test_sets, reader):
                 "meta-test" % (key, name, data_dir, problem, key, name))
 
 
+def result_path(config):
+    return config.get("runner.infer_result_path") or os.path.join(
+        config.get("runner.infer_load_path"), "infer_result.json")
+
+
+def scores_owner(scores):
+    """The name of the result file a scores folder belongs to, as its
+    summary.json records it; None when there is no such folder, "" for a
+    folder that names none (not a meta-test's)."""
+    if not os.path.isdir(scores):
+        return None
+    try:
+        with open(os.path.join(scores, "summary.json")) as f:
+            owner = json.load(f)["result"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+    return owner if isinstance(owner, str) else ""
+
+
+def refuse_foreign_scores(out, scores):
+    """The scores folder is named by the result's stem, which two result
+    files can share (``a.json``, ``a.txt``): one that belongs to another
+    result file, or to none, is not this run's to replace, overwrite or
+    not."""
+    owner = scores_owner(scores)
+    if owner is None or owner == os.path.basename(out):
+        return
+    if owner:
+        raise cli.Refused(
+            "%s holds the candidates' scores of %s (its summary.json says "
+            "so), not of %s: the two result files share the stem %r; choose "
+            "a runner.infer_result_path with another stem, or move %s away"
+            % (scores, os.path.join(os.path.dirname(scores), owner), out,
+               os.path.splitext(os.path.basename(out))[0], scores))
+    raise cli.Refused(
+        "%s is a folder but not the scores of a meta-test (it has no "
+        "summary.json naming its result file), where the scores of %s go "
+        "(runner.save_scores): move it away, or choose a "
+        "runner.infer_result_path with another stem" % (scores, out))
+
+
 def refuse_earlier_outputs(out, scores):
     """The result file and its scores folder are one output: either one
     there is refused unless runner.overwrite."""
     result_taken = out is not None and os.path.exists(out)
-    scores_taken = os.path.exists(scores)
+    scores_taken = scores is not None and os.path.exists(scores)
     taken = ["%s holds an earlier meta-test's results" % out] \
         if result_taken else []
     if scores_taken:
+        owner = scores_owner(scores)
         taken.append("%s holds the candidates' scores of an earlier "
-                     "meta-test" % scores)
+                     "meta-test%s" % (scores, " (of %s)" % owner if owner
+                                      else ""))
     if taken:
         raise cli.Refused(
             "%s: choose another runner.infer_result_path, or replace %s "
             "with -o runner.overwrite=True" % (
                 " and ".join(taken), "them" if scores_taken else "it"))
+
+
+def check_outputs(out, scores, config):
+    """Before any work (exit 2, nothing touched): the result path is a
+    file's, the scores folder is this result's, and neither is an earlier
+    meta-test's unless runner.overwrite."""
+    if os.path.isdir(out):
+        raise cli.Refused(
+            "runner.infer_result_path %s is a folder, not a result file: "
+            "name a file in it, e.g. -o runner.infer_result_path=%s" % (
+                out, os.path.join(out, "infer_result.json")))
+    ours = scores_owner(scores) == os.path.basename(out)
+    if config.get("runner.save_scores"):
+        check_scores_folder(scores)
+        refuse_foreign_scores(out, scores)
+    if not config.get("runner.overwrite"):
+        # scores of another result file are not this run's concern
+        # unless it saves scores (refused above)
+        refuse_earlier_outputs(out, scores if ours else None)
 
 
 def check_scores_folder(scores):
@@ -162,36 +231,96 @@ def check_scores_folder(scores):
                           "runner.infer_result_path" % scores)
 
 
-def open_scores(scores, config):
+def open_scores(out, scores, config):
     from audience.output import OutputDir
     try:
-        return OutputDir(scores, overwrite=config.get("runner.overwrite"))
+        folder = OutputDir(scores, overwrite=config.get("runner.overwrite"),
+                           option="runner.infer_result_path's scores folder")
     except cli.Refused:
         if not config.get("runner.overwrite"):
             # put back by OutputDir from an interrupted replacement: said
             # in this tool's terms
             refuse_earlier_outputs(None, scores)
         raise
+    try:   # what OutputDir put back from an interrupted run counts too
+        refuse_foreign_scores(out, scores)
+    except cli.Refused:
+        folder.abandon()
+        raise
+    return folder
 
 
-def drop_replaced_scores(scores, log):
+def drop_replaced_scores(out, scores, log):
     """After an overwrite that saved no scores: scores of the replaced
-    result beside the new one would pass for its own."""
+    result beside the new one would pass for its own. Only that result's:
+    another result file of the same stem keeps its own."""
     import shutil
-    if os.path.isdir(scores):
+    if scores_owner(scores) == os.path.basename(out):
         shutil.rmtree(scores)
         log.info("removed %s: the candidates' scores of the replaced result "
                  "(this run saved none; runner.save_scores)", scores)
 
 
+def read_test_sets(test_sets, config):
+    """Each test set's campaigns, read once before the first campaign. A
+    set whose folder holds no campaign (tools/preprocess.py writes 0-row
+    files when no test campaign is hot) is skipped with a warning naming
+    the file; returns ([(name, dataset)], {name: why skipped})."""
+    reader = runtime.load_module(config, "runner.infer_reader_path")
+    read, skipped = [], {}
+    for name, key, data_dir in test_sets:
+        dataset = reader.RecDataset([data_dir], config)
+        if len(dataset):
+            read.append((name, dataset))
+            continue
+        skipped[name] = "%s %s" % (key, why_empty(dataset, data_dir))
+        runtime.logger.warning("[%s] %s: the %s meta-test is skipped", name,
+                               skipped[name], name)
+    if not read:
+        raise ValueError(
+            "nothing to meta-test: %s; point %s at folders with campaigns" % (
+                "; ".join(skipped.values()),
+                " and/or ".join(key for _, key, _ in test_sets)))
+    return read, skipped
+
+
+def why_empty(dataset, data_dir):
+    """Why a test folder gave no campaign, naming the file."""
+    from dataio.stage_files import files_matching
+    for attribute, suffix in (("seeds", "_stage1.pkl"),
+                              ("candidates", "_stage2.pkl")):
+        rows = getattr(dataset, attribute, None)
+        if rows is not None and len(rows) == 0:
+            return "%s: %s holds no campaigns (0 rows)" % (
+                data_dir, ", ".join(files_matching([data_dir], suffix)))
+    return "%s: no campaign has both seeds and candidates there" % data_dir
+
+
+def results_size(datasets, epochs, save_scores):
+    """About how many bytes the results (and the scores) take on disk: a
+    result row per campaign, and per scored campaign a file of a line per
+    candidate (at least a block)."""
+    campaigns = sum(len(d) for _, d in datasets)
+    size = 64 * 1024 + 1024 * campaigns * epochs
+    if save_scores:
+        candidates = sum(len(getattr(d, "candidates", ()))
+                         for _, d in datasets)
+        size += (4096 * campaigns + 32 * candidates) * epochs
+    return size
+
+
 def infer(config):
+    out = result_path(config)
+    scores = scores_path(out)
+    check_outputs(out, scores, config)   # before paddle is loaded
+    runtime.writes_output(out, "runner.infer_result_path")
     threads = runtime.prepare(config)
     import paddle
     from dygraph_model import DygraphModel
     from runkit import checkpoint, distributed
     from runkit import runs
     from tuning import choice
-    from runkit.atomic import check_writable, write_text
+    from runkit.atomic import check_room, check_writable, write_text
     log = runtime.logger
     group = distributed.start(config, "meta-test")
     if not group.leader:  # rank 0 reports for the run
@@ -206,14 +335,12 @@ def infer(config):
     model = model_class.create_model(config)
     load_dir = config.get("runner.infer_load_path")
     results = {"config": {k: v for k, v in config.items()}, "epochs": {}}
-    out = config.get("runner.infer_result_path") or os.path.join(
-        load_dir, "infer_result.json")
-    scores = scores_path(out)
+    epochs = range(config.get("runner.infer_start_epoch"),
+                   config.get("runner.infer_end_epoch"))
     # everything this run needs is there, before the first campaign
     check_test_folders(test_sets, runtime.load_module(
         config, "runner.infer_reader_path"))
-    for epoch in range(config.get("runner.infer_start_epoch"),
-                       config.get("runner.infer_end_epoch")):
+    for epoch in epochs:
         path = os.path.join(load_dir, str(epoch), "rec.pdparams")
         if not os.path.isfile(path):
             raise FileNotFoundError(
@@ -223,31 +350,41 @@ def infer(config):
     # the meta-test settings: the config's, else the run's meta-validated
     results["meta_test_settings"] = choice.resolve(config, manifest)
     results["config"] = {k: v for k, v in config.items()}
+    # the first checkpoint is read before the data: a hostile or
+    # mismatched one fails first
+    first = os.path.join(load_dir, str(epochs[0]))
+    checkpoint.load_checkpoint(model, first, config)
+    loaded = epochs[0]
+    datasets, skipped = read_test_sets(test_sets, config)
+    save_scores = config.get("runner.save_scores")
     if group.leader:
-        check_writable(os.path.dirname(os.path.abspath(out)),
-                       "the folder of runner.infer_result_path")
-    if config.get("runner.save_scores"):
-        check_scores_folder(scores)
-    if not config.get("runner.overwrite"):
-        refuse_earlier_outputs(out, scores)
+        folder = os.path.dirname(os.path.abspath(out))
+        check_writable(folder, "the folder of runner.infer_result_path",
+                       "runner.infer_result_path")
+        check_room(folder, results_size(datasets, len(epochs), save_scores),
+                   "the folder of runner.infer_result_path",
+                   "the meta-test's results%s" % (
+                       " and the candidates' scores" if save_scores else ""),
+                   "runner.infer_result_path")
+    if skipped:
+        results["skipped_sets"] = skipped
     scores_out = None
-    if config.get("runner.save_scores") and group.leader:
+    if save_scores and group.leader:
         # filled under a temporary name, put in place once every epoch is
         # scored: an overwrite keeps the earlier scores until then
-        scores_out = open_scores(scores, config)
-    epochs = range(config.get("runner.infer_start_epoch"),
-                   config.get("runner.infer_end_epoch"))
+        scores_out = open_scores(out, scores, config)
     try:
         for epoch in epochs:
             path = os.path.join(load_dir, str(epoch))
-            checkpoint.load_checkpoint(model, path, config)
+            if epoch != loaded:
+                checkpoint.load_checkpoint(model, path, config)
             init_state = {k: v.clone() for k, v in model.state_dict().items()}
             log.info("meta-test from checkpoint %s", path)
             results["epochs"][str(epoch)] = {
-                name: run_test_set(name, data_dir, model_class, model,
+                name: run_test_set(name, dataset, model_class, model,
                                    init_state, config, scores_out, group,
                                    scores_folder=str(epoch))
-                for name, _, data_dir in test_sets
+                for name, dataset in datasets
             }
     except BaseException:
         if scores_out is not None:
@@ -258,12 +395,16 @@ def infer(config):
     if scores_out is not None:
         log.info("wrote the candidates' scores to %s", scores_out.commit(
             {"result": os.path.basename(out), "epochs": list(epochs),
-             "sets": [name for name, _, _ in test_sets]}))
+             "sets": [name for name, _ in datasets]}))
+        runtime.STATUS["on_interrupt"] = (
+            "the candidates' scores are in %s, the result file %s was not "
+            "written: run again with -o runner.overwrite=True" % (scores, out))
     # written completely, then renamed over an earlier result
     write_text(out, json.dumps(results, indent=1, default=str))
+    runtime.STATUS["output_done"] = True
     log.info("wrote %s", out)
     if scores_out is None and config.get("runner.overwrite"):
-        drop_replaced_scores(scores, log)
+        drop_replaced_scores(out, scores, log)
     return results
 
 

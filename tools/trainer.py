@@ -18,8 +18,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from runkit import cli  # noqa: E402
 from runkit import runtime  # noqa: E402
+if __name__ == "__main__":   # Ctrl-C from here on: one line (runtime)
+    runtime.hold_signals()
+from runkit import cli  # noqa: E402
 
 
 class NonFinite(ValueError):
@@ -82,19 +84,40 @@ def metric_text(names, metrics):
                    for name, m in zip(names, metrics))
 
 
+def checkpoint_state():
+    """What an interrupted training leaves."""
+    last = runtime.STATUS.get("last_checkpoint")
+    return "last complete checkpoint: %s" % last if last else \
+        "no checkpoint of this run was complete"
+
+
 def train(config):
     threads = runtime.prepare(config)
+    from runkit import distributed
+    from runkit.atomic import folders_to_make, remove_if_empty
+    runtime.STATUS.pop("last_checkpoint", None)   # this run's, once it has one
+    runtime.STATUS["on_interrupt"] = checkpoint_state
+    group = distributed.start(config)
+    # a run that fails leaves no empty save folder it made itself
+    made = folders_to_make(config.get("runner.model_save_path")) \
+        if group.leader else []
+    try:
+        return _train(config, group, threads)
+    except BaseException:
+        remove_if_empty(made)
+        raise
+
+
+def _train(config, group, threads):
     import paddle  # noqa: F401  (after the thread set-up)
     from dygraph_model import DygraphModel
     import numpy as np
     from dataio import rare_ids
     from dataio.stage_files import files_matching
     from dataio.vocabulary import check_train_data
-    from runkit import checkpoint, distributed, runs
+    from runkit import checkpoint, runs
     from runkit.atomic import check_room, check_writable
     log = runtime.logger
-    runtime.STATUS.pop("last_checkpoint", None)   # this run's, once it has one
-    group = distributed.start(config)
     if not group.leader:  # rank 0 speaks for the run; warnings still show
         log.setLevel("WARNING")
 
@@ -104,7 +127,6 @@ def train(config):
     save_dir = config.get("runner.model_save_path")
     if group.leader:
         check_writable(save_dir, "runner.model_save_path")
-        checkpoint.remove_leftovers(save_dir)
     # the model (and a warm start) first: a bad checkpoint fails before the
     # data are read
     model_class = DygraphModel()
@@ -123,6 +145,14 @@ def train(config):
         checkpoint.load_into(model, checkpoint.load_state(init), init)
         log.info("warm start from %s (runner.model_init_path: its weights, "
                  "a fresh optimiser; runner.resume continues a run)", init)
+    if group.leader:
+        # only once the run is not refused: a refusal touches nothing
+        checkpoint.remove_leftovers(save_dir)
+        # parameters, and Adam's two moments per parameter; before the
+        # data are read
+        check_room(save_dir, 3 * 4 * sum(int(np.prod(p.shape))
+                                         for p in model.parameters()),
+                   "runner.model_save_path")
     reader = runtime.load_module(config, "runner.train_reader_path")
     check_train_data(config)
     files = files_matching([config.get("runner.train_data_dir")], ".pkl")
@@ -145,11 +175,6 @@ def train(config):
                      "%.2f s): %s", rare_ids.KEY, model.id_map.min_count,
                      time.time() - start, model.id_map.describe())
 
-    # parameters, and Adam's two moments per parameter
-    if group.leader:
-        check_room(save_dir, 3 * 4 * sum(int(np.prod(p.shape))
-                                         for p in model.parameters()),
-                   "runner.model_save_path")
     # every rank from the same weights (a warm start or resume included)
     group.same_weights(model)
     optimizer = model_class.create_optimizer(model, config)

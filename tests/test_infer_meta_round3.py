@@ -1,0 +1,206 @@
+"""The meta-test's outputs, round 3 of "nothing lost" (tools/infer_meta.py
+in-process, on the tiny set of test_infer_meta_outputs):
+
+* a scores folder belongs to the result file its summary.json names:
+  another result file of the same stem neither replaces nor removes it;
+* a result path that is a folder is refused before any work;
+* a test folder whose files hold no campaign (0 rows) is skipped with a
+  warning naming the file, or is an error when every set is;
+* a disk without room for the results is named before the first campaign.
+"""
+import json
+import logging
+import os
+import shutil
+
+import pandas as pd
+import pytest
+
+from test_infer_meta_outputs import files_of, meta_test, setup  # noqa: F401
+
+
+def errors(caplog):
+    return [r.getMessage() for r in caplog.records
+            if r.levelno >= logging.ERROR]
+
+
+def owner(scores):
+    return json.loads((scores / "summary.json").read_text())["result"]
+
+
+# ------------------------------------- N1: a scores folder and its owner
+def test_scores_of_another_result_file_are_refused_even_with_overwrite(
+        setup, tmp_path, caplog):  # noqa: F811
+    caplog.set_level("INFO")
+    assert meta_test(setup, tmp_path / "a.json", "runner.save_scores=True") == 0
+    scores = tmp_path / "a.scores"
+    before = files_of(scores)
+    for overwrite in ("False", "True"):
+        caplog.clear()
+        rc = meta_test(setup, tmp_path / "a.txt", "runner.save_scores=True",
+                       "runner.overwrite=%s" % overwrite)
+        assert rc == 2
+        (line, ) = errors(caplog)
+        assert "%s holds the candidates' scores of %s" % (
+            scores, tmp_path / "a.json") in line
+        assert "not of %s" % (tmp_path / "a.txt") in line
+        assert "another stem" in line
+        assert "[hot]" not in caplog.text
+    assert files_of(scores) == before and owner(scores) == "a.json"
+    assert not (tmp_path / "a.txt").exists()
+
+
+def test_a_run_without_scores_leaves_another_result_files_scores(
+        setup, tmp_path, caplog):  # noqa: F811
+    caplog.set_level("INFO")
+    assert meta_test(setup, tmp_path / "a.json", "runner.save_scores=True") == 0
+    scores = tmp_path / "a.scores"
+    before = files_of(scores)
+    # a.txt saves no scores: a.json's are none of its business
+    assert meta_test(setup, tmp_path / "a.txt") == 0
+    caplog.clear()
+    assert meta_test(setup, tmp_path / "a.txt", "runner.overwrite=True") == 0
+    assert files_of(scores) == before and owner(scores) == "a.json"
+    assert "removed %s" % scores not in caplog.text
+    # the owner's own overwrite without scores still removes them
+    assert meta_test(setup, tmp_path / "a.json", "runner.overwrite=True") == 0
+    assert not scores.exists()
+
+
+def test_a_folder_of_nobodys_where_the_scores_go_is_kept(setup, tmp_path,
+                                                         caplog):  # noqa: F811
+    caplog.set_level("INFO")
+    mine = tmp_path / "r.scores"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("my notes")
+    rc = meta_test(setup, tmp_path / "r.json", "runner.save_scores=True",
+                   "runner.overwrite=True")
+    assert rc == 2
+    (line, ) = errors(caplog)
+    assert str(mine) in line and "not the scores of a meta-test" in line
+    assert os.listdir(mine) == ["notes.txt"]
+    assert not (tmp_path / "r.json").exists()
+
+
+# --------------------------------- N3: a folder as runner.infer_result_path
+@pytest.mark.parametrize("overwrite", ["False", "True"])
+def test_a_folder_as_result_path_is_refused_before_any_work(
+        setup, tmp_path, caplog, overwrite):  # noqa: F811
+    caplog.set_level("INFO")
+    folder = tmp_path / "results"
+    folder.mkdir()
+    (folder / "old.json").write_text("{}")
+    rc = meta_test(setup, folder, "runner.overwrite=%s" % overwrite)
+    assert rc == 2
+    (line, ) = errors(caplog)
+    assert "runner.infer_result_path %s is a folder" % folder in line
+    assert "runner.infer_result_path=%s" % (folder / "infer_result.json") \
+        in line
+    assert "overwrite" not in line
+    assert "[hot]" not in caplog.text
+    assert os.listdir(folder) == ["old.json"]
+
+
+# ----------------------------------------- U1: test files with no campaign
+def empty_copy(source, target):
+    """The folder's stage files with their columns and no row, as
+    tools/preprocess.py writes them when no campaign is hot."""
+    target.mkdir()
+    for name in os.listdir(source):
+        if name.endswith(".pkl"):
+            frame = pd.read_pickle(source / name)
+            frame.iloc[:0].to_pickle(target / name)
+    return target
+
+
+def test_a_test_set_without_campaigns_is_named_and_skipped(setup, tmp_path,
+                                                           caplog):  # noqa: F811
+    caplog.set_level("INFO")
+    cold = empty_copy(setup / "data" / "test_cold", tmp_path / "cold")
+    result = tmp_path / "r.json"
+    assert meta_test(setup, result, cold=cold) == 0
+    warning = [r.getMessage() for r in caplog.records
+               if r.levelname == "WARNING" and "[cold]" in r.getMessage()]
+    assert len(warning) == 1, caplog.text
+    assert "holds no campaigns (0 rows)" in warning[0]
+    assert str(cold / "test_cold_stage1.pkl") in warning[0]
+    assert "skipped" in warning[0]
+    assert "[hot] summary" in caplog.text
+    assert "[cold] summary" not in caplog.text
+    doc = json.loads(result.read_text())
+    assert list(doc["epochs"]["0"]) == ["hot"]
+    assert "holds no campaigns" in doc["skipped_sets"]["cold"]
+
+
+def test_every_test_set_without_campaigns_is_an_error(setup, tmp_path,
+                                                      caplog):  # noqa: F811
+    caplog.set_level("INFO")
+    hot = empty_copy(setup / "data" / "test", tmp_path / "hot")
+    cold = empty_copy(setup / "data" / "test_cold", tmp_path / "cold")
+    result = tmp_path / "r.json"
+    rc = meta_test(setup, result, "runner.test_data_dir=%s" % hot, cold=cold)
+    assert rc == 1
+    (line, ) = errors(caplog)
+    assert "nothing to meta-test" in line
+    assert str(hot / "test_stage1.pkl") in line
+    assert str(cold / "test_cold_stage1.pkl") in line
+    assert "summary" not in caplog.text and not result.exists()
+
+
+def test_a_result_folder_without_room_is_named_before_the_first_campaign(
+        setup, tmp_path, caplog, monkeypatch):  # noqa: F811
+    caplog.set_level("INFO")
+    real = shutil.disk_usage
+    folder = tmp_path / "results"
+    folder.mkdir()
+
+    def full(path):
+        usage = real(path)
+        if os.path.abspath(path) == str(folder):
+            return usage._replace(free=4096)
+        return usage
+    monkeypatch.setattr(shutil, "disk_usage", full)
+    rc = meta_test(setup, folder / "r.json", "runner.save_scores=True")
+    assert rc == 1
+    (line, ) = errors(caplog)
+    assert "runner.infer_result_path %s has 0.0 MB free" % folder in line
+    assert "free space there" in line
+    assert "[hot]" not in caplog.text
+    assert os.listdir(folder) == []
+
+
+def test_a_result_file_the_disk_cannot_take_names_its_path(
+        setup, tmp_path, caplog, monkeypatch):  # noqa: F811
+    """Should the disk fill up after the room check, the line names the
+    result file and the way on; an earlier result stays."""
+    import errno
+    from runkit import atomic
+    caplog.set_level("INFO")
+    result = tmp_path / "r.json"
+    result.write_text("{}")   # an earlier result, being replaced
+
+    class Full:
+        """A file whose data never reach the disk (ENOSPC names no file)."""
+        def __init__(self, path, mode):
+            self.real = open(path, mode)
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.real.close()
+
+    monkeypatch.setattr(atomic, "open", lambda path, mode="r": Full(
+        path, mode) if path.endswith(".tmp") else open(path, mode),
+        raising=False)
+    assert meta_test(setup, result, "runner.overwrite=True") == 1
+    (line, ) = errors(caplog)
+    assert line == (
+        "no space left on device writing %s (runner.infer_result_path): "
+        "free space on its disk, or choose another runner.infer_result_path;"
+        " no output was written; %s left as it was" % (result, result))
+    assert result.read_text() == "{}"
+    assert os.listdir(tmp_path) == ["r.json"]
