@@ -89,7 +89,7 @@ KNOWN_KEYS = {
     "tuning.folds": (int, 3),
     "tuning.learning_rates": (list, [0.001, 0.003, 0.01]),
     "tuning.passes": (list, [2, 5]),
-    "tuning.seed_blends": (list, [0.0, 0.5]),
+    "tuning.seed_blends": (list, [0.5]),
     "tuning.max_seeds": (int, 8000),
     "tuning.cold_seeds": (int, 100),
     "tuning.max_candidates": (int, 3000),
