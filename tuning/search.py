@@ -47,9 +47,13 @@ def campaign_sets(stage, index, positions, config):
             config.get("tuning.cold_seeds"))
         for fold, (cand, hot, cold) in enumerate(cuts):
             x_cand = stage.inputs(rows[cand])
-            out.append(((aid, fold), {
-                name: (stage.inputs(rows[seeds]), y[seeds], x_cand, y[cand])
-                for name, seeds in (("hot", hot), ("cold", cold))}))
+            sets = {name: (stage.inputs(rows[seeds]), y[seeds], x_cand,
+                           y[cand])
+                    for name, seeds in (("hot", hot), ("cold", cold))
+                    if name == "hot" or len(cold) < len(hot)}
+            # a campaign too small for two sizes: one set serves both
+            sets.setdefault("cold", sets["hot"])
+            out.append(((aid, fold), sets))
     return out
 
 
@@ -67,6 +71,9 @@ def validate(model_class, model, stage, index, positions, config):
     if any(w > 0 for w in blends):
         for cut, sets in campaigns:
             for name, (x_spt, y_spt, x_qry, _) in sets.items():
+                if name == "cold" and sets["cold"] is sets["hot"]:
+                    seed_scores[cut, name] = seed_scores[cut, "hot"]
+                    continue
                 seed_scores[cut, name] = seed_blend.seed_model_scores(
                     model.maxima, x_spt, y_spt, x_qry,
                     config.get("runner.infer_seed_c"))
@@ -78,11 +85,15 @@ def validate(model_class, model, stage, index, positions, config):
             trial = dict(config)
             trial.update({LEARNING_RATE: key[0], PASSES: key[1],
                           SEED_BLEND: 0.0})
-            fitted[key] = {
-                (cut, name): model_class.finetune_and_score(
-                    model, init_state, [cut[0]] + list(parts), trial,
-                    campaign_rng(trial, cut[0]))
-                for cut, sets in campaigns for name, parts in sets.items()}
+            fitted[key] = {}
+            for cut, sets in campaigns:
+                for name, parts in sets.items():
+                    if name == "cold" and parts is sets["hot"]:
+                        fitted[key][cut, name] = fitted[key][cut, "hot"]
+                        continue
+                    fitted[key][cut, name] = model_class.finetune_and_score(
+                        model, init_state, [cut[0]] + list(parts), trial,
+                        campaign_rng(trial, cut[0]))
         for name in SETS:
             aucs[i, name] = [campaign_metrics(
                 sets[name][3], seed_blend.blend(
