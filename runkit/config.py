@@ -56,6 +56,8 @@ KNOWN_KEYS = {
     "hyper_parameters.init": (str, "torch"),
     "hyper_parameters.task_count": (int, 5),
     "hyper_parameters.batch_size": (int, 1024),
+    # True: a task's support and query sets share no row (reader_train)
+    "hyper_parameters.disjoint_query": (bool, False),
     "hyper_parameters.local_lr": (_NUM, 0.0002),
     "hyper_parameters.inner_steps": (int, 1),
     "hyper_parameters.meta_order": (int, 2),
