@@ -52,7 +52,11 @@ from synthetic import generator  # noqa: E402
 CONFIG = os.path.join(ROOT, "config.yaml")
 PAPER_CONFIG = os.path.join(ROOT, "config_big.yaml")
 
-SPECS = {"benchmark": generator.BENCHMARK, "sparse": generator.SPARSE}
+SPECS = {"benchmark": generator.BENCHMARK, "sparse": generator.SPARSE,
+         "sparse_large": generator.SPARSE_LARGE}
+# sparse_large (SPARSE with 10x the training rows: the data-size axis) is
+# run when asked for: --specs sparse sparse_large
+DEFAULT_SPECS = ["benchmark", "sparse"]
 
 # Each method: key, label, kind and overrides. "train": meta-train (or the
 # baseline's training) then meta-test, on top of config.yaml, so that
@@ -120,6 +124,12 @@ SPEC_SHARED = {
 }
 LR_C = {"benchmark": {"lr_campaign": 0.1, "lr_pooled": 0.01},
         "sparse": {"lr_campaign": 0.01, "lr_pooled": 0.01}}
+# the large spec is not tuned on its own draws: it takes the sparse spec's
+# settings, so only the data's size differs between the two
+SPEC_SHARED["sparse_large"] = SPEC_SHARED["sparse"]
+LR_C["sparse_large"] = LR_C["sparse"]
+# a spec's methods when --methods is not given (all of them otherwise)
+SPEC_METHODS = {}
 
 SMOKE_SPECS = {
     "benchmark": dataclasses.replace(
@@ -132,6 +142,8 @@ SMOKE_SPECS = {
         hot_seeds=(150, 200), n_cold=2, cold_seeds=(60, 80), candidates=100,
         pos_rate=(0.1, 0.2)),
 }
+SMOKE_SPECS["sparse_large"] = dataclasses.replace(
+    SMOKE_SPECS["sparse"], n_users=6000, train_rows_total=1200)
 SMOKE_SHARED = [
     "hyper_parameters.embed_dim=4",
     "hyper_parameters.mlp_dims=[8]",
@@ -180,13 +192,15 @@ def make_data(folder, spec, seed):
                          folder)
     if os.path.isdir(folder):
         shutil.rmtree(folder)
+    start = time.perf_counter()
     stages = generator.generate(spec, seed, probabilities=True)
     oracle = {name: oracle_gauc(stages[name]) for name in
               ("test_hot_stage2", "test_cold_stage2")}
     for arrays in stages.values():
         del arrays["p"]
     write_stages(stages, folder, spec, LAYOUT)
-    stats = {"oracle_gauc": oracle}
+    stats = {"oracle_gauc": oracle,
+             "generate_s": round(time.perf_counter() - start, 1)}
     for name, arrays in stages.items():
         aids, rows = np.unique(arrays["aid"], return_counts=True)
         pos = np.array([arrays["label"][arrays["aid"] == a].sum()
@@ -202,7 +216,8 @@ def make_data(folder, spec, seed):
                                                   int(pos.max())]}
     with open(marker, "w") as f:
         json.dump({"generated": wanted, "stats": stats}, f, indent=1)
-    print("data: generated %s (seed %d)" % (folder, seed), flush=True)
+    print("data: generated %s (seed %d) in %.1f s" % (
+        folder, seed, stats["generate_s"]), flush=True)
     return stats
 
 
@@ -516,7 +531,7 @@ def run_spec(spec_name, spec, args, shared, chosen, out, epochs):
           "probabilities)" % (spec_name, stats["oracle_gauc"]["test_hot_stage2"],
                               stats["oracle_gauc"]["test_cold_stage2"]))
     for name, st in stats.items():
-        if name == "oracle_gauc":
+        if not isinstance(st, dict) or "rows" not in st:
             continue
         print("  %-17s %6d rows, %3d campaigns, positive rate %.3f, rows per "
               "campaign min/median/max %s, positives %s" %
@@ -569,6 +584,50 @@ def run_spec(spec_name, spec, args, shared, chosen, out, epochs):
     return results, table
 
 
+def spec_methods(spec_name, args):
+    """The methods run on a spec: --methods, else the spec's default."""
+    keys = args.methods or SPEC_METHODS.get(spec_name, METHOD_KEYS)
+    return [m for m in METHODS if m["key"] in keys]
+
+
+def fewer_methods_note(spec_name, args):
+    if args.methods or spec_name not in SPEC_METHODS:
+        return ""
+    left = [k for k in METHOD_KEYS if k not in SPEC_METHODS[spec_name]]
+    return ("runs %d of the %d methods by default, to stay within an hour "
+            "on 2 cores; not run: %s (add them with --methods)" % (
+                len(SPEC_METHODS[spec_name]), len(METHOD_KEYS),
+                ", ".join(left)))
+
+
+def size_text(results):
+    train = results["data"]["train_stage1"]
+    return "%d training rows, %d campaigns, %d users" % (
+        train["rows"], train["campaigns"], results["spec"]["n_users"])
+
+
+def size_table(every):
+    """GAUC of every method on every spec run, side by side: the data-size
+    axis (sparse against sparse_large) in one table."""
+    names = list(every)
+    header = ["method"] + ["%s %s GAUC" % (n, s) for n in names for s in SETS]
+    lines = ["| " + " | ".join(header) + " |",
+             "|" + "|".join([" --- "] + [" ---: "] * (len(header) - 1)) + "|"]
+    for m in METHODS:
+        found = [every[n]["methods"].get(m["key"]) for n in names]
+        if not any(f and "summary" in f for f in found):
+            continue
+        cells = [m["label"]]
+        for f in found:
+            for name in SETS:
+                cells.append(fmt(f["summary"][name]["gauc"])
+                             if f and "summary" in f else "not run")
+        lines.append("| " + " | ".join(cells) + " |")
+    rows = ", ".join("%s %d" % (n, every[n]["data"]["train_stage1"]["rows"])
+                     for n in names)
+    return "\n".join(lines) + "\n\ntraining rows: %s\n" % rows
+
+
 def nan(value):
     return float("nan") if value is None else value
 
@@ -579,8 +638,10 @@ def main(argv=None):
     parser.add_argument("--out", default=None,
                         help="output folder (default output/quality, "
                         "output/quality_smoke with --smoke)")
-    parser.add_argument("--specs", nargs="+", default=list(SPECS),
-                        choices=list(SPECS))
+    parser.add_argument("--specs", nargs="+", default=DEFAULT_SPECS,
+                        choices=list(SPECS),
+                        help="default: %s; sparse_large is the sparse spec "
+                        "at 10x its training rows" % " ".join(DEFAULT_SPECS))
     parser.add_argument("--seeds", type=int, nargs="+",
                         default=[2021, 2022, 2023])
     parser.add_argument("--data-seed", type=int, default=2021)
@@ -602,16 +663,16 @@ def main(argv=None):
     out = os.path.abspath(args.out or os.path.join(
         ROOT, "output", "quality_smoke" if args.smoke else "quality"))
     specs = SMOKE_SPECS if args.smoke else SPECS
-    chosen = [m for m in METHODS if args.methods is None or
-              m["key"] in args.methods]
-    for m in chosen:
-        if m["kind"] == "retest" and m["source"] not in [c["key"]
-                                                         for c in chosen]:
-            parser.error("%s re-tests %s's checkpoints: add %s to --methods" %
-                         (m["key"], m["source"], m["source"]))
+    chosen = {name: spec_methods(name, args) for name in args.specs}
+    if args.methods:
+        for m in chosen[args.specs[0]]:
+            if m["kind"] == "retest" and m["source"] not in args.methods:
+                parser.error("%s re-tests %s's checkpoints: add %s to "
+                             "--methods" % (m["key"], m["source"],
+                                            m["source"]))
     from runkit.config import load_config
     for spec_name in args.specs:   # fail early on a bad override
-        for m in chosen:
+        for m in chosen[spec_name]:
             if m["kind"] in ("train", "retest"):
                 load_config(CONFIG, method_overrides(
                     m, spec_shared(spec_name, args)) +
@@ -626,17 +687,29 @@ def main(argv=None):
     if smoke_note:
         print(smoke_note.strip(), flush=True)
     total_start = time.perf_counter()
-    tables = []
+    tables, every = [], {}
     for spec_name in args.specs:
+        note = fewer_methods_note(spec_name, args)
+        if note:
+            print("[%s] %s" % (spec_name, note), flush=True)
         results, table = run_spec(spec_name, specs[spec_name], args,
-                                  spec_shared(spec_name, args), chosen, out,
-                                  epochs)
+                                  spec_shared(spec_name, args),
+                                  chosen[spec_name], out, epochs)
+        every[spec_name] = results
         text = answer_text(results["answer"], results["methods"])
-        tables.append("## %s\n\n%s\n```\n%s\n```\n" % (spec_name, table, text))
+        title = "%s (%s)" % (spec_name, size_text(results))
+        tables.append("## %s\n\n%s%s\n```\n%s\n```\n" % (
+            title, note + "\n\n" if note else "", table, text))
         print()
-        print("[%s]%s" % (spec_name, " (smoke run)" if args.smoke else ""))
+        print("[%s]%s" % (title, " (smoke run)" if args.smoke else ""))
         print(table)
         print(text)
+    if len(every) > 1:
+        sizes = size_table(every)
+        tables.append("## GAUC by spec\n\n%s" % sizes)
+        print()
+        print("[GAUC by spec]")
+        print(sizes)
     write_text(os.path.join(out, "tables.md"), smoke_note + "\n".join(tables))
     print("total %.1f s; wrote %s" % (time.perf_counter() - total_start,
                                       os.path.join(out, "tables.md")))
