@@ -1,8 +1,9 @@
 """Does meta-learning pay? MetaHeac against its baselines, hot and cold.
 
     python tools/benchmark_quality.py [--out output/quality]
-        [--seeds 2021 2022 2023] [--data-seed 2021] [--data DIR]
-        [--methods ...] [-o key=value ...] [--smoke]
+        [--specs benchmark sparse sparse_large] [--seeds 2021 2022 2023]
+        [--data-seed 2021] [--data DIR] [--methods ...] [-o key=value ...]
+        [--smoke]
 
 Every method is a list of ``-o`` overrides on ``config.yaml``, trained by
 ``tools.trainer.train`` and meta-tested by ``tools.infer_meta.infer`` (the
@@ -26,6 +27,13 @@ what it plants) are generated once, with ``--data-seed``, under
 ``<out>/data`` and reused while the spec and seed are unchanged. The seeds of
 ``--seeds`` vary ``runner.seed`` only: model initialisation, task and row
 sampling, and the fine-tuning shuffles; the data stay the same.
+
+The data-size axis: ``--specs sparse sparse_large`` runs the sparse spec at
+its size (about 15k training rows) and at 10 times that
+(``synthetic.generator.SPARSE_LARGE``: 150k rows, 600k users, the same test
+campaigns' shape) with the same settings, and adds a table of every
+method's GAUC on both; sparse_large is not run by default
+(``DEFAULT_SPECS``).
 
 Writes ``<out>/results.json`` (every run, and mean and std over the seeds),
 ``<out>/table.md`` (the Markdown table) and per-run logs under
@@ -556,7 +564,7 @@ def run_spec(spec_name, spec, args, shared, chosen, out, epochs):
                "seeds": args.seeds, "shared_overrides": shared,
                "std": "sample standard deviation over seeds (ddof 1)",
                "methods": methods}
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     for seed in args.seeds:
         for m in chosen:
             key = m["key"]
@@ -565,23 +573,43 @@ def run_spec(spec_name, spec, args, shared, chosen, out, epochs):
                 run = dict(methods[key]["runs"][0])
             else:
                 run_dir = os.path.join(out_dir, "runs", key, "seed%d" % seed)
+                cpu = time.process_time()
                 run = run_method(m, spec_name, base, shared, run_dir, seed,
                                  epochs, out_dir, lr_c)
+                # the CPU seconds of every thread: on a machine others
+                # share, wall times grow with their load, these do not
+                run["cpu_s"] = round(time.process_time() - cpu, 1)
             run["seed"] = seed
             methods[key]["runs"].append(run)
-            print("[%s] seed %d %-28s train %6.1f s, meta-test %6.1f s | hot "
-                  "GAUC %.4f | cold GAUC %.4f AUC %.4f P@5%% %.4f" %
+            print("[%s] seed %d %-28s train %6.1f s, meta-test %6.1f s, CPU "
+                  "%6.1f s | hot GAUC %.4f | cold GAUC %.4f AUC %.4f P@5%% "
+                  "%.4f" %
                   (spec_name, seed, m["label"], run["train_s"], run["test_s"],
+                   run["cpu_s"],
                    nan(run["hot"]["gauc"]), nan(run["cold"]["gauc"]),
                    nan(run["cold"]["auc"]),
                    nan(run["cold"]["precision_at_5pct"])), flush=True)
             methods[key]["summary"] = summarize(methods[key]["runs"])
             results["total_s"] = round(time.perf_counter() - start, 1)
+            results["total_cpu_s"] = round(time.process_time() - cpu_start, 1)
             write(out_dir, results)  # partial results survive an interruption
     results["answer"] = answer(methods, args.seeds)
     results["total_s"] = round(time.perf_counter() - start, 1)
+    results["total_cpu_s"] = round(time.process_time() - cpu_start, 1)
+    print("[%s] %.1f s, CPU %.1f s (load average %s)" % (
+        spec_name, results["total_s"], results["total_cpu_s"],
+        load_average()), flush=True)
     table = write(out_dir, results)
     return results, table
+
+
+def load_average():
+    """The machine's 1-minute load: wall times are only comparable at
+    similar loads."""
+    try:
+        return "%.1f" % os.getloadavg()[0]
+    except OSError:
+        return "unknown"
 
 
 def spec_methods(spec_name, args):
