@@ -144,3 +144,22 @@ def test_size_table_puts_the_specs_side_by_side():
     assert "training rows: sparse 15000, sparse_large 150000" in table
     assert bq.size_text(every["sparse_large"]) == \
         "150000 training rows, 60 campaigns, 1500000 users"
+
+
+def test_large_spec_leaves_out_the_ablations_unless_asked():
+    def keys(spec, methods=None):
+        args = bq.argparse.Namespace(methods=methods)
+        return [m["key"] for m in bq.spec_methods(spec, args)], \
+            bq.fewer_methods_note(spec, args)
+    every, note = keys("sparse")
+    assert every == bq.METHOD_KEYS and note == ""
+    large, note = keys("sparse_large")
+    assert set(every) - set(large) == {"metaheac_1st", "metaheac_paper"}
+    assert bq.TARGET in large and set(bq.BASELINES) <= set(large)
+    assert "not run: metaheac_1st, metaheac_paper" in note
+    # the re-tested methods keep their sources
+    sources = [m["source"] for m in bq.METHODS
+               if m["key"] in large and m["kind"] == "retest"]
+    assert set(sources) <= set(large)
+    # --methods decides on every spec, without a note
+    assert keys("sparse_large", ["metaheac_paper"]) == (["metaheac_paper"], "")
