@@ -9,6 +9,14 @@ default), ``sqrt`` (to the square root) or ``unit`` (uniform). The data are
 read once, into arrays; a meta-batch then costs a few index draws, whatever
 the file size.
 
+By default a task's support and query sets are drawn independently (the
+paper's code: each is ``batch_size`` rows of the campaign), so a row can be
+in both. With ``hyper_parameters.disjoint_query`` no row is: a campaign
+with at least ``2 * batch_size`` rows gives ``2 * batch_size`` distinct rows,
+the first half the support set; a smaller one is shuffled and split in two
+halves, and each set is drawn from its half with replacement. A campaign of
+one row cannot be split: both sets are that row (with a warning).
+
 Under a collective run (``share=(rank, size)``), every rank draws the same
 meta-batch of ``size * task_count`` campaigns from the one stream seeded by
 ``runner.seed``, in the order a single process with that many tasks would,
@@ -56,6 +64,7 @@ class RecDataset(IterableDataset):
         self.rank, self.ranks = share
         self.drawn_tasks = self.task_count * self.ranks
         self.batch_size = config.get("hyper_parameters.batch_size")
+        self.disjoint = config.get("hyper_parameters.disjoint_query")
         if stage is None:
             if not file_list:
                 raise DataError("no training file given (runner.train_data_dir)")
@@ -73,18 +82,35 @@ class RecDataset(IterableDataset):
             counts, config.get("hyper_parameters.sample_method"))
         self.n_batch = int(np.ceil(counts.sum() / self.batch_size))
         self.rng = np.random.default_rng(config.get("runner.seed"))
-        small = self.index.aids[self.index.counts < self.batch_size]
-        if len(small):
-            logger.warning(
-                "%d of %d campaigns have fewer rows than batch_size %d "
-                "(e.g. aid %s); their support and query sets are drawn with "
-                "replacement", len(small), len(self.index.aids),
-                self.batch_size, ", ".join(str(a) for a in small[:5]))
+        self._warn_small_campaigns()
         if self.trained < self.drawn_tasks:
             logger.warning(
                 "only %d campaigns for task_count %d%s: a meta-batch repeats "
                 "campaigns", self.trained, self.task_count,
                 "" if self.ranks == 1 else " x %d processes" % self.ranks)
+
+    def _warn_small_campaigns(self):
+        aids, counts = self.index.aids, self.index.counts
+        # a set needs batch_size rows of its own: with disjoint sets a
+        # campaign must hold two of them to be drawn without replacement
+        enough = 2 * self.batch_size if self.disjoint else self.batch_size
+        small = aids[counts < enough]
+        if len(small):
+            logger.warning(
+                "%d of %d campaigns have fewer rows than %sbatch_size %d "
+                "(e.g. aid %s); their support and query sets are drawn with "
+                "replacement%s", len(small), len(aids),
+                "2 x " if self.disjoint else "", self.batch_size,
+                ", ".join(str(a) for a in small[:5]),
+                ", each from its own half of the rows" if self.disjoint
+                else "")
+        single = aids[counts < 2]
+        if self.disjoint and len(single):
+            logger.warning(
+                "%d campaigns have a single row (e.g. aid %s): "
+                "hyper_parameters.disjoint_query cannot split it, so their "
+                "support and query sets are both that row", len(single),
+                ", ".join(str(a) for a in single[:5]))
 
     def __len__(self):
         return self.n_batch
@@ -100,9 +126,28 @@ class RecDataset(IterableDataset):
                                 replace=count < self.batch_size)
         return self.index.order[self.index.starts[k] + picks]
 
+    def disjoint_rows(self, k):
+        """Support and query rows of campaign ``k`` that share no row."""
+        count, size = self.index.counts[k], self.batch_size
+        if count >= 2 * size:
+            picks = self.rng.choice(count, size=2 * size, replace=False)
+            support, query = picks[:size], picks[size:]
+        elif count >= 2:
+            halves = np.split(self.rng.permutation(count), [count // 2])
+            support, query = (self.rng.choice(h, size=size) for h in halves)
+        else:
+            support = query = np.zeros(size, dtype=np.int64)
+        rows = self.index.rows(k)
+        return rows[support], rows[query]
+
+    def task_rows(self, k):
+        if self.disjoint:
+            return self.disjoint_rows(k)
+        return self.sample_rows(k), self.sample_rows(k)
+
     def meta_batch(self):
         # drawn in the order support, query of task 0, then of task 1, ...
-        rows = np.stack([[self.sample_rows(k), self.sample_rows(k)]
+        rows = np.stack([self.task_rows(k)
                          for k in self.sample_tasks()])  # [T, 2, B]
         mine = slice(self.rank * self.task_count,
                      (self.rank + 1) * self.task_count)

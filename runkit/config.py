@@ -66,6 +66,8 @@ KNOWN_KEYS = {
     "hyper_parameters.min_id_count": (int, 0),
     "hyper_parameters.task_count": (int, 5),
     "hyper_parameters.batch_size": (int, 64),
+    # True: a task's support and query sets share no row (reader_train)
+    "hyper_parameters.disjoint_query": (bool, False),
     "hyper_parameters.local_lr": (_NUM, 0.3),
     "hyper_parameters.inner_steps": (int, 1),
     "hyper_parameters.meta_order": (int, 2),

@@ -1,5 +1,6 @@
 """tools/benchmark_quality.py: the --smoke run (every method, tiny data) and
 the shape of its outputs. Says nothing about quality."""
+import dataclasses
 import json
 import subprocess
 import sys
@@ -33,7 +34,8 @@ def test_smoke_runs_every_method_on_both_specs(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     keys = [m["key"] for m in bq.METHODS]
     labels = [m["label"] for m in bq.METHODS]
-    for spec in bq.SPECS:
+    assert bq.DEFAULT_SPECS == ["benchmark", "sparse"]
+    for spec in bq.DEFAULT_SPECS:
         results = json.loads((out / spec / "results.json").read_text())
         assert list(results["methods"]) == keys
         assert results["smoke"] is True
@@ -72,7 +74,8 @@ def test_smoke_runs_every_method_on_both_specs(tmp_path):
             assert len(cells) == 11
             assert all(" ± " in c for c in cells[1:]), row
     both = (out / "tables.md").read_text()
-    assert "## benchmark" in both and "## sparse" in both
+    assert "## benchmark (" in both and "## sparse (" in both
+    assert "training rows" in both and "## GAUC by spec" in both
     assert both.startswith("SMOKE RUN") and "SMOKE RUN" in proc.stdout
     assert "ccache" not in proc.stdout + proc.stderr
     # the tables printed are the tables written
@@ -96,3 +99,67 @@ def test_paper_row_takes_the_paper_settings_from_config_big():
     assert float(overrides[
         "hyper_parameters.optimizer.local_test_learning_rate"]) == 0.001
     assert int(overrides["runner.infer_min_positives"]) == 0
+
+
+def test_large_sparse_spec_differs_from_sparse_only_in_size():
+    small, large = (dataclasses.asdict(s) for s in
+                    (bq.SPECS["sparse"], bq.SPECS["sparse_large"]))
+    differ = {k for k in small if small[k] != large[k]}
+    assert differ == {"n_users", "train_rows_total"}
+    assert large["train_rows_total"] >= 10 * small["train_rows_total"]
+    # as rare a user per training row as the sparse spec
+    assert large["n_users"] / large["train_rows_total"] == \
+        small["n_users"] / small["train_rows_total"]
+    # not tuned on its own draws: the sparse spec's settings
+    assert bq.SPEC_SHARED["sparse_large"] == bq.SPEC_SHARED["sparse"]
+    assert bq.LR_C["sparse_large"] == bq.LR_C["sparse"]
+    assert "sparse_large" not in bq.DEFAULT_SPECS
+
+
+def fake_results(rows, gauc):
+    summary = {name: {"gauc": bq.mean_std([gauc, gauc + 0.02])}
+               for name in bq.SETS}
+    return {"data": {"train_stage1": {"rows": rows, "campaigns": 60}},
+            "spec": {"n_users": 10 * rows},
+            "methods": {"metaheac": {"label": "MetaHeac", "summary": summary},
+                        "lr_campaign": {"label": "LR", "summary": summary}}}
+
+
+def test_size_table_puts_the_specs_side_by_side():
+    every = {"sparse": fake_results(15000, 0.6),
+             "sparse_large": fake_results(150000, 0.7)}
+    del every["sparse"]["methods"]["lr_campaign"]
+    table = bq.size_table(every)
+    lines = table.splitlines()
+    assert lines[0] == ("| method | sparse hot GAUC | sparse cold GAUC | "
+                        "sparse_large hot GAUC | sparse_large cold GAUC |")
+    rows = {line.split("|")[1].strip(): [c.strip() for c in
+                                         line.strip("|").split("|")[1:]]
+            for line in lines[2:] if line.startswith("| ")}
+    # in METHODS order, a method missing on one spec says so
+    assert list(rows) == ["LR per campaign", "MetaHeac (project settings)"]
+    assert rows["LR per campaign"][:2] == ["not run", "not run"]
+    assert rows["MetaHeac (project settings)"] == ["0.610 ± 0.014"] * 2 + \
+        ["0.710 ± 0.014"] * 2
+    assert "training rows: sparse 15000, sparse_large 150000" in table
+    assert bq.size_text(every["sparse_large"]) == \
+        "150000 training rows, 60 campaigns, 1500000 users"
+
+
+def test_large_spec_leaves_out_the_ablations_unless_asked():
+    def keys(spec, methods=None):
+        args = bq.argparse.Namespace(methods=methods)
+        return [m["key"] for m in bq.spec_methods(spec, args)], \
+            bq.fewer_methods_note(spec, args)
+    every, note = keys("sparse")
+    assert every == bq.METHOD_KEYS and note == ""
+    large, note = keys("sparse_large")
+    assert set(every) - set(large) == {"metaheac_1st", "metaheac_paper"}
+    assert bq.TARGET in large and set(bq.BASELINES) <= set(large)
+    assert "not run: metaheac_1st, metaheac_paper" in note
+    # the re-tested methods keep their sources
+    sources = [m["source"] for m in bq.METHODS
+               if m["key"] in large and m["kind"] == "retest"]
+    assert set(sources) <= set(large)
+    # --methods decides on every spec, without a note
+    assert keys("sparse_large", ["metaheac_paper"]) == (["metaheac_paper"], "")

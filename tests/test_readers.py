@@ -34,12 +34,14 @@ def make_stage(sizes=SIZES, seed=0, shuffle=True):
 
 
 def make_dataset(stage=None, task_count=3, batch_size=16, seed=2021,
-                 method="normal"):
+                 method="normal", disjoint=False, share=(0, 1)):
     config = small_config("hyper_parameters.task_count=%d" % task_count,
                           "hyper_parameters.batch_size=%d" % batch_size,
                           "runner.seed=%d" % seed,
-                          "hyper_parameters.sample_method=%s" % method)
-    return reader_train.RecDataset(None, config, stage=stage or make_stage())
+                          "hyper_parameters.sample_method=%s" % method,
+                          "hyper_parameters.disjoint_query=%s" % disjoint)
+    return reader_train.RecDataset(None, config, stage=stage or make_stage(),
+                                   share=share)
 
 
 def per_task(batch):
@@ -177,6 +179,89 @@ def test_same_seed_same_batches_other_seed_other_batches():
     assert len(a) == len(b) == len(c)
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
     assert not all(np.array_equal(x, y) for x, y in zip(a, c))
+
+
+# ------------------------------------------------- disjoint support/query
+def task_rows(batch):
+    """(row numbers of the support set, of the query set) per task."""
+    x_spt, _, x_qry, _ = per_task(batch)
+    return [(x[1][:, 0], q[1][:, 0]) for x, q in zip(x_spt, x_qry)]
+
+
+def test_overlapping_sets_by_default_disjoint_with_the_option():
+    # a campaign of 150 rows and sets of 64: independent draws share rows
+    # almost surely; disjoint draws never do, and still fill both sets
+    stage = make_stage([150, 140])
+    shared = []
+    for disjoint in (False, True):
+        ds = make_dataset(stage, task_count=2, batch_size=64,
+                          disjoint=disjoint)
+        for batch in ds:
+            for spt, qry in task_rows(batch):
+                assert len(spt) == len(qry) == 64
+                if disjoint:   # 140 >= 2 x 64: no repeat within a set either
+                    assert len(set(spt)) == len(set(qry)) == 64
+                shared.append((disjoint, len(set(spt) & set(qry))))
+    assert all(n > 0 for d, n in shared if not d)
+    assert all(n == 0 for d, n in shared if d)
+
+
+def test_small_campaign_splits_in_halves(caplog):
+    # 25 rows < 2 x 16: support from one half, query from the other, each
+    # with replacement; together they use rows of both halves
+    caplog.set_level(logging.WARNING)
+    stage = make_stage([25])
+    ds = make_dataset(stage, task_count=1, batch_size=16, disjoint=True)
+    assert "2 x batch_size 16" in caplog.text and "half" in caplog.text
+    for _ in range(20):
+        [(spt, qry)] = task_rows(ds.meta_batch())
+        assert len(spt) == len(qry) == 16
+        assert not set(spt) & set(qry)
+        assert len(set(spt)) <= 12 and len(set(qry)) <= 13
+        assert set(spt) | set(qry) <= set(range(25))
+
+
+def test_single_row_campaign_cannot_be_split(caplog):
+    caplog.set_level(logging.WARNING)
+    stage = make_stage([1, 40])
+    ds = make_dataset(stage, task_count=2, batch_size=8, disjoint=True)
+    assert "single row" in caplog.text and "aid 100" in caplog.text
+    single = int(np.flatnonzero(stage.aid == 100)[0])
+    for spt, qry in task_rows(ds.meta_batch()):
+        if spt[0] == single:
+            assert set(spt) == set(qry) == {single}
+        else:
+            assert not set(spt) & set(qry)
+
+
+def test_disjoint_draws_are_seeded_and_resume_from_the_saved_state():
+    # the trainer saves rng.bit_generator.state after an epoch and restores
+    # it on resume: the batches after the restore are the batches an
+    # uninterrupted reader draws
+    whole = make_dataset(seed=5, disjoint=True)
+    first = [flat(b) for b in whole] + [flat(b) for b in whole]
+    again = make_dataset(seed=5, disjoint=True)
+    assert all(np.array_equal(x, flat(y)) for x, y in zip(first, again))
+    resumed = make_dataset(seed=5, disjoint=True)
+    resumed.rng.bit_generator.state = again.rng.bit_generator.state
+    second = [flat(b) for b in resumed]
+    assert len(second) == len(whole)
+    assert all(np.array_equal(x, y)
+               for x, y in zip(first[len(whole):], second))
+    other = [flat(b) for b in make_dataset(seed=5)]
+    assert not all(np.array_equal(x, y) for x, y in zip(first, other))
+
+
+def test_disjoint_ranks_split_the_one_process_meta_batch():
+    # two ranks of 2 tasks train what one process of 4 tasks trains
+    one = make_dataset(task_count=4, disjoint=True)
+    ranks = [make_dataset(task_count=2, disjoint=True, share=(r, 2))
+             for r in (0, 1)]
+    for batch, *parts in zip(one, *ranks):
+        want = task_rows(batch)
+        got = task_rows(parts[0]) + task_rows(parts[1])
+        assert all(np.array_equal(a, c) and np.array_equal(b, d)
+                   for (a, b), (c, d) in zip(want, got))
 
 
 # ------------------------------------------------------------- reader_test

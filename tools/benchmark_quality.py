@@ -1,8 +1,9 @@
 """Does meta-learning pay? MetaHeac against its baselines, hot and cold.
 
     python tools/benchmark_quality.py [--out output/quality]
-        [--seeds 2021 2022 2023] [--data-seed 2021] [--data DIR]
-        [--methods ...] [-o key=value ...] [--smoke]
+        [--specs benchmark sparse sparse_large] [--seeds 2021 2022 2023]
+        [--data-seed 2021] [--data DIR] [--methods ...] [-o key=value ...]
+        [--smoke]
 
 Every method is a list of ``-o`` overrides on ``config.yaml``, trained by
 ``tools.trainer.train`` and meta-tested by ``tools.infer_meta.infer`` (the
@@ -26,6 +27,15 @@ what it plants) are generated once, with ``--data-seed``, under
 ``<out>/data`` and reused while the spec and seed are unchanged. The seeds of
 ``--seeds`` vary ``runner.seed`` only: model initialisation, task and row
 sampling, and the fine-tuning shuffles; the data stay the same.
+
+The data-size axis: ``--specs sparse sparse_large`` runs the sparse spec at
+its size (about 15k training rows) and at 10 times that
+(``synthetic.generator.SPARSE_LARGE``: 150k rows, 600k users, the same test
+campaigns' shape) with the same settings, and adds a table of every
+method's GAUC on both; sparse_large is not run by default
+(``DEFAULT_SPECS``). To keep its run within an hour on 2 cores it runs every
+method but the two ablations of MetaHeac itself (``metaheac_1st``,
+``metaheac_paper``; ``SPEC_METHODS``), which ``--methods`` can add back.
 
 Writes ``<out>/results.json`` (every run, and mean and std over the seeds),
 ``<out>/table.md`` (the Markdown table) and per-run logs under
@@ -52,7 +62,11 @@ from synthetic import generator  # noqa: E402
 CONFIG = os.path.join(ROOT, "config.yaml")
 PAPER_CONFIG = os.path.join(ROOT, "config_big.yaml")
 
-SPECS = {"benchmark": generator.BENCHMARK, "sparse": generator.SPARSE}
+SPECS = {"benchmark": generator.BENCHMARK, "sparse": generator.SPARSE,
+         "sparse_large": generator.SPARSE_LARGE}
+# sparse_large (SPARSE with 10x the training rows: the data-size axis) is
+# run when asked for: --specs sparse sparse_large
+DEFAULT_SPECS = ["benchmark", "sparse"]
 
 # Each method: key, label, kind and overrides. "train": meta-train (or the
 # baseline's training) then meta-test, on top of config.yaml, so that
@@ -123,6 +137,19 @@ SPEC_SHARED = {
 }
 LR_C = {"benchmark": {"lr_campaign": 0.1, "lr_pooled": 0.01},
         "sparse": {"lr_campaign": 0.01, "lr_pooled": 0.01}}
+# the large spec is not tuned on its own draws: it takes the sparse spec's
+# settings, so only the data's size differs between the two
+SPEC_SHARED["sparse_large"] = SPEC_SHARED["sparse"]
+LR_C["sparse_large"] = LR_C["sparse"]
+# a spec's methods when --methods is not given (all of them otherwise).
+# At 150k training rows every method, 3 seeds, needs about 51 CPU-minutes
+# (docs/quality.md, measured per method): too close to the hour on 2 shared
+# cores; without the ablations, 31. The large spec leaves out the two ablations of MetaHeac itself (1st
+# order, paper settings), which the sparse spec answers; the size axis asks
+# who wins, and every baseline and the target stay.
+SPEC_METHODS = {"sparse_large": [k for k in METHOD_KEYS
+                                 if k not in ("metaheac_1st",
+                                              "metaheac_paper")]}
 
 SMOKE_SPECS = {
     "benchmark": dataclasses.replace(
@@ -135,6 +162,8 @@ SMOKE_SPECS = {
         hot_seeds=(150, 200), n_cold=2, cold_seeds=(60, 80), candidates=100,
         pos_rate=(0.1, 0.2)),
 }
+SMOKE_SPECS["sparse_large"] = dataclasses.replace(
+    SMOKE_SPECS["sparse"], n_users=6000, train_rows_total=1200)
 SMOKE_SHARED = [
     "hyper_parameters.embed_dim=4",
     "hyper_parameters.mlp_dims=[8]",
@@ -183,13 +212,15 @@ def make_data(folder, spec, seed):
                          folder)
     if os.path.isdir(folder):
         shutil.rmtree(folder)
+    start = time.perf_counter()
     stages = generator.generate(spec, seed, probabilities=True)
     oracle = {name: oracle_gauc(stages[name]) for name in
               ("test_hot_stage2", "test_cold_stage2")}
     for arrays in stages.values():
         del arrays["p"]
     write_stages(stages, folder, spec, LAYOUT)
-    stats = {"oracle_gauc": oracle}
+    stats = {"oracle_gauc": oracle,
+             "generate_s": round(time.perf_counter() - start, 1)}
     for name, arrays in stages.items():
         aids, rows = np.unique(arrays["aid"], return_counts=True)
         pos = np.array([arrays["label"][arrays["aid"] == a].sum()
@@ -205,7 +236,8 @@ def make_data(folder, spec, seed):
                                                   int(pos.max())]}
     with open(marker, "w") as f:
         json.dump({"generated": wanted, "stats": stats}, f, indent=1)
-    print("data: generated %s (seed %d)" % (folder, seed), flush=True)
+    print("data: generated %s (seed %d) in %.1f s" % (
+        folder, seed, stats["generate_s"]), flush=True)
     return stats
 
 
@@ -519,7 +551,7 @@ def run_spec(spec_name, spec, args, shared, chosen, out, epochs):
           "probabilities)" % (spec_name, stats["oracle_gauc"]["test_hot_stage2"],
                               stats["oracle_gauc"]["test_cold_stage2"]))
     for name, st in stats.items():
-        if name == "oracle_gauc":
+        if not isinstance(st, dict) or "rows" not in st:
             continue
         print("  %-17s %6d rows, %3d campaigns, positive rate %.3f, rows per "
               "campaign min/median/max %s, positives %s" %
@@ -544,7 +576,7 @@ def run_spec(spec_name, spec, args, shared, chosen, out, epochs):
                "seeds": args.seeds, "shared_overrides": shared,
                "std": "sample standard deviation over seeds (ddof 1)",
                "methods": methods}
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     for seed in args.seeds:
         for m in chosen:
             key = m["key"]
@@ -553,23 +585,87 @@ def run_spec(spec_name, spec, args, shared, chosen, out, epochs):
                 run = dict(methods[key]["runs"][0])
             else:
                 run_dir = os.path.join(out_dir, "runs", key, "seed%d" % seed)
+                cpu = time.process_time()
                 run = run_method(m, spec_name, base, shared, run_dir, seed,
                                  epochs, out_dir, lr_c)
+                # the CPU seconds of every thread: on a machine others
+                # share, wall times grow with their load, these do not
+                run["cpu_s"] = round(time.process_time() - cpu, 1)
             run["seed"] = seed
             methods[key]["runs"].append(run)
-            print("[%s] seed %d %-28s train %6.1f s, meta-test %6.1f s | hot "
-                  "GAUC %.4f | cold GAUC %.4f AUC %.4f P@5%% %.4f" %
+            print("[%s] seed %d %-28s train %6.1f s, meta-test %6.1f s, CPU "
+                  "%6.1f s | hot GAUC %.4f | cold GAUC %.4f AUC %.4f P@5%% "
+                  "%.4f" %
                   (spec_name, seed, m["label"], run["train_s"], run["test_s"],
+                   run["cpu_s"],
                    nan(run["hot"]["gauc"]), nan(run["cold"]["gauc"]),
                    nan(run["cold"]["auc"]),
                    nan(run["cold"]["precision_at_5pct"])), flush=True)
             methods[key]["summary"] = summarize(methods[key]["runs"])
             results["total_s"] = round(time.perf_counter() - start, 1)
+            results["total_cpu_s"] = round(time.process_time() - cpu_start, 1)
             write(out_dir, results)  # partial results survive an interruption
     results["answer"] = answer(methods, args.seeds)
     results["total_s"] = round(time.perf_counter() - start, 1)
+    results["total_cpu_s"] = round(time.process_time() - cpu_start, 1)
+    print("[%s] %.1f s, CPU %.1f s (load average %s)" % (
+        spec_name, results["total_s"], results["total_cpu_s"],
+        load_average()), flush=True)
     table = write(out_dir, results)
     return results, table
+
+
+def load_average():
+    """The machine's 1-minute load: wall times are only comparable at
+    similar loads."""
+    try:
+        return "%.1f" % os.getloadavg()[0]
+    except OSError:
+        return "unknown"
+
+
+def spec_methods(spec_name, args):
+    """The methods run on a spec: --methods, else the spec's default."""
+    keys = args.methods or SPEC_METHODS.get(spec_name, METHOD_KEYS)
+    return [m for m in METHODS if m["key"] in keys]
+
+
+def fewer_methods_note(spec_name, args):
+    if args.methods or spec_name not in SPEC_METHODS:
+        return ""
+    left = [k for k in METHOD_KEYS if k not in SPEC_METHODS[spec_name]]
+    return ("runs %d of the %d methods by default, to stay within an hour "
+            "on 2 cores; not run: %s (add them with --methods)" % (
+                len(SPEC_METHODS[spec_name]), len(METHOD_KEYS),
+                ", ".join(left)))
+
+
+def size_text(results):
+    train = results["data"]["train_stage1"]
+    return "%d training rows, %d campaigns, %d users" % (
+        train["rows"], train["campaigns"], results["spec"]["n_users"])
+
+
+def size_table(every):
+    """GAUC of every method on every spec run, side by side: the data-size
+    axis (sparse against sparse_large) in one table."""
+    names = list(every)
+    header = ["method"] + ["%s %s GAUC" % (n, s) for n in names for s in SETS]
+    lines = ["| " + " | ".join(header) + " |",
+             "|" + "|".join([" --- "] + [" ---: "] * (len(header) - 1)) + "|"]
+    for m in METHODS:
+        found = [every[n]["methods"].get(m["key"]) for n in names]
+        if not any(f and "summary" in f for f in found):
+            continue
+        cells = [m["label"]]
+        for f in found:
+            for name in SETS:
+                cells.append(fmt(f["summary"][name]["gauc"])
+                             if f and "summary" in f else "not run")
+        lines.append("| " + " | ".join(cells) + " |")
+    rows = ", ".join("%s %d" % (n, every[n]["data"]["train_stage1"]["rows"])
+                     for n in names)
+    return "\n".join(lines) + "\n\ntraining rows: %s\n" % rows
 
 
 def nan(value):
@@ -582,8 +678,10 @@ def main(argv=None):
     parser.add_argument("--out", default=None,
                         help="output folder (default output/quality, "
                         "output/quality_smoke with --smoke)")
-    parser.add_argument("--specs", nargs="+", default=list(SPECS),
-                        choices=list(SPECS))
+    parser.add_argument("--specs", nargs="+", default=DEFAULT_SPECS,
+                        choices=list(SPECS),
+                        help="default: %s; sparse_large is the sparse spec "
+                        "at 10x its training rows" % " ".join(DEFAULT_SPECS))
     parser.add_argument("--seeds", type=int, nargs="+",
                         default=[2021, 2022, 2023])
     parser.add_argument("--data-seed", type=int, default=2021)
@@ -605,16 +703,16 @@ def main(argv=None):
     out = os.path.abspath(args.out or os.path.join(
         ROOT, "output", "quality_smoke" if args.smoke else "quality"))
     specs = SMOKE_SPECS if args.smoke else SPECS
-    chosen = [m for m in METHODS if args.methods is None or
-              m["key"] in args.methods]
-    for m in chosen:
-        if m["kind"] == "retest" and m["source"] not in [c["key"]
-                                                         for c in chosen]:
-            parser.error("%s re-tests %s's checkpoints: add %s to --methods" %
-                         (m["key"], m["source"], m["source"]))
+    chosen = {name: spec_methods(name, args) for name in args.specs}
+    if args.methods:
+        for m in chosen[args.specs[0]]:
+            if m["kind"] == "retest" and m["source"] not in args.methods:
+                parser.error("%s re-tests %s's checkpoints: add %s to "
+                             "--methods" % (m["key"], m["source"],
+                                            m["source"]))
     from runkit.config import load_config
     for spec_name in args.specs:   # fail early on a bad override
-        for m in chosen:
+        for m in chosen[spec_name]:
             if m["kind"] in ("train", "retest"):
                 load_config(CONFIG, method_overrides(
                     m, spec_shared(spec_name, args)) +
@@ -629,17 +727,29 @@ def main(argv=None):
     if smoke_note:
         print(smoke_note.strip(), flush=True)
     total_start = time.perf_counter()
-    tables = []
+    tables, every = [], {}
     for spec_name in args.specs:
+        note = fewer_methods_note(spec_name, args)
+        if note:
+            print("[%s] %s" % (spec_name, note), flush=True)
         results, table = run_spec(spec_name, specs[spec_name], args,
-                                  spec_shared(spec_name, args), chosen, out,
-                                  epochs)
+                                  spec_shared(spec_name, args),
+                                  chosen[spec_name], out, epochs)
+        every[spec_name] = results
         text = answer_text(results["answer"], results["methods"])
-        tables.append("## %s\n\n%s\n```\n%s\n```\n" % (spec_name, table, text))
+        title = "%s (%s)" % (spec_name, size_text(results))
+        tables.append("## %s\n\n%s%s\n```\n%s\n```\n" % (
+            title, note + "\n\n" if note else "", table, text))
         print()
-        print("[%s]%s" % (spec_name, " (smoke run)" if args.smoke else ""))
+        print("[%s]%s" % (title, " (smoke run)" if args.smoke else ""))
         print(table)
         print(text)
+    if len(every) > 1:
+        sizes = size_table(every)
+        tables.append("## GAUC by spec\n\n%s" % sizes)
+        print()
+        print("[GAUC by spec]")
+        print(sizes)
     write_text(os.path.join(out, "tables.md"), smoke_note + "\n".join(tables))
     print("total %.1f s; wrote %s" % (time.perf_counter() - total_start,
                                       os.path.join(out, "tables.md")))
