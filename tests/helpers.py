@@ -164,3 +164,53 @@ def preprocessed(folder, size, seed, *args):
         env=tool_env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     return raw, out
+
+
+# ------------------------------------------------------- shared fixtures
+def tmpfs(tmp_path, size):
+    """A tmpfs of ``size`` (mount's notation, e.g. "512k") mounted at
+    ``tmp_path/disk`` for a full-disk test, as a generator for a pytest
+    fixture to ``yield from``; skips where mounting is not allowed."""
+    import os
+    import subprocess
+    import pytest
+    folder = tmp_path / "disk"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s" % size,
+                              "tmpfs", str(folder)], capture_output=True,
+                             text=True)
+    if mounted.returncode:
+        pytest.skip("cannot mount a tmpfs here: %s" % mounted.stderr.strip())
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], capture_output=True)
+
+
+def checksums(folder):
+    """SHA-256 of every checkpoint file below ``folder``, by relative path."""
+    from runkit.runs import sha256
+    return {p.relative_to(folder).as_posix(): sha256(p)
+            for p in sorted(Path(folder).rglob("rec.pd*"))}
+
+
+def kill_at(command, text, timeout=120):
+    """Run ``command`` (argv) from the project root, SIGKILL it at the
+    first output line holding ``text``; its return code."""
+    import signal
+    import subprocess
+    proc = subprocess.Popen(command, cwd=str(ROOT), env=tool_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    try:
+        for line in proc.stdout:
+            if text in line:
+                proc.send_signal(signal.SIGKILL)
+                break
+        proc.wait(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc.returncode

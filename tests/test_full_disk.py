@@ -3,29 +3,17 @@ the path and how to go on, the earlier checkpoint stays intact and
 verifiable, and the failed save leaves nothing behind. Needs root to mount a
 small tmpfs; skipped with the reason otherwise."""
 import os
-import subprocess
 
 import pytest
 
 from dataio.vocabulary import read_max_idxs_file
-from helpers import ROOT, run_tool, yaml_list
+from helpers import tmpfs, ROOT, run_tool, yaml_list
 from runkit.runs import read_manifest, verify_epoch
 
 
 @pytest.fixture
 def small_disk(tmp_path):
-    folder = tmp_path / "disk"
-    folder.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=72m", "tmpfs",
-                              str(folder)], capture_output=True, text=True)
-    if mounted.returncode:
-        pytest.skip("cannot mount a tmpfs here: %s" % mounted.stderr.strip())
-    try:
-        yield folder
-    finally:
-        subprocess.run(["umount", str(folder)], capture_output=True)
+    yield from tmpfs(tmp_path, "72m")
 
 
 @pytest.mark.slow

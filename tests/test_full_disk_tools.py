@@ -6,13 +6,12 @@ root; skipped with the reason otherwise)."""
 import errno
 import logging
 import os
-import subprocess
 
 import numpy as np
 import pytest
 
 from dataio.frames import arrays_to_frame
-from helpers import random_inputs
+from helpers import tmpfs, random_inputs
 from test_expand_round2 import checkpoint, hidden, messages, tool  # noqa: F401
 
 PAGE = 4096
@@ -20,19 +19,7 @@ PAGE = 4096
 
 @pytest.fixture
 def small_disk(tmp_path):
-    folder = tmp_path / "disk"
-    folder.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k",
-                              "tmpfs", str(folder)], capture_output=True,
-                             text=True)
-    if mounted.returncode:
-        pytest.skip("cannot mount a tmpfs here: %s" % mounted.stderr.strip())
-    try:
-        yield folder
-    finally:
-        subprocess.run(["umount", str(folder)], capture_output=True)
+    yield from tmpfs(tmp_path, "512k")
 
 
 def fill(disk, pages_left=0):

@@ -8,8 +8,8 @@ import subprocess
 
 import pytest
 
-from helpers import ROOT, run_tool, tool_command, tool_env
-from runkit.runs import MANIFEST, sha256
+from helpers import checksums, kill_at, ROOT, run_tool, tool_command, tool_env
+from runkit.runs import MANIFEST
 
 SMALL = ["hyper_parameters.embed_dim=4", "hyper_parameters.mlp_dims=[8,8]",
          "hyper_parameters.num_expert=2", "hyper_parameters.num_output=2",
@@ -25,25 +25,8 @@ def train(folder, *extra):
 def kill_when(folder, text):
     """Start a training run into ``folder`` and SIGKILL it at the first
     output line holding ``text``."""
-    proc = subprocess.Popen(
-        tool_command("trainer.py", SMALL + ["runner.model_save_path=%s" % folder]),
-        cwd=str(ROOT), env=tool_env(), stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True)
-    try:
-        for line in proc.stdout:
-            if text in line:
-                proc.send_signal(signal.SIGKILL)
-                break
-        proc.wait(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    return proc.returncode
-
-
-def checksums(folder):
-    return {p.relative_to(folder).as_posix(): sha256(p)
-            for p in sorted(folder.rglob("rec.pd*"))}
+    return kill_at(tool_command(
+        "trainer.py", SMALL + ["runner.model_save_path=%s" % folder]), text)
 
 
 @pytest.fixture(scope="module")

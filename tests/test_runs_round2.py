@@ -17,12 +17,12 @@ import sys
 
 import pytest
 
-from helpers import CONFIG, ROOT, tool_env
+from helpers import checksums, kill_at, CONFIG, ROOT, tool_env
 from runkit import atomic, runs
 from runkit.checkpoint import CheckpointError
 from runkit.cli import Refused
 from runkit.config import ConfigError, load_config
-from runkit.runs import MANIFEST, sha256
+from runkit.runs import MANIFEST
 
 # little compute: one task per meta-batch
 FAST = ["hyper_parameters.embed_dim=4", "hyper_parameters.mlp_dims=[8,8]",
@@ -54,11 +54,6 @@ def flip_a_byte(path):
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
-
-
-def checksums(folder):
-    return {p.relative_to(folder).as_posix(): sha256(p)
-            for p in sorted(folder.rglob("rec.pd*"))}
 
 
 @pytest.fixture(scope="module")
@@ -323,20 +318,9 @@ def test_a_save_killed_around_its_rename_resumes_to_the_same_checkpoints(
 def test_a_run_killed_before_its_first_save_resumes_from_the_start(
         uninterrupted, tmp_path):
     folder = tmp_path / "m"
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "tools" / "trainer.py")] +
-        trainer_argv(folder), cwd=str(ROOT), env=tool_env(),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        for line in proc.stdout:
-            if "epoch: 0, batch_id: 2" in line:
-                proc.send_signal(signal.SIGKILL)
-                break
-        proc.wait(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == -signal.SIGKILL
+    returncode = kill_at([sys.executable, str(ROOT / "tools" / "trainer.py")]
+                         + trainer_argv(folder), "epoch: 0, batch_id: 2")
+    assert returncode == -signal.SIGKILL
     assert not (folder / "0").exists()
     resumed = in_subprocess(trainer_argv(folder, "runner.resume=True"))
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr
