@@ -340,6 +340,12 @@ def expand(config, campaigns, top, model_class=None, model=None,
     group = group or ALONE
     if model is None:
         model_class, model, init_state = load_model(config)
+    else:
+        # a model handed in has no run here to take meta-validated
+        # settings from: auto keys get the fallback, logged
+        from tuning import choice
+        if choice.unresolved(config):
+            choice.resolve(config, None)
     split = group.active and table is None
     done = []    # (position, Expansion or the skip record)
     for position, campaign in enumerate(campaigns):
