@@ -14,7 +14,7 @@ from dataio import rare_ids, schema
 from dataio.rare_ids import IdMap, IdMapError
 from dataio.stage_files import StageArrays
 from dygraph_model import DygraphModel, campaign_rng, localize
-from helpers import SMALL_MAX_IDXS, random_inputs, small_config, write_frame
+from helpers import NO_TUNING, SMALL_MAX_IDXS, random_inputs, small_config, write_frame
 from runkit.checkpoint import CheckpointError, load_checkpoint
 
 MAXIMA = schema.IdMaxima.from_config(SMALL_MAX_IDXS)
@@ -154,7 +154,7 @@ def run_config(data, save, *extra):
                         "runner.test_data_dir=%s" % (data / "test"),
                         "runner.test_cold_data_dir=null",
                         "runner.model_save_path=%s" % save,
-                        "runner.infer_load_path=%s" % save, *extra)
+                        "runner.infer_load_path=%s" % save, NO_TUNING, *extra)
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ import sys
 
 import pytest
 
-from helpers import checksums, kill_at, CONFIG, ROOT, tool_env
+from helpers import NO_TUNING, checksums, kill_at, CONFIG, ROOT, tool_env
 from runkit import atomic, runs
 from runkit.checkpoint import CheckpointError
 from runkit.cli import Refused
@@ -28,7 +28,7 @@ from runkit.runs import MANIFEST
 FAST = ["hyper_parameters.embed_dim=4", "hyper_parameters.mlp_dims=[8,8]",
         "hyper_parameters.num_expert=2", "hyper_parameters.num_output=2",
         "hyper_parameters.batch_size=512", "hyper_parameters.task_count=1",
-        "runner.print_interval=1"]
+        "runner.print_interval=1", NO_TUNING]
 
 
 def train_here(folder, *extra):
