@@ -40,22 +40,28 @@ class SeedModel:
         return self._logistic.predict(self.model, self.encoder.transform(x))
 
 
-def seed_model(maxima, x_spt, y_spt, config):
-    """The campaign's SeedModel, or None when there is nothing to blend:
-    ``runner.infer_seed_blend`` 0, or seeds of one class."""
+def fitted(maxima, x_spt, y_spt, c):
+    """A SeedModel of the seeds, or None when they hold one class (nothing
+    to rank by: the network's order is kept)."""
     y = np.asarray(y_spt)
-    if weight(config) <= 0 or len(y) == 0 or y.min() == y.max():
+    if len(y) == 0 or y.min() == y.max():
         return None
-    return SeedModel(maxima, x_spt, y_spt, config.get("runner.infer_seed_c"))
+    return SeedModel(maxima, x_spt, y_spt, c)
+
+
+def seed_model(maxima, x_spt, y_spt, config):
+    """The campaign's SeedModel, or None when there is nothing to blend
+    (``runner.infer_seed_blend`` 0, or seeds of one class)."""
+    if weight(config) <= 0:
+        return None
+    return fitted(maxima, x_spt, y_spt, config.get("runner.infer_seed_c"))
 
 
 def seed_model_scores(maxima, x_spt, y_spt, x_qry, c):
     """Scores of the candidates by the seeds' own model, or None when the
     seeds hold one class."""
-    y = np.asarray(y_spt)
-    if len(y) == 0 or y.min() == y.max():
-        return None
-    return SeedModel(maxima, x_spt, y_spt, c).scores(x_qry)
+    model = fitted(maxima, x_spt, y_spt, c)
+    return None if model is None else model.scores(x_qry)
 
 
 def blend(net_scores, seed_scores, w):
