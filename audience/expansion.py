@@ -17,7 +17,7 @@ from typing import List, Optional
 import numpy as np
 
 from audience import seed_blend
-from runkit.metrics import campaign_metrics
+from runkit.metrics import campaign_metrics, top_count
 
 logger = logging.getLogger("metaheac")
 
@@ -51,11 +51,13 @@ class Expansion:
 
 
 def audience_size(top, candidates):
-    """``top`` is a fraction of the candidates (0 < top < 1) or a count."""
+    """``top`` is a fraction of the candidates (0 < top < 1: rounded down,
+    at least one, as the meta-test's P@5 %, ``runkit.metrics.top_count``)
+    or a count."""
     if isinstance(top, float):
         if not 0 < top < 1:
             raise ValueError(TOP_RULE % (top, ))
-        return max(1, int(round(top * candidates))) if candidates else 0
+        return top_count(top, candidates)
     if top < 1:
         raise ValueError(TOP_RULE % (top, ))
     return min(top, candidates)
@@ -115,12 +117,13 @@ def draw_negatives(aid, positives, pool, ratio, rng):
 
 
 def reach_curve(labels, scores, order):
-    """Precision, recall and lift over the base rate of the top 1..20 %."""
+    """Precision, recall and lift over the base rate of the top 1..20 %
+    (sizes as ``--top`` and the meta-test's P@5 % take them)."""
     base = float(labels.mean())
     positives = int(labels.sum())
     curve = []
     for share in REACH:
-        k = max(1, int(round(share * len(labels))))
+        k = top_count(share, len(labels))
         hits = int(labels[order[:k]].sum())
         precision = hits / k
         curve.append({"top": share, "size": k, "precision": precision,
