@@ -17,7 +17,7 @@ from typing import List, Optional
 import numpy as np
 
 from audience import seed_blend
-from runkit.metrics import campaign_metrics
+from runkit.metrics import campaign_metrics, top_count
 
 logger = logging.getLogger("metaheac")
 
@@ -37,12 +37,14 @@ class Campaign:
     cand_y: Optional[np.ndarray] = None
     # False when seed and candidate uids are not the same id space
     exclude_seeds: bool = True
+    # the seeds' values (>= 0, valued seeds), None: unweighted
+    seed_value: Optional[np.ndarray] = None
 
 
 @dataclass
 class Expansion:
     aid: int
-    uid: np.ndarray         # every candidate scored (seeds and drawn negatives left out)
+    uid: np.ndarray         # every candidate scored (seeds left out)
     score: np.ndarray       # their scores, in candidate order
     order: np.ndarray       # positions in uid/score, best first
     audience_size: int
@@ -51,11 +53,13 @@ class Expansion:
 
 
 def audience_size(top, candidates):
-    """``top`` is a fraction of the candidates (0 < top < 1) or a count."""
+    """``top`` is a fraction of the candidates (0 < top < 1: rounded down,
+    at least one, as the meta-test's P@5 %, ``runkit.metrics.top_count``)
+    or a count."""
     if isinstance(top, float):
         if not 0 < top < 1:
             raise ValueError(TOP_RULE % (top, ))
-        return max(1, int(round(top * candidates))) if candidates else 0
+        return top_count(top, candidates)
     if top < 1:
         raise ValueError(TOP_RULE % (top, ))
     return min(top, candidates)
@@ -83,14 +87,27 @@ def _take(x, rows):
     return [a[rows] for a in x]
 
 
+def needs_negatives(seed_y):
+    """Seeds that hold no negative (only positives, or no label at all:
+    the usual upload of converters) get drawn negatives."""
+    return seed_y is None or not (seed_y == 0).any()
+
+
 def seeds_with_negatives(campaign, ratio, rng):
-    """The training set of a campaign: its seeds and their labels, plus, when
-    the seeds hold no negative (or no label at all, the usual upload of
-    converters), ``ratio`` negatives per seed drawn at random from the
-    candidates. Returns (x, y, positions of the drawn candidates)."""
+    """The training set of a campaign (its seeds left out of its
+    candidates already, :func:`without_seeds`): its seeds and their
+    labels, plus, when :func:`needs_negatives`, ``ratio`` negatives per
+    seed drawn at random from the candidates. The drawn users stay
+    candidates: they are scored and ranked like the others, so a true
+    look-alike drawn as a negative can still be chosen (measured in
+    docs: it ranks lower than it would, but removing it lost it for
+    sure). Returns (x, y, loss weights or None, positions of the drawn
+    candidates)."""
     y = campaign.seed_y
-    if y is not None and (y == 0).any():
-        return campaign.seed_x, y.astype(np.float32), np.zeros(0, np.int64)
+    if not needs_negatives(y):
+        y = y.astype(np.float32)
+        return campaign.seed_x, y, seed_weights(
+            y, campaign.seed_value), np.zeros(0, np.int64)
     positives = len(campaign.seed_uid)
     drawn = draw_negatives(campaign.aid, positives, len(campaign.cand_uid),
                            ratio, rng)
@@ -98,14 +115,43 @@ def seeds_with_negatives(campaign, ratio, rng):
          zip(campaign.seed_x, campaign.cand_x)]
     y = np.concatenate([np.ones(positives, np.float32),
                         np.zeros(len(drawn), np.float32)])
-    return x, y, drawn
+    return x, y, seed_weights(y, campaign.seed_value), drawn
 
 
-def draw_negatives(aid, positives, pool, ratio, rng):
+def seed_weights(y, value):
+    """Each fine-tuning row's loss weight (valued seeds), or None without
+    values (the unweighted loss, bit for bit). ``value`` holds the seeds'
+    values, the first rows of ``y`` (drawn negatives follow). A positive
+    weighs its value over the positives' mean value; every negative,
+    labelled or drawn, weighs 1, as if valued at that mean: the values
+    move weight among the positives, never between the classes, so
+    ``expand.negative_ratio`` and the learning rate keep their meaning
+    whatever unit the values are in (order value in cents or in dollars
+    weighs the same)."""
+    if value is None:
+        return None
+    y = np.asarray(y)
+    weight = np.ones(len(y), np.float32)
+    seeds = np.arange(len(value))
+    positive = seeds[y[seeds] == 1]
+    if len(positive):
+        mean = float(np.mean(value[positive]))
+        if mean <= 0:
+            raise ValueError("every positive seed has value 0: nothing to "
+                             "fine-tune on; give the seeds positive values, "
+                             "or drop the value column")
+        weight[positive] = value[positive] / mean
+    return weight
+
+
+def draw_negatives(aid, positives, pool, ratio, rng, cap=True):
     """Sorted positions of ``ratio`` negatives per positive seed among
-    ``pool`` candidates, at most half of them (with a warning)."""
+    ``pool`` users, at most half of them (with a warning) when they are
+    the candidates being ranked (``cap``)."""
     want = int(round(ratio * positives))
-    if want > pool // 2:
+    if not cap:
+        want = min(want, pool)
+    elif want > pool // 2:
         logger.warning("campaign %s: %d negatives wanted (negative_ratio %g) "
                        "but only %d candidates; drawing %d", aid, want, ratio,
                        pool, pool // 2)
@@ -115,12 +161,13 @@ def draw_negatives(aid, positives, pool, ratio, rng):
 
 
 def reach_curve(labels, scores, order):
-    """Precision, recall and lift over the base rate of the top 1..20 %."""
+    """Precision, recall and lift over the base rate of the top 1..20 %
+    (sizes as ``--top`` and the meta-test's P@5 % take them)."""
     base = float(labels.mean())
     positives = int(labels.sum())
     curve = []
     for share in REACH:
-        k = max(1, int(round(share * len(labels))))
+        k = top_count(share, len(labels))
         hits = int(labels[order[:k]].sum())
         precision = hits / k
         curve.append({"top": share, "size": k, "precision": precision,
@@ -199,17 +246,37 @@ def fine_tuning_record(model_class, y, config):
     return {"fine_tuned": True}
 
 
-def _log_drawn(aid, drawn, pool):
+SCORES_NOTE = (
+    "negatives were drawn at random for seeds without any: the fine-tuned "
+    "network's output is calibrated to the drawn ratio of positives to "
+    "negatives (expand.negative_ratio), not to the population's base rate, "
+    "so a score is not a conversion probability; ranks are what matter")
+OUTSIDE = "users of the table outside the candidates"
+CANDIDATES = "the candidates (still scored and ranked)"
+
+
+VALUED = ("a positive seed's loss weighs its value over the positive "
+          "seeds' mean value; negatives weigh 1")
+
+
+def drawn_record(drawn, source, weight=None):
+    """What the summary says of drawn negatives (where from, how to read
+    the scores) and of valued seeds; nothing when neither."""
+    record = {} if weight is None else {"seed_weights": VALUED}
+    if drawn:
+        record.update({"negatives_from": source, "scores_note": SCORES_NOTE})
+    return record
+
+
+def _log_drawn(aid, drawn, pool, source=CANDIDATES):
     if drawn:
         logger.info("campaign %s: seeds hold no negative; drew %d negatives "
-                    "from its %d candidates (left out of the audience)",
-                    aid, drawn, pool)
+                    "from %s (%d users)", aid, drawn, source, pool)
 
 
-def expand_campaign(model_class, model, init_state, campaign, config, rng,
-                    top):
-    """Fine-tune on the campaign's seeds, score and rank its candidates."""
-    start = time.time()
+def without_seeds(campaign):
+    """The campaign with its seeds left out of its candidates (when their
+    uids are one id space), and how many were."""
     is_seed = np.isin(campaign.cand_uid, campaign.seed_uid) \
         if campaign.exclude_seeds else np.zeros(len(campaign.cand_uid), bool)
     excluded = int(is_seed.sum())
@@ -219,23 +286,65 @@ def expand_campaign(model_class, model, init_state, campaign, config, rng,
                             campaign.seed_y, _take(campaign.cand_x, keep),
                             campaign.cand_uid[keep],
                             None if campaign.cand_y is None
-                            else campaign.cand_y[keep], campaign.exclude_seeds)
-    x, y, drawn = seeds_with_negatives(
+                            else campaign.cand_y[keep], campaign.exclude_seeds,
+                            campaign.seed_value)
+    return campaign, excluded
+
+
+@dataclass
+class FineTuned:
+    """A campaign of feature rows fine-tuned: what expand_campaign scores
+    with and tools/export.py saves (one function, so they cannot differ)."""
+    campaign: Campaign     # its seeds left out of its candidates
+    seeds_excluded: int
+    y: np.ndarray          # the fine-tuning labels (seeds, drawn negatives)
+    weight: Optional[np.ndarray]
+    drawn: np.ndarray      # positions of the drawn negatives among candidates
+    packed: dict           # the fine-tuned local weights (one task)
+    rows: list             # the table rows they hold (dygraph_model.localize)
+    cand_x: list           # the candidates' inputs, remapped onto them
+    x: list                # the fine-tuning inputs (for the seeds' model)
+
+
+def fine_tune_campaign(model_class, model, init_state, campaign, config,
+                       rng):
+    """Leave the seeds out of the candidates, draw negatives if the seeds
+    hold none, fine-tune (``DygraphModel.finetune``, the meta-test's
+    code)."""
+    campaign, excluded = without_seeds(campaign)
+    x, y, weight, drawn = seeds_with_negatives(
         campaign, config.get("expand.negative_ratio"), rng)
     _log_drawn(campaign.aid, len(drawn), len(campaign.cand_uid))
     model_class.kept_passes = None
-    scores = seed_blend.campaign_scores(
-        model_class, model, init_state,
-        [campaign.aid, x, y, campaign.cand_x, None], config, rng)
-    keep = np.setdiff1d(np.arange(len(scores)), drawn)
+    packed, rows, cand_x = model_class.finetune(
+        model, init_state, x, y, campaign.cand_x, config, rng, weight)
+    return FineTuned(campaign, excluded, y, weight, drawn, packed, rows,
+                     cand_x, x)
+
+
+def expand_campaign(model_class, model, init_state, campaign, config, rng,
+                    top):
+    """Fine-tune on the campaign's seeds, score and rank its candidates."""
+    start = time.time()
+    tuned = fine_tune_campaign(model_class, model, init_state, campaign,
+                               config, rng)
+    campaign, y = tuned.campaign, tuned.y
+    # as seed_blend.campaign_scores (the meta-test's), from the weights
+    # fine_tune_campaign shares with tools/export.py
+    scores = model_class.score(model, tuned.cand_x, config, tuned.packed)
+    seeds_model = seed_blend.seed_model(model.maxima, tuned.x, y, config)
+    if seeds_model is not None:
+        scores = seed_blend.blend(scores, seeds_model.scores(campaign.cand_x),
+                                  seed_blend.weight(config))
+    record = fine_tuning_record(model_class, y, config)
+    record.update(drawn_record(len(tuned.drawn), CANDIDATES, tuned.weight))
     return _ranked(
-        campaign.aid, campaign.cand_uid[keep], scores[keep],
-        None if campaign.cand_y is None else campaign.cand_y[keep], top, start,
-        fine_tuning_record(model_class, y, config),
-        seeds=len(campaign.seed_uid),
+        campaign.aid, campaign.cand_uid, scores, campaign.cand_y, top, start,
+        record, seeds=len(campaign.seed_uid),
         seed_positives=len(campaign.seed_uid) if campaign.seed_y is None
         else campaign.seed_y.sum(),
-        negatives_drawn=len(drawn), seeds_excluded=excluded)
+        negatives_drawn=len(tuned.drawn),
+        seeds_excluded=tuned.seeds_excluded)
 
 
 def expand_table_campaign(model_class, model, init_state, table, campaign,
@@ -259,29 +368,19 @@ def expand_table_campaign(model_class, model, init_state, table, campaign,
         else campaign.cand_rows
     in_pool = np.isin(pool, seeds, assume_unique=True)
     candidates = int(len(pool) - in_pool.sum())
-    x = table.inputs(campaign.seed_rows, campaign.ad)
-    y, drawn = campaign.seed_y, np.zeros(0, np.int64)
-    if y is None or not (y == 0).any():
-        others = pool[~in_pool]   # sorted, so the drawn rows are too
-        drawn = others[draw_negatives(
-            campaign.aid, len(campaign.seed_rows), len(others),
-            config.get("expand.negative_ratio"), rng)]
-        x = [np.concatenate([a, b]) for a, b in
-             zip(x, table.inputs(drawn, campaign.ad))]
-        y = np.concatenate([np.ones(len(campaign.seed_rows), np.float32),
-                            np.zeros(len(drawn), np.float32)])
-        _log_drawn(campaign.aid, len(drawn), candidates)
+    x, y, weight, drawn, source = table_training_set(
+        table, campaign, pool[~in_pool], seeds, config, rng)
     no_candidates = [a[:0] for a in x]
-    y = y.astype(np.float32)
     model_class.kept_passes = None
     packed, rows, _ = model_class.finetune(model, init_state, x, y,
-                                           no_candidates, config, rng)
+                                           no_candidates, config, rng, weight)
     record = fine_tuning_record(model_class, y, config)
+    record.update(drawn_record(len(drawn), source, weight))
     seeds_model = seed_blend.seed_model(model.maxima, x, y, config)
     import paddle
     with paddle.no_grad():
         weights = model.padded(full_weights(model, init_state, packed, rows))
-    skip = np.union1d(seeds, drawn)
+    skip = seeds   # drawn negatives stay candidates (table_training_set)
     chunk_rows = config.get("expand.chunk_rows")
     starts = list(range(0, len(pool), chunk_rows))
     mine = []
@@ -310,6 +409,51 @@ def expand_table_campaign(model_class, model, init_state, table, campaign,
         seed_positives=len(campaign.seed_rows) if campaign.seed_y is None
         else campaign.seed_y.sum(),
         negatives_drawn=len(drawn), seeds_excluded=int(in_pool.sum()))
+
+
+def table_training_set(table, campaign, candidates, seeds, config, rng):
+    """Form 2's fine-tuning set: the seed rows, and for seeds without a
+    negative ``expand.negative_ratio`` drawn negatives per seed. They come
+    from the users of the table outside the candidates (``--candidates``
+    naming fewer users than the table) when there are enough of them, else
+    from the ``candidates`` (sorted rows, seeds out), who stay candidates:
+    either way no candidate is lost. Returns (x, y, weights or None,
+    drawn rows, where they came from)."""
+    x = table.inputs(campaign.seed_rows, campaign.ad)
+    y, drawn, source = campaign.seed_y, np.zeros(0, np.int64), None
+    if needs_negatives(y):
+        positives = len(campaign.seed_rows)
+        want = int(round(config.get("expand.negative_ratio") * positives))
+        outside = _outside(len(table), candidates, seeds, want)
+        if outside is not None:
+            source, pool, cap = OUTSIDE, outside, False
+        else:
+            source, pool, cap = CANDIDATES, candidates, True
+        # pool is sorted, so the drawn rows are too
+        drawn = pool[draw_negatives(
+            campaign.aid, positives, len(pool),
+            config.get("expand.negative_ratio"), rng, cap)]
+        x = [np.concatenate([a, b]) for a, b in
+             zip(x, table.inputs(drawn, campaign.ad))]
+        y = np.concatenate([np.ones(positives, np.float32),
+                            np.zeros(len(drawn), np.float32)])
+        _log_drawn(campaign.aid, len(drawn), len(pool), source)
+    y = y.astype(np.float32)
+    return x, y, seed_weights(y, campaign.seed_value), drawn, \
+        source
+
+
+def _outside(users, candidates, seeds, want):
+    """The sorted table rows that are neither candidates nor seeds, when
+    they hold at least ``want`` users (else None: draw among the
+    candidates)."""
+    if users - len(candidates) - len(seeds) < max(want, 1):
+        return None
+    mask = np.ones(users, bool)
+    mask[candidates] = False
+    mask[seeds] = False
+    outside = np.flatnonzero(mask)
+    return outside if len(outside) >= max(want, 1) else None
 
 
 def expand(config, campaigns, top, model_class=None, model=None,

@@ -11,7 +11,7 @@ Form 1, feature rows: SEEDS and CANDS are stage files (pickled DataFrames
 in the released format; no ``label`` column needed; a ``uid`` column, else
 the row index, names the users). Form 2, id lists: USERS is a user table
 (``tools/preprocess.py --user-table`` writes it, with ads.csv),
-seeds.csv holds ``aid,uid[,label]``, ads.csv ``aid`` and the 6 ad fields;
+seeds.csv holds ``aid,uid[,label][,value]``, ads.csv ``aid`` and the 6 ad fields;
 the candidates are every user of the table but the campaign's seeds, or
 the uids of cands.csv (``uid[,aid]``), scored in chunks. The model is ``expand.checkpoint`` or, by default, the last
 meta-test checkpoint (``runner.infer_load_path``/``infer_end_epoch - 1``).
@@ -19,7 +19,8 @@ Writes DIR/<aid>/audience.csv (uid,score,rank,percentile: the best ``--top``
 of the candidates, a fraction or a count), DIR/<aid>/scores.csv (every
 candidate; in form 2 only with ``--all-scores``) and DIR/summary.json. Seeds are never in their own audience;
 seeds without negatives get ``expand.negative_ratio`` negatives per seed
-drawn from the candidates (left out of the audience); campaigns with fewer
+drawn from the candidates, who stay candidates (form 2: from the table's
+users outside the candidates when there are enough); campaigns with fewer
 than ``expand.min_seeds`` seeds, or without candidates, are skipped with a
 warning and listed in the summary; a run that expands no campaign writes
 nothing and exits 1. An existing DIR is refused (exit 2) unless
@@ -53,7 +54,7 @@ def top_argument(text):
 def add_arguments(parser):
     parser.add_argument("--seeds", required=True,
                         help="seed users: a stage file, or with --users a "
-                        "CSV of aid,uid[,label]")
+                        "CSV of aid,uid[,label][,value]")
     parser.add_argument("--candidates",
                         help="candidate users: a stage file (required "
                         "without --users), or with --users a CSV of uids")
