@@ -207,14 +207,18 @@ def _log_drawn(aid, drawn, pool):
 
 
 def expand_campaign(model_class, model, init_state, campaign, config, rng,
-                    top):
-    """Fine-tune on the campaign's seeds, score and rank its candidates."""
+                    top, excluded=None):
+    """Fine-tune on the campaign's seeds, score and rank its candidates;
+    ``excluded`` (uids, ``--exclude``) are no candidates: neither scored
+    nor drawn as negatives."""
     start = time.time()
     is_seed = np.isin(campaign.cand_uid, campaign.seed_uid) \
         if campaign.exclude_seeds else np.zeros(len(campaign.cand_uid), bool)
-    excluded = int(is_seed.sum())
-    if excluded:
-        keep = np.flatnonzero(~is_seed)
+    seeds_excluded = int(is_seed.sum())
+    is_excluded = ~is_seed & np.isin(campaign.cand_uid, excluded) \
+        if excluded is not None else np.zeros(len(is_seed), bool)
+    if seeds_excluded or is_excluded.any():
+        keep = np.flatnonzero(~is_seed & ~is_excluded)
         campaign = Campaign(campaign.aid, campaign.seed_x, campaign.seed_uid,
                             campaign.seed_y, _take(campaign.cand_x, keep),
                             campaign.cand_uid[keep],
@@ -235,11 +239,12 @@ def expand_campaign(model_class, model, init_state, campaign, config, rng,
         seeds=len(campaign.seed_uid),
         seed_positives=len(campaign.seed_uid) if campaign.seed_y is None
         else campaign.seed_y.sum(),
-        negatives_drawn=len(drawn), seeds_excluded=excluded)
+        negatives_drawn=len(drawn), seeds_excluded=seeds_excluded,
+        excluded=is_excluded.sum())
 
 
 def expand_table_campaign(model_class, model, init_state, table, campaign,
-                          config, rng, top, group=None):
+                          config, rng, top, group=None, excluded=None):
     """Form 2: a campaign's seeds are rows of a user table; its candidates
     are every other user of the table (or ``campaign.cand_rows``), scored
     in chunks with the campaign's fine-tuned weights over the full tables
@@ -249,7 +254,7 @@ def expand_table_campaign(model_class, model, init_state, table, campaign,
     In a collective run (``group``) every rank fine-tunes the campaign the
     same way (same seeded stream) and scores every size-th chunk; the
     chunks' scores are gathered in table order, so the ranking is one
-    process's."""
+    process's. ``excluded`` (uids, ``--exclude``) are never scored."""
     from audience.serving import full_weights
     from runkit.distributed import ALONE
     group = group or ALONE
@@ -282,6 +287,8 @@ def expand_table_campaign(model_class, model, init_state, table, campaign,
     with paddle.no_grad():
         weights = model.padded(full_weights(model, init_state, packed, rows))
     skip = np.union1d(seeds, drawn)
+    excluded_rows = _table_rows(table, excluded)
+    skip = np.union1d(skip, excluded_rows)
     chunk_rows = config.get("expand.chunk_rows")
     starts = list(range(0, len(pool), chunk_rows))
     mine = []
@@ -309,11 +316,21 @@ def expand_table_campaign(model_class, model, init_state, table, campaign,
         record, seeds=len(campaign.seed_rows),
         seed_positives=len(campaign.seed_rows) if campaign.seed_y is None
         else campaign.seed_y.sum(),
-        negatives_drawn=len(drawn), seeds_excluded=int(in_pool.sum()))
+        negatives_drawn=len(drawn), seeds_excluded=int(in_pool.sum()),
+        excluded=np.isin(pool[~in_pool], excluded_rows).sum())
+
+
+def _table_rows(table, uids):
+    """The table rows of ``uids`` (those the table holds), sorted."""
+    if uids is None or not len(uids):
+        return np.zeros(0, np.int64)
+    rows = np.asarray(table.positions(np.asarray(uids, np.int64)))
+    return np.unique(rows[rows >= 0])
 
 
 def expand(config, campaigns, top, model_class=None, model=None,
-           init_state=None, on_result=None, table=None, group=None):
+           init_state=None, on_result=None, table=None, group=None,
+           exclusions=None):
     """Expand every campaign; the Python entry point the CLI calls.
 
     ``campaigns`` is an iterable of :class:`Campaign` (or, with a user
@@ -327,7 +344,9 @@ def expand(config, campaigns, top, model_class=None, model=None,
     ``on_result(expansion)`` is called as each campaign finishes (the CLI
     writes its files there). A campaign left with the meta-trained weights
     (see :func:`not_fine_tuned_because`) is warned about, and its summary
-    says so (``fine_tuned``).
+    says so (``fine_tuned``). ``exclusions`` (``audience.exclusions``,
+    ``--exclude``) names users no audience may hold; each campaign's
+    summary counts its candidates left out for it (``excluded``).
 
     Each campaign has its own random stream (``runner.seed`` and its aid),
     so its audience does not depend on the other campaigns. In a
@@ -352,7 +371,7 @@ def expand(config, campaigns, top, model_class=None, model=None,
         if split and position % group.size != group.rank:
             continue
         outcome = _expand_one(config, campaign, top, model_class, model,
-                              init_state, table, group)
+                              init_state, table, group, exclusions)
         if not split:
             _report(outcome)
             if on_result and isinstance(outcome, Expansion):
@@ -379,7 +398,7 @@ def skip_record(aid, reason):
 
 
 def _expand_one(config, campaign, top, model_class, model, init_state, table,
-                group):
+                group, exclusions=None):
     """One campaign's Expansion, or the record of why it was skipped."""
     if isinstance(campaign, dict):   # skipped by its source
         return campaign
@@ -399,14 +418,15 @@ def _expand_one(config, campaign, top, model_class, model, init_state, table,
         reason = "no candidates to score"
     if reason:
         return skip_record(campaign.aid, reason)
+    excluded = None if exclusions is None else exclusions.of(campaign.aid)
     try:
         if table is not None:
             result = expand_table_campaign(model_class, model, init_state,
                                            table, campaign, config, rng, top,
-                                           group)
+                                           group, excluded)
         else:
             result = expand_campaign(model_class, model, init_state,
-                                     campaign, config, rng, top)
+                                     campaign, config, rng, top, excluded)
     except (ValueError, FloatingPointError) as exc:
         return skip_record(campaign.aid, str(exc))
     return result
