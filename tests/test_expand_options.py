@@ -334,3 +334,34 @@ def test_option_errors_come_before_paddle_is_loaded(tmp_path):
         capture_output=True, text=True, timeout=300, cwd=str(tmp_path))
     assert "STATUS 1 False" in done.stdout, done.stdout + done.stderr
     assert "has no uid column" in done.stdout + done.stderr
+
+
+def test_a_sample_test_set_becomes_a_user_table(tmp_path):
+    from dataio import schema
+    from dataio.safe_pickle import read_pickle_safely
+    from dataio.user_table import UserTable
+    from dataio.vocabulary import read_max_idxs_file
+    from tools import sample_user_table
+    sample_user_table.main(["--set", "cold", "--out", str(tmp_path)])
+    seeds = read_pickle_safely(str(ROOT / "data" / "test_cold" /
+                                   "test_cold_stage1.pkl"))
+    cands = read_pickle_safely(str(ROOT / "data" / "test_cold" /
+                                   "test_cold_stage2.pkl"))
+    maxima = schema.IdMaxima.from_config(
+        read_max_idxs_file(str(ROOT / "data" / "max_idxs.yaml")))
+    table = UserTable(str(tmp_path / "users"), maxima)
+    assert len(table) == len(seeds) + len(cands)
+    listed = pd.read_csv(tmp_path / "seeds.csv")
+    assert listed.label.tolist() == seeds.label.tolist()
+    assert (table.positions(listed.uid.to_numpy()) >= 0).all()
+    ads = pd.read_csv(tmp_path / "ads.csv")
+    assert ads.aid.tolist() == sorted(seeds.aid.unique())
+    # a seed's row in the table holds its fields
+    row = table.positions(np.array([listed.uid[7]]))
+    x = table.inputs(row, ads.iloc[0, 1:].to_numpy())
+    from dataio.stage_files import read_stage
+    stage = read_stage(str(ROOT / "data" / "test_cold" /
+                           "test_cold_stage1.pkl"), maxima,
+                       use_cache=False)
+    for got, want in zip(x[:3], stage.inputs(np.array([7]))[:3]):
+        np.testing.assert_array_equal(got, want)
