@@ -217,6 +217,9 @@ def expand_campaign(model_class, model, init_state, campaign, config, rng,
     seeds_excluded = int(is_seed.sum())
     is_excluded = ~is_seed & np.isin(campaign.cand_uid, excluded) \
         if excluded is not None else np.zeros(len(is_seed), bool)
+    if is_excluded.any() and is_excluded.sum() + seeds_excluded == \
+            len(is_seed):
+        raise ValueError(EVERY_CANDIDATE_EXCLUDED % is_excluded.sum())
     if seeds_excluded or is_excluded.any():
         keep = np.flatnonzero(~is_seed & ~is_excluded)
         campaign = Campaign(campaign.aid, campaign.seed_x, campaign.seed_uid,
@@ -289,6 +292,9 @@ def expand_table_campaign(model_class, model, init_state, table, campaign,
     skip = np.union1d(seeds, drawn)
     excluded_rows = _table_rows(table, excluded)
     skip = np.union1d(skip, excluded_rows)
+    left_out = int(np.isin(pool[~in_pool], excluded_rows).sum())
+    if left_out and left_out == candidates:
+        raise ValueError(EVERY_CANDIDATE_EXCLUDED % left_out)
     chunk_rows = config.get("expand.chunk_rows")
     starts = list(range(0, len(pool), chunk_rows))
     mine = []
@@ -317,7 +323,11 @@ def expand_table_campaign(model_class, model, init_state, table, campaign,
         seed_positives=len(campaign.seed_rows) if campaign.seed_y is None
         else campaign.seed_y.sum(),
         negatives_drawn=len(drawn), seeds_excluded=int(in_pool.sum()),
-        excluded=np.isin(pool[~in_pool], excluded_rows).sum())
+        excluded=left_out)
+
+
+EVERY_CANDIDATE_EXCLUDED = ("every candidate that is not a seed (%d) is in "
+                            "the --exclude file: no audience to make")
 
 
 def _table_rows(table, uids):

@@ -365,3 +365,18 @@ def test_a_sample_test_set_becomes_a_user_table(tmp_path):
                        use_cache=False)
     for got, want in zip(x[:3], stage.inputs(np.array([7]))[:3]):
         np.testing.assert_array_equal(got, want)
+
+
+def test_a_campaign_whose_candidates_are_all_excluded_is_skipped(users):
+    _, table = users
+    everyone = exclusions.Exclusions("ex", np.arange(1000), {})
+    results, skipped = expand(CONFIG, [campaign(1, np.arange(10))], 0.5,
+                              *small_model(), exclusions=everyone)
+    assert not results and "every candidate" in skipped[0]["reason"]
+    mixed = (np.arange(20) % 2).astype(np.float32)
+    results, skipped = expand(
+        CONFIG, [TableCampaign(3, np.arange(20), mixed, np.array([3] * 6),
+                               cand_rows=np.arange(40))],
+        0.5, *small_model(), table=table, exclusions=everyone)
+    assert not results and "every candidate" in skipped[0]["reason"]
+    assert "(20)" in skipped[0]["reason"]
