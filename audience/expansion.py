@@ -274,29 +274,36 @@ def _log_drawn(aid, drawn, pool, source=CANDIDATES):
                     "from %s (%d users)", aid, drawn, source, pool)
 
 
-def without_seeds(campaign):
-    """The campaign with its seeds left out of its candidates (when their
-    uids are one id space), and how many were."""
+def without_seeds(campaign, excluded=None):
+    """The campaign with its seeds (when their uids are one id space) and
+    the ``excluded`` uids (``--exclude``) left out of its candidates, so
+    neither is scored nor drawn as a negative; and how many of each were."""
     is_seed = np.isin(campaign.cand_uid, campaign.seed_uid) \
         if campaign.exclude_seeds else np.zeros(len(campaign.cand_uid), bool)
-    excluded = int(is_seed.sum())
-    if excluded:
-        keep = np.flatnonzero(~is_seed)
+    seeds_excluded = int(is_seed.sum())
+    is_excluded = ~is_seed & np.isin(campaign.cand_uid, excluded) \
+        if excluded is not None else np.zeros(len(is_seed), bool)
+    if is_excluded.any() and is_excluded.sum() + seeds_excluded == \
+            len(is_seed):
+        raise ValueError(EVERY_CANDIDATE_EXCLUDED % is_excluded.sum())
+    if seeds_excluded or is_excluded.any():
+        keep = np.flatnonzero(~is_seed & ~is_excluded)
         campaign = Campaign(campaign.aid, campaign.seed_x, campaign.seed_uid,
                             campaign.seed_y, _take(campaign.cand_x, keep),
                             campaign.cand_uid[keep],
                             None if campaign.cand_y is None
                             else campaign.cand_y[keep], campaign.exclude_seeds,
                             campaign.seed_value)
-    return campaign, excluded
+    return campaign, seeds_excluded, int(is_excluded.sum())
 
 
 @dataclass
 class FineTuned:
     """A campaign of feature rows fine-tuned: what expand_campaign scores
     with and tools/export.py saves (one function, so they cannot differ)."""
-    campaign: Campaign     # its seeds left out of its candidates
+    campaign: Campaign     # its seeds (and --exclude) left out of its candidates
     seeds_excluded: int
+    excluded: int          # candidates left out by --exclude
     y: np.ndarray          # the fine-tuning labels (seeds, drawn negatives)
     weight: Optional[np.ndarray]
     drawn: np.ndarray      # positions of the drawn negatives among candidates
@@ -307,27 +314,29 @@ class FineTuned:
 
 
 def fine_tune_campaign(model_class, model, init_state, campaign, config,
-                       rng):
-    """Leave the seeds out of the candidates, draw negatives if the seeds
-    hold none, fine-tune (``DygraphModel.finetune``, the meta-test's
-    code)."""
-    campaign, excluded = without_seeds(campaign)
+                       rng, excluded=None):
+    """Leave the seeds (and ``excluded`` uids) out of the candidates, draw
+    negatives if the seeds hold none, fine-tune (``DygraphModel.finetune``,
+    the meta-test's code)."""
+    campaign, seeds_excluded, excluded = without_seeds(campaign, excluded)
     x, y, weight, drawn = seeds_with_negatives(
         campaign, config.get("expand.negative_ratio"), rng)
     _log_drawn(campaign.aid, len(drawn), len(campaign.cand_uid))
     model_class.kept_passes = None
     packed, rows, cand_x = model_class.finetune(
         model, init_state, x, y, campaign.cand_x, config, rng, weight)
-    return FineTuned(campaign, excluded, y, weight, drawn, packed, rows,
-                     cand_x, x)
+    return FineTuned(campaign, seeds_excluded, excluded, y, weight, drawn,
+                     packed, rows, cand_x, x)
 
 
 def expand_campaign(model_class, model, init_state, campaign, config, rng,
-                    top):
-    """Fine-tune on the campaign's seeds, score and rank its candidates."""
+                    top, excluded=None):
+    """Fine-tune on the campaign's seeds, score and rank its candidates;
+    ``excluded`` (uids, ``--exclude``) are no candidates: neither scored
+    nor drawn as negatives."""
     start = time.time()
     tuned = fine_tune_campaign(model_class, model, init_state, campaign,
-                               config, rng)
+                               config, rng, excluded)
     campaign, y = tuned.campaign, tuned.y
     # as seed_blend.campaign_scores (the meta-test's), from the weights
     # fine_tune_campaign shares with tools/export.py
@@ -344,11 +353,11 @@ def expand_campaign(model_class, model, init_state, campaign, config, rng,
         seed_positives=len(campaign.seed_uid) if campaign.seed_y is None
         else campaign.seed_y.sum(),
         negatives_drawn=len(tuned.drawn),
-        seeds_excluded=tuned.seeds_excluded)
+        seeds_excluded=tuned.seeds_excluded, excluded=tuned.excluded)
 
 
 def expand_table_campaign(model_class, model, init_state, table, campaign,
-                          config, rng, top, group=None):
+                          config, rng, top, group=None, excluded=None):
     """Form 2: a campaign's seeds are rows of a user table; its candidates
     are every other user of the table (or ``campaign.cand_rows``), scored
     in chunks with the campaign's fine-tuned weights over the full tables
@@ -358,7 +367,7 @@ def expand_table_campaign(model_class, model, init_state, table, campaign,
     In a collective run (``group``) every rank fine-tunes the campaign the
     same way (same seeded stream) and scores every size-th chunk; the
     chunks' scores are gathered in table order, so the ranking is one
-    process's."""
+    process's. ``excluded`` (uids, ``--exclude``) are never scored."""
     from audience.serving import full_weights
     from runkit.distributed import ALONE
     group = group or ALONE
@@ -368,8 +377,15 @@ def expand_table_campaign(model_class, model, init_state, table, campaign,
         else campaign.cand_rows
     in_pool = np.isin(pool, seeds, assume_unique=True)
     candidates = int(len(pool) - in_pool.sum())
+    excluded_rows = _table_rows(table, excluded)
+    is_excluded = np.isin(pool, excluded_rows) & ~in_pool
+    left_out = int(is_excluded.sum())
+    if left_out and left_out == candidates:
+        raise ValueError(EVERY_CANDIDATE_EXCLUDED % left_out)
+    # excluded users are no negatives either (as in form 1)
     x, y, weight, drawn, source = table_training_set(
-        table, campaign, pool[~in_pool], seeds, config, rng)
+        table, campaign, pool[~in_pool & ~is_excluded],
+        np.union1d(seeds, excluded_rows), config, rng)
     no_candidates = [a[:0] for a in x]
     model_class.kept_passes = None
     packed, rows, _ = model_class.finetune(model, init_state, x, y,
@@ -380,7 +396,8 @@ def expand_table_campaign(model_class, model, init_state, table, campaign,
     import paddle
     with paddle.no_grad():
         weights = model.padded(full_weights(model, init_state, packed, rows))
-    skip = seeds   # drawn negatives stay candidates (table_training_set)
+    # drawn negatives stay candidates (table_training_set)
+    skip = np.union1d(seeds, excluded_rows)
     chunk_rows = config.get("expand.chunk_rows")
     starts = list(range(0, len(pool), chunk_rows))
     mine = []
@@ -408,7 +425,20 @@ def expand_table_campaign(model_class, model, init_state, table, campaign,
         record, seeds=len(campaign.seed_rows),
         seed_positives=len(campaign.seed_rows) if campaign.seed_y is None
         else campaign.seed_y.sum(),
-        negatives_drawn=len(drawn), seeds_excluded=int(in_pool.sum()))
+        negatives_drawn=len(drawn), seeds_excluded=int(in_pool.sum()),
+        excluded=left_out)
+
+
+EVERY_CANDIDATE_EXCLUDED = ("every candidate that is not a seed (%d) is in "
+                            "the --exclude file: no audience to make")
+
+
+def _table_rows(table, uids):
+    """The table rows of ``uids`` (those the table holds), sorted."""
+    if uids is None or not len(uids):
+        return np.zeros(0, np.int64)
+    rows = np.asarray(table.positions(np.asarray(uids, np.int64)))
+    return np.unique(rows[rows >= 0])
 
 
 def table_training_set(table, campaign, candidates, seeds, config, rng):
@@ -457,7 +487,8 @@ def _outside(users, candidates, seeds, want):
 
 
 def expand(config, campaigns, top, model_class=None, model=None,
-           init_state=None, on_result=None, table=None, group=None):
+           init_state=None, on_result=None, table=None, group=None,
+           exclusions=None):
     """Expand every campaign; the Python entry point the CLI calls.
 
     ``campaigns`` is an iterable of :class:`Campaign` (or, with a user
@@ -471,7 +502,9 @@ def expand(config, campaigns, top, model_class=None, model=None,
     ``on_result(expansion)`` is called as each campaign finishes (the CLI
     writes its files there). A campaign left with the meta-trained weights
     (see :func:`not_fine_tuned_because`) is warned about, and its summary
-    says so (``fine_tuned``).
+    says so (``fine_tuned``). ``exclusions`` (``audience.exclusions``,
+    ``--exclude``) names users no audience may hold; each campaign's
+    summary counts its candidates left out for it (``excluded``).
 
     Each campaign has its own random stream (``runner.seed`` and its aid),
     so its audience does not depend on the other campaigns. In a
@@ -496,7 +529,7 @@ def expand(config, campaigns, top, model_class=None, model=None,
         if split and position % group.size != group.rank:
             continue
         outcome = _expand_one(config, campaign, top, model_class, model,
-                              init_state, table, group)
+                              init_state, table, group, exclusions)
         if not split:
             _report(outcome)
             if on_result and isinstance(outcome, Expansion):
@@ -523,7 +556,7 @@ def skip_record(aid, reason):
 
 
 def _expand_one(config, campaign, top, model_class, model, init_state, table,
-                group):
+                group, exclusions=None):
     """One campaign's Expansion, or the record of why it was skipped."""
     if isinstance(campaign, dict):   # skipped by its source
         return campaign
@@ -543,14 +576,15 @@ def _expand_one(config, campaign, top, model_class, model, init_state, table,
         reason = "no candidates to score"
     if reason:
         return skip_record(campaign.aid, reason)
+    excluded = None if exclusions is None else exclusions.of(campaign.aid)
     try:
         if table is not None:
             result = expand_table_campaign(model_class, model, init_state,
                                            table, campaign, config, rng, top,
-                                           group)
+                                           group, excluded)
         else:
             result = expand_campaign(model_class, model, init_state,
-                                     campaign, config, rng, top)
+                                     campaign, config, rng, top, excluded)
     except (ValueError, FloatingPointError) as exc:
         return skip_record(campaign.aid, str(exc))
     return result
