@@ -18,8 +18,10 @@ same numbers to float tolerance but about half the arithmetic:
 What depends on the user only (reading the table rows, the sparse
 structure, the combined-table indices, which rows each campaign skips) is
 done once per chunk for all campaigns of the pass; each campaign then runs
-its own weights over it. The old per-campaign path (``DygraphModel.score``
-over ``UserTable.inputs``) stays the reference the tests compare against.
+its own weights over it. Batches of users run on every core at once
+(:class:`_Workers`). The old per-campaign path (``DygraphModel.score``
+over ``UserTable.inputs``) stays the reference the tests compare against
+(tests/test_scoring_speed_path.py).
 """
 import logging
 import time

@@ -295,15 +295,20 @@ def bench_user_table(config, dataset, folder, model_class, model, init,
             campaign.aid + k, np.arange(len(campaign.seed_uid)) * 11 + k,
             campaign.seed_y, (ad + k) % ad_rows) for k in range(count)]
         passes = []
+        cpu = cpu_seconds()
         start = time.perf_counter()
         with timed(batch_scoring, "score_jobs", passes):
             results, _ = expand(config, campaigns, 100000, model_class,
                                 model, init, table=table)
         seconds = time.perf_counter() - start
+        cpu = cpu_seconds() - cpu
         scored = sum(r.summary["candidates"] for r in results)
         scoring = sum(passes)
         out["table_%d" % count] = {
             "campaigns": count, "seconds": seconds, "per_s": scored / seconds,
+            # on a shared machine: the process's own CPU seconds (threads
+            # summed), to read the wall time against
+            "cpu_s": cpu,
             "scoring_s": scoring, "scoring_per_s": scored / scoring,
             "extrapolated_11m_min": (seconds - scoring +
                                      scoring * 11e6 / users) / 60}
@@ -494,6 +499,11 @@ def main(argv=None):
     return results
 
 
+def cpu_seconds():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 class timed:
     """Collects the seconds of every call of ``module.name`` meanwhile."""
 
@@ -573,10 +583,11 @@ def print_table_rows(ex):
         t = ex[key]
         print("| expand %d campaign(s) against a user table of %d users "
               "(form 2, one pass) | %.1f s, %.0f candidates/s; scoring "
-              "alone %.1f s, %.0f candidates/s; 11M users: %.1f min | |" % (
+              "alone %.1f s, %.0f candidates/s; 11M users: %.1f min; "
+              "%.0f CPU s | |" % (
                   t["campaigns"], ex["table_users"], t["seconds"],
                   t["per_s"], t["scoring_s"], t["scoring_per_s"],
-                  t["extrapolated_11m_min"]))
+                  t["extrapolated_11m_min"], t.get("cpu_s", float("nan"))))
 
 
 def print_table(r):
