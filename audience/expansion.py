@@ -357,7 +357,8 @@ def expand_campaign(model_class, model, init_state, campaign, config, rng,
 
 
 def expand_table_campaign(model_class, model, init_state, table, campaign,
-                          config, rng, top, group=None, excluded=None):
+                          config, rng, top, group=None, excluded=None,
+                          defer=False):
     """Form 2: a campaign's seeds are rows of a user table; its candidates
     are every other user of the table (or ``campaign.cand_rows``), scored
     in chunks with the campaign's fine-tuned weights over the full tables
@@ -367,7 +368,10 @@ def expand_table_campaign(model_class, model, init_state, table, campaign,
     In a collective run (``group``) every rank fine-tunes the campaign the
     same way (same seeded stream) and scores every size-th chunk; the
     chunks' scores are gathered in table order, so the ranking is one
-    process's. ``excluded`` (uids, ``--exclude``) are never scored."""
+    process's. ``excluded`` (uids, ``--exclude``) are never scored. With
+    ``defer`` the fine-tuned campaign is returned unscored, as a
+    ``batch_scoring.TableJob``: ``expand`` scores several in one pass over
+    the table (audience/batch_scoring.py)."""
     from audience.serving import full_weights
     from runkit.distributed import ALONE
     group = group or ALONE
@@ -395,38 +399,34 @@ def expand_table_campaign(model_class, model, init_state, table, campaign,
     seeds_model = seed_blend.seed_model(model.maxima, x, y, config)
     import paddle
     with paddle.no_grad():
-        weights = model.padded(full_weights(model, init_state, packed, rows))
+        weights = full_weights(model, init_state, packed, rows)
     # drawn negatives stay candidates (table_training_set)
     skip = np.union1d(seeds, excluded_rows)
-    chunk_rows = config.get("expand.chunk_rows")
-    starts = list(range(0, len(pool), chunk_rows))
-    mine = []
-    for i in group.share(len(starts)):
-        lo = starts[i]
-        chunk = pool[lo:lo + chunk_rows]
-        chunk = chunk[~np.isin(chunk, skip)]
-        inputs = table.inputs(chunk, campaign.ad)
-        mine.append((i, chunk, model_class.score(
-            model, inputs, config, weights, padded=True),
-            None if seeds_model is None else seeds_model.scores(inputs)))
-        if len(mine) % 16 == 0:
-            logger.info("campaign %s: scored %d of %d users", campaign.aid,
-                        min(len(pool), (i + 1) * chunk_rows), len(pool))
-    done = sorted(sum(group.gather(mine), []), key=lambda item: item[0])
-    kept = np.concatenate([c for _, c, _, _ in done]) if done \
-        else np.zeros(0, np.int64)
-    score = np.concatenate([s for _, _, s, _ in done]) if done \
-        else np.zeros(0, np.float32)
-    if seeds_model is not None and done:
-        score = seed_blend.blend(score, np.concatenate(
-            [s for _, _, _, s in done]), seed_blend.weight(config))
-    return _ranked(
-        campaign.aid, np.asarray(table.uid[kept]), score, None, top, start,
-        record, seeds=len(campaign.seed_rows),
-        seed_positives=len(campaign.seed_rows) if campaign.seed_y is None
-        else campaign.seed_y.sum(),
-        negatives_drawn=len(drawn), seeds_excluded=int(in_pool.sum()),
-        excluded=left_out)
+    from audience import batch_scoring
+    job = batch_scoring.TableJob(
+        campaign.aid, pool, skip, batch_scoring.CampaignNet(
+            model, weights, campaign.ad, batch_scoring.Layout(model.maxima)),
+        campaign.ad, seeds_model, start, record, dict(
+            seeds=len(campaign.seed_rows),
+            seed_positives=len(campaign.seed_rows) if campaign.seed_y is None
+            else campaign.seed_y.sum(),
+            negatives_drawn=len(drawn), seeds_excluded=int(in_pool.sum()),
+            excluded=left_out))
+    if defer:
+        return job
+    (scored, ) = batch_scoring.score_jobs(table, [job], model.maxima, config,
+                                          group)
+    return finish_table_job(table, job, scored, top, config)
+
+
+def finish_table_job(table, job, scored, top, config):
+    """The Expansion of a scored :class:`batch_scoring.TableJob`:
+    ``scored`` is what ``batch_scoring.score_jobs`` gives for it."""
+    kept, score, seed_score = scored
+    if seed_score is not None and len(score):
+        score = seed_blend.blend(score, seed_score, seed_blend.weight(config))
+    return _ranked(job.aid, np.asarray(table.uid[kept]), score, None, top,
+                   job.start, job.record, **job.counts)
 
 
 EVERY_CANDIDATE_EXCLUDED = ("every candidate that is not a seed (%d) is in "
@@ -525,16 +525,35 @@ def expand(config, campaigns, top, model_class=None, model=None,
             choice.resolve(config, None)
     split = group.active and table is None
     done = []    # (position, Expansion or the skip record)
+    # a user table's campaigns are fine-tuned, then scored together in one
+    # pass over the table (audience/batch_scoring.py), a few at a time
+    pending = []
+
+    def settle():
+        for position, outcome in _score_pending(pending, table, model, config,
+                                                top, group):
+            _report(outcome)
+            if on_result and isinstance(outcome, Expansion):
+                on_result(outcome)
+            done.append((position, outcome))
+        pending.clear()
+
     for position, campaign in enumerate(campaigns):
         if split and position % group.size != group.rank:
             continue
         outcome = _expand_one(config, campaign, top, model_class, model,
                               init_state, table, group, exclusions)
+        if table is not None:
+            pending.append((position, outcome))
+            if _jobs_in(pending) >= _campaigns_per_pass():
+                settle()
+            continue
         if not split:
             _report(outcome)
             if on_result and isinstance(outcome, Expansion):
                 on_result(outcome)
         done.append((position, outcome))
+    settle()
     if split:
         # rank 0 reports every campaign, in order, as one process would
         done = sorted(sum(group.gather(done), []), key=lambda d: d[0])
@@ -546,6 +565,27 @@ def expand(config, campaigns, top, model_class=None, model=None,
     results = [o for _, o in done if isinstance(o, Expansion)]
     skipped = [o for _, o in done if not isinstance(o, Expansion)]
     return results, skipped
+
+
+def _campaigns_per_pass():
+    from audience.batch_scoring import CAMPAIGNS_PER_PASS
+    return CAMPAIGNS_PER_PASS
+
+
+def _jobs_in(pending):
+    from audience.batch_scoring import TableJob
+    return sum(isinstance(o, TableJob) for _, o in pending)
+
+
+def _score_pending(pending, table, model, config, top, group):
+    """``(position, Expansion or skip record)`` of the campaigns waiting
+    in ``pending``: the fine-tuned ones scored in one pass."""
+    from audience.batch_scoring import TableJob, score_jobs
+    jobs = [o for _, o in pending if isinstance(o, TableJob)]
+    scored = dict(zip(map(id, jobs), score_jobs(
+        table, jobs, model.maxima, config, group))) if jobs else {}
+    return [(position, finish_table_job(table, o, scored[id(o)], top, config)
+             if isinstance(o, TableJob) else o) for position, o in pending]
 
 
 def skip_record(aid, reason):
@@ -581,7 +621,7 @@ def _expand_one(config, campaign, top, model_class, model, init_state, table,
         if table is not None:
             result = expand_table_campaign(model_class, model, init_state,
                                            table, campaign, config, rng, top,
-                                           group, excluded)
+                                           group, excluded, defer=True)
         else:
             result = expand_campaign(model_class, model, init_state,
                                      campaign, config, rng, top, excluded)

@@ -212,7 +212,7 @@ def test_the_tool_excludes_tiers_and_reports_overlap(tmp_path, checkpoint):
         frame = audiences[c["aid"]]
         assert c["excluded"] == 3 and c["candidates"] == 77
         assert not {500, 501, 502} & set(frame.uid)
-        assert [t["size"] for t in c["tiers"]] == [4, 8, 19]
+        assert [t["size"] for t in c["tiers"]] == [3, 7, 19]  # int(n * share)
         assert len(frame) == 19 == c["audience"]
         assert (frame.tier.to_numpy() == np.repeat([5, 10, 25],
                                                    [4, 4, 11])).all()
