@@ -206,6 +206,18 @@ def _log_drawn(aid, drawn, pool):
                     aid, drawn, pool)
 
 
+def _diagnostics(model_class, model, init_state, aid, x, y, config, drawn,
+                 group=None):
+    """``{"diagnostics": ...}`` of the campaign's training set (x, y) when
+    ``expand.diagnose`` is on (audience/diagnostics.py), else nothing."""
+    from audience import diagnostics
+    if not diagnostics.enabled(config):
+        return {}
+    return {"diagnostics": diagnostics.diagnose(
+        model_class, model, init_state, aid, x, y, config, drawn,
+        group=group)}
+
+
 def expand_campaign(model_class, model, init_state, campaign, config, rng,
                     top):
     """Fine-tune on the campaign's seeds, score and rank its candidates."""
@@ -223,6 +235,8 @@ def expand_campaign(model_class, model, init_state, campaign, config, rng,
     x, y, drawn = seeds_with_negatives(
         campaign, config.get("expand.negative_ratio"), rng)
     _log_drawn(campaign.aid, len(drawn), len(campaign.cand_uid))
+    record = _diagnostics(model_class, model, init_state, campaign.aid, x, y,
+                          config, len(drawn) > 0)
     model_class.kept_passes = None
     scores = seed_blend.campaign_scores(
         model_class, model, init_state,
@@ -231,7 +245,7 @@ def expand_campaign(model_class, model, init_state, campaign, config, rng,
     return _ranked(
         campaign.aid, campaign.cand_uid[keep], scores[keep],
         None if campaign.cand_y is None else campaign.cand_y[keep], top, start,
-        fine_tuning_record(model_class, y, config),
+        dict(fine_tuning_record(model_class, y, config), **record),
         seeds=len(campaign.seed_uid),
         seed_positives=len(campaign.seed_uid) if campaign.seed_y is None
         else campaign.seed_y.sum(),
@@ -273,10 +287,12 @@ def expand_table_campaign(model_class, model, init_state, table, campaign,
         _log_drawn(campaign.aid, len(drawn), candidates)
     no_candidates = [a[:0] for a in x]
     y = y.astype(np.float32)
+    diagnosed = _diagnostics(model_class, model, init_state, campaign.aid, x,
+                             y, config, len(drawn) > 0, group)
     model_class.kept_passes = None
     packed, rows, _ = model_class.finetune(model, init_state, x, y,
                                            no_candidates, config, rng)
-    record = fine_tuning_record(model_class, y, config)
+    record = dict(fine_tuning_record(model_class, y, config), **diagnosed)
     seeds_model = seed_blend.seed_model(model.maxima, x, y, config)
     import paddle
     with paddle.no_grad():
@@ -425,6 +441,13 @@ def _report(outcome):
                        s["not_fine_tuned_because"])
     if s.get("warning"):
         logger.warning("campaign %s: %s", s["aid"], s["warning"])
+    d = s.get("diagnostics")
+    if d and d.get("warning"):
+        logger.warning("campaign %s: %s", s["aid"], d["warning"])
+    elif d:
+        logger.info("campaign %s: expected AUC %.3f [%.3f, %.3f] (%d-fold "
+                    "cross-validation on its seeds)", s["aid"], d["auc"],
+                    d["auc_interval"][0], d["auc_interval"][1], d["folds"])
     logger.info("campaign %s: seeds %d, candidates %d, audience %d, "
                 "%.1f s%s", s["aid"], s["seeds"], s["candidates"],
                 s["audience"], s["seconds"],

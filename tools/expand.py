@@ -51,6 +51,7 @@ def top_argument(text):
 
 
 def add_arguments(parser):
+    import argparse
     parser.add_argument("--seeds", required=True,
                         help="seed users: a stage file, or with --users a "
                         "CSV of aid,uid[,label]")
@@ -69,6 +70,9 @@ def add_arguments(parser):
                         "(0 < x < 1) or a whole count (default 0.05)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing --out folder")
+    parser.add_argument("--diagnose", action=argparse.BooleanOptionalAction,
+                        help="cross-validate each campaign's seeds first "
+                        "(default: expand.diagnose)")
 
 
 def campaigns_of(config, args):
@@ -115,6 +119,8 @@ def run(config, args):
     from audience.output import OutputDir, check_target, summary_document
     from runkit.atomic import check_writable, existing_folder
     top = args.top
+    if args.diagnose is not None:
+        config["expand.diagnose"] = args.diagnose
     check_target(args.out, args.overwrite)   # before paddle is loaded
     check_writable(existing_folder(os.path.dirname(os.path.abspath(
         args.out))), "the folder of --out", "--out")
