@@ -15,8 +15,9 @@ summary.json):
   corrected resampled t of Nadeau and Bengio (2003). The folds share
   training rows, so the plain t interval (sd / sqrt(k)) is too narrow: on
   seeds whose labels are independent of their features (200 draws each of
-  60 and 150 seeds, the seeds' logistic regression on 5 folds) it left
-  0.5 out 18 % and 15 % of the time, the corrected one 7 % and 5 %.
+  60 and 150 seeds, the seeds' logistic regression on 5 folds;
+  tools/measure_diagnostics.py --null) it left 0.5 out 11.5 % and 13 % of
+  the time, the corrected one 5 % and 7.5 %.
 - ``precision_at``: per tier (percent of the candidates), the share of
   positives in the top tier of each held-out fold, pooled over the folds.
   It is at the CV's base rate (``base_rate``: the training set's positive

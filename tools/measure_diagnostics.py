@@ -7,13 +7,27 @@ candidates' labels; time the same expansion with diagnostics off.
     python tools/measure_diagnostics.py -m config.yaml \\
         -o expand.checkpoint=MODEL/0 --sets data/test data/test_cold \\
         [--unlabelled-seeds] [--json out.json]
+    python tools/measure_diagnostics.py -m config.yaml --null 60 150
+    python tools/measure_diagnostics.py -m config_big.yaml --cost 500 2000
+
+``--null N ...``: how often the interval leaves 0.5 out when the seeds'
+labels are independent of their features (200 draws of N seeds, the
+seeds' logistic regression alone on the diagnostics' folds), for the
+plain t interval over folds and the corrected one the diagnostics use.
+``--cost N ...``: seconds of one campaign's fine-tuning and scoring of
+50 000 candidates, and of its diagnostics, at the config's model size
+(random weights and ids), for N positive seeds and
+``expand.negative_ratio`` drawn negatives each.
 
 ``--unlabelled-seeds`` drops the seeds' labels and keeps their positives
 only, so the CV's negatives are the drawn ones (the converter-list case).
 Prints per campaign: seeds, expected AUC [interval], realised AUC, seconds
 with and without; then the mean absolute difference, Spearman's rank
 correlation across campaigns and how many realised AUCs fall inside the
-interval.
+interval. The realised AUC is itself a sample (a few hundred candidates,
+a few dozen positives): ``noise_floor`` is the mean absolute difference
+that its sampling error alone would give (sqrt(2/pi) times its
+Hanley-McNeil standard error), the least any expected AUC could reach.
 """
 import glob
 import json
@@ -27,7 +41,11 @@ from runkit import cli  # noqa: E402
 
 
 def add_arguments(parser):
-    parser.add_argument("--sets", nargs="+", required=True,
+    parser.add_argument("--null", nargs="+", type=int, default=[],
+                        help="seed counts of the null-coverage check")
+    parser.add_argument("--cost", nargs="+", type=int, default=[],
+                        help="positive seed counts of the cost check")
+    parser.add_argument("--sets", nargs="+", default=[],
                         help="folders each holding *stage1.pkl and "
                         "*stage2.pkl (labelled)")
     parser.add_argument("--unlabelled-seeds", action="store_true",
@@ -54,6 +72,14 @@ def campaigns(seeds_path, cands_path, config, unlabelled):
         (seeds_path, cands_path)))
 
 
+def auc_se(auc, positives, negatives):
+    """Hanley and McNeil's (1982) standard error of an AUC."""
+    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+    return ((auc * (1 - auc) + (positives - 1) * (q1 - auc * auc) +
+             (negatives - 1) * (q2 - auc * auc)) /
+            float(positives * negatives)) ** 0.5
+
+
 def expand_timed(config, items, model, diagnose):
     from audience.expansion import expand
     config = dict(config)
@@ -63,8 +89,86 @@ def expand_timed(config, items, model, diagnose):
     return results, skipped, time.perf_counter() - start
 
 
+def null_coverage(config, sizes, draws=200):
+    import numpy as np
+    from scipy.stats import t as student_t
+    from audience import diagnostics, seed_blend
+    from dataio.schema import IdMaxima
+    from helpers import SMALL_MAX_IDXS, random_inputs
+    from sklearn.metrics import roc_auc_score
+    from tuning.holdout import _stratified_folds
+    maxima = IdMaxima.from_config(SMALL_MAX_IDXS)
+    k = config.get("expand.diagnose_folds")
+    c = config.get("runner.infer_seed_c")
+    for n in sizes:
+        plain = corrected = 0
+        for draw in range(draws):
+            rng = np.random.default_rng(draw)
+            x = random_inputs(rng, n)
+            y = (rng.random(n) < 0.3).astype(np.float32)
+            aucs = []
+            for fold in _stratified_folds(rng, y, k):
+                rest = np.setdiff1d(np.arange(n), fold)
+                aucs.append(roc_auc_score(y[fold], seed_blend.seed_model_scores(
+                    maxima, [a[rest] for a in x], y[rest],
+                    [a[fold] for a in x], c)))
+            mean, (lo, hi) = diagnostics.t_interval(aucs)
+            half = student_t.ppf(0.975, k - 1) * np.std(aucs, ddof=1) / \
+                np.sqrt(k)
+            plain += abs(mean - 0.5) > half
+            corrected += not lo <= 0.5 <= hi
+        print("%d seeds, %d draws of independent labels: 0.5 left out by "
+              "the plain t interval %.1f %%, by the corrected one %.1f %%"
+              % (n, draws, 100.0 * plain / draws, 100.0 * corrected / draws),
+              flush=True)
+
+
+def cost(config, counts, candidates=50000):
+    import numpy as np
+    from audience import diagnostics, seed_blend
+    from dataio.schema import IdMaxima
+    from dygraph_model import DygraphModel
+    from helpers import random_inputs
+    from tuning import choice
+    choice.resolve(config, None, announce=False)
+    maxima = config.get("hyper_parameters.max_idxs")
+    IdMaxima.from_config(maxima)
+    model_class = DygraphModel()
+    model = model_class.create_model(config)
+    init = {k: v.clone() for k, v in model.state_dict().items()}
+    rng = np.random.default_rng(0)
+    cand = random_inputs(rng, candidates, maxima, min_length=1)
+    ratio = config.get("expand.negative_ratio")
+    for seeds in counts:
+        n = seeds + int(round(ratio * seeds))
+        x = random_inputs(rng, n, maxima, min_length=1)
+        y = np.zeros(n, np.float32)
+        y[:seeds] = 1
+        start = time.perf_counter()
+        seed_blend.campaign_scores(model_class, model, init,
+                                   [1, x, y, cand, None], config,
+                                   np.random.default_rng(1))
+        expand_s = time.perf_counter() - start
+        start = time.perf_counter()
+        diagnostics.diagnose(model_class, model, init, 1, x, y, config,
+                             drawn=True)
+        print("%d seeds + %d drawn negatives: fine-tune and score %d "
+              "candidates %.1f s, diagnostics %.1f s" % (
+                  seeds, n - seeds, candidates, expand_s,
+                  time.perf_counter() - start), flush=True)
+
+
 def run(config, args):
     import numpy as np
+    if args.null or args.cost:
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
+            os.path.abspath(__file__))), "tests"))
+        if args.null:
+            null_coverage(config, args.null)
+        if args.cost:
+            cost(config, args.cost)
+        if not args.sets:
+            return
     from scipy.stats import spearmanr
     from audience.expansion import load_model
     model = load_model(config)
@@ -90,6 +194,9 @@ def run(config, args):
                                      e.summary.get("reach", ())
                                      if r["top"] == 0.05), None),
                 "warning": d.get("warning"),
+                "realised_se": None if e.summary.get("auc") is None else
+                auc_se(e.summary["auc"], int(e.label.sum()),
+                       int(len(e.label) - e.label.sum())),
                 "seconds_with": e.summary["seconds"],
                 "seconds_without": plain[e.aid].summary["seconds"],
                 "scores_unchanged": bool(same)})
@@ -127,6 +234,10 @@ def run(config, args):
             spearman=float(spearmanr(e, a).correlation)
             if len(pairs) > 2 else None,
             inside_interval=int(inside),
+            noise_floor=float(np.sqrt(2 / np.pi) * np.mean(
+                [r["realised_se"] for r in rows
+                 if r["expected_auc"] is not None and
+                 r["realised_auc"] is not None])),
             seconds_with=float(np.mean([r["seconds_with"] for r in rows])),
             seconds_without=float(np.mean([r["seconds_without"]
                                            for r in rows])))
