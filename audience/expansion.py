@@ -439,12 +439,12 @@ def _report(outcome):
         logger.warning("campaign %s: not fine-tuned (%s): its candidates are "
                        "scored by the meta-trained weights", s["aid"],
                        s["not_fine_tuned_because"])
-    if s.get("warning"):
-        logger.warning("campaign %s: %s", s["aid"], s["warning"])
     d = s.get("diagnostics")
-    if d and d.get("warning"):
-        logger.warning("campaign %s: %s", s["aid"], d["warning"])
-    elif d:
+    # one line per campaign, its seeds' warning and its diagnostics' both
+    warnings = [w for w in (s.get("warning"), d and d.get("warning")) if w]
+    if warnings:
+        logger.warning("campaign %s: %s", s["aid"], "; ".join(warnings))
+    if d and not d.get("warning"):
         logger.info("campaign %s: expected AUC %.3f [%.3f, %.3f] (%d-fold "
                     "cross-validation on its seeds)", s["aid"], d["auc"],
                     d["auc_interval"][0], d["auc_interval"][1], d["folds"])

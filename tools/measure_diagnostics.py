@@ -126,13 +126,11 @@ def null_coverage(config, sizes, draws=200):
 def cost(config, counts, candidates=50000):
     import numpy as np
     from audience import diagnostics, seed_blend
-    from dataio.schema import IdMaxima
     from dygraph_model import DygraphModel
     from helpers import random_inputs
     from tuning import choice
     choice.resolve(config, None, announce=False)
     maxima = config.get("hyper_parameters.max_idxs")
-    IdMaxima.from_config(maxima)
     model_class = DygraphModel()
     model = model_class.create_model(config)
     init = {k: v.clone() for k, v in model.state_dict().items()}
