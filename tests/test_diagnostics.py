@@ -234,3 +234,35 @@ def test_the_tool_reports_diagnostics_unless_told_not_to(checkpoint,  # noqa: F8
     assert on["diagnostics"]["folds"] == 5
     assert on["diagnostics"]["auc"] is not None
     assert "diagnostics" not in off
+
+
+@pytest.mark.slow
+def test_two_processes_split_the_folds_and_report_what_one_does(users,  # noqa: F811
+                                                                 checkpoint,  # noqa: F811
+                                                                 tmp_path):
+    """Form 2 under the collective launcher: each rank cross-validates its
+    share of the folds; the summary is the single process's."""
+    from helpers import yaml_list
+    from test_distributed import launch, same_outputs, single
+    folder, table = users
+    lines = ["aid,uid,label"] + ["3,%d,%d" % (uid, i % 3 == 0) for i, uid in
+                                 enumerate(table.uid[:40])]
+    (tmp_path / "seeds.csv").write_text("\n".join(lines) + "\n")
+    overrides = [
+        "hyper_parameters.max_idxs=%s" % yaml_list(SMALL_MAX_IDXS),
+        "hyper_parameters.embed_dim=4", "hyper_parameters.mlp_dims=[8,8]",
+        "hyper_parameters.num_expert=3", "hyper_parameters.num_output=2",
+        "hyper_parameters.batch_size=16", "expand.chunk_rows=50",
+        "expand.checkpoint=%s" % checkpoint]
+    extra = ["--users", str(folder / "users"), "--seeds",
+             str(tmp_path / "seeds.csv"), "--ads", str(folder / "ads.csv"),
+             "--top", "20", "--diagnose"]
+    single("expand.py", overrides, extra=extra + ["--out",
+                                                  str(tmp_path / "one")])
+    launch("expand.py", overrides, tmp_path / "log",
+           extra=extra + ["--out", str(tmp_path / "two")])
+    same_outputs(str(tmp_path / "one"), str(tmp_path / "two"))
+    (camp, ) = json.loads((tmp_path / "two" / "summary.json").read_text())[
+        "campaigns"]
+    assert camp["diagnostics"]["folds"] == 5
+    assert len(camp["diagnostics"]["fold_aucs"]) == 5
