@@ -274,6 +274,18 @@ def _log_drawn(aid, drawn, pool, source=CANDIDATES):
                     "from %s (%d users)", aid, drawn, source, pool)
 
 
+def _diagnostics(model_class, model, init_state, aid, x, y, config, drawn,
+                 group=None, tiers=None):
+    """``{"diagnostics": ...}`` of the campaign's training set (x, y) when
+    ``expand.diagnose`` is on (audience/diagnostics.py), else nothing."""
+    from audience import diagnostics
+    if not diagnostics.enabled(config):
+        return {}
+    return {"diagnostics": diagnostics.diagnose(
+        model_class, model, init_state, aid, x, y, config, drawn,
+        group=group, **({} if tiers is None else {"tiers": tiers}))}
+
+
 def without_seeds(campaign, excluded=None):
     """The campaign with its seeds (when their uids are one id space) and
     the ``excluded`` uids (``--exclude``) left out of its candidates, so
@@ -314,14 +326,20 @@ class FineTuned:
 
 
 def fine_tune_campaign(model_class, model, init_state, campaign, config,
-                       rng, excluded=None):
+                       rng, excluded=None, before_fit=None):
     """Leave the seeds (and ``excluded`` uids) out of the candidates, draw
     negatives if the seeds hold none, fine-tune (``DygraphModel.finetune``,
-    the meta-test's code)."""
+    the meta-test's code). ``before_fit(x, y, drawn)`` sees the training
+    set first (the seed diagnostics: their folds must run before the fit
+    that scores)."""
     campaign, seeds_excluded, excluded = without_seeds(campaign, excluded)
     x, y, weight, drawn = seeds_with_negatives(
         campaign, config.get("expand.negative_ratio"), rng)
     _log_drawn(campaign.aid, len(drawn), len(campaign.cand_uid))
+    if before_fit is not None:
+        before_fit(x, y, drawn)
+    record = _diagnostics(model_class, model, init_state, campaign.aid, x, y,
+                          config, len(drawn) > 0)
     model_class.kept_passes = None
     packed, rows, cand_x = model_class.finetune(
         model, init_state, x, y, campaign.cand_x, config, rng, weight)
@@ -330,13 +348,19 @@ def fine_tune_campaign(model_class, model, init_state, campaign, config,
 
 
 def expand_campaign(model_class, model, init_state, campaign, config, rng,
-                    top, excluded=None):
+                    top, excluded=None, tiers=None):
     """Fine-tune on the campaign's seeds, score and rank its candidates;
     ``excluded`` (uids, ``--exclude``) are no candidates: neither scored
     nor drawn as negatives."""
     start = time.time()
+    diagnosed = {}
+
+    def diagnose(x, y, drawn):
+        diagnosed.update(_diagnostics(model_class, model, init_state,
+                                      campaign.aid, x, y, config,
+                                      len(drawn) > 0, tiers=tiers))
     tuned = fine_tune_campaign(model_class, model, init_state, campaign,
-                               config, rng, excluded)
+                               config, rng, excluded, diagnose)
     campaign, y = tuned.campaign, tuned.y
     # as seed_blend.campaign_scores (the meta-test's), from the weights
     # fine_tune_campaign shares with tools/export.py
@@ -345,7 +369,7 @@ def expand_campaign(model_class, model, init_state, campaign, config, rng,
     if seeds_model is not None:
         scores = seed_blend.blend(scores, seeds_model.scores(campaign.cand_x),
                                   seed_blend.weight(config))
-    record = fine_tuning_record(model_class, y, config)
+    record = dict(fine_tuning_record(model_class, y, config), **diagnosed)
     record.update(drawn_record(len(tuned.drawn), CANDIDATES, tuned.weight))
     return _ranked(
         campaign.aid, campaign.cand_uid, scores, campaign.cand_y, top, start,
@@ -358,7 +382,7 @@ def expand_campaign(model_class, model, init_state, campaign, config, rng,
 
 def expand_table_campaign(model_class, model, init_state, table, campaign,
                           config, rng, top, group=None, excluded=None,
-                          defer=False):
+                          defer=False, tiers=None):
     """Form 2: a campaign's seeds are rows of a user table; its candidates
     are every other user of the table (or ``campaign.cand_rows``), scored
     in chunks with the campaign's fine-tuned weights over the full tables
@@ -391,10 +415,12 @@ def expand_table_campaign(model_class, model, init_state, table, campaign,
         table, campaign, pool[~in_pool & ~is_excluded],
         np.union1d(seeds, excluded_rows), config, rng)
     no_candidates = [a[:0] for a in x]
+    diagnosed = _diagnostics(model_class, model, init_state, campaign.aid, x,
+                             y, config, len(drawn) > 0, group, tiers)
     model_class.kept_passes = None
     packed, rows, _ = model_class.finetune(model, init_state, x, y,
                                            no_candidates, config, rng, weight)
-    record = fine_tuning_record(model_class, y, config)
+    record = dict(fine_tuning_record(model_class, y, config), **diagnosed)
     record.update(drawn_record(len(drawn), source, weight))
     seeds_model = seed_blend.seed_model(model.maxima, x, y, config)
     import paddle
@@ -488,7 +514,7 @@ def _outside(users, candidates, seeds, want):
 
 def expand(config, campaigns, top, model_class=None, model=None,
            init_state=None, on_result=None, table=None, group=None,
-           exclusions=None):
+           exclusions=None, tiers=None):
     """Expand every campaign; the Python entry point the CLI calls.
 
     ``campaigns`` is an iterable of :class:`Campaign` (or, with a user
@@ -542,7 +568,7 @@ def expand(config, campaigns, top, model_class=None, model=None,
         if split and position % group.size != group.rank:
             continue
         outcome = _expand_one(config, campaign, top, model_class, model,
-                              init_state, table, group, exclusions)
+                              init_state, table, group, exclusions, tiers)
         if table is not None:
             pending.append((position, outcome))
             if _jobs_in(pending) >= _campaigns_per_pass():
@@ -596,7 +622,7 @@ def skip_record(aid, reason):
 
 
 def _expand_one(config, campaign, top, model_class, model, init_state, table,
-                group, exclusions=None):
+                group, exclusions=None, tiers=None):
     """One campaign's Expansion, or the record of why it was skipped."""
     if isinstance(campaign, dict):   # skipped by its source
         return campaign
@@ -621,10 +647,12 @@ def _expand_one(config, campaign, top, model_class, model, init_state, table,
         if table is not None:
             result = expand_table_campaign(model_class, model, init_state,
                                            table, campaign, config, rng, top,
-                                           group, excluded, defer=True)
+                                           group, excluded, defer=True,
+                                           tiers=tiers)
         else:
             result = expand_campaign(model_class, model, init_state,
-                                     campaign, config, rng, top, excluded)
+                                     campaign, config, rng, top, excluded,
+                                     tiers)
     except (ValueError, FloatingPointError) as exc:
         return skip_record(campaign.aid, str(exc))
     return result
@@ -641,8 +669,15 @@ def _report(outcome):
         logger.warning("campaign %s: not fine-tuned (%s): its candidates are "
                        "scored by the meta-trained weights", s["aid"],
                        s["not_fine_tuned_because"])
-    if s.get("warning"):
-        logger.warning("campaign %s: %s", s["aid"], s["warning"])
+    d = s.get("diagnostics")
+    # one line per campaign, its seeds' warning and its diagnostics' both
+    warnings = [w for w in (s.get("warning"), d and d.get("warning")) if w]
+    if warnings:
+        logger.warning("campaign %s: %s", s["aid"], "; ".join(warnings))
+    if d and not d.get("warning"):
+        logger.info("campaign %s: expected AUC %.3f [%.3f, %.3f] (%d-fold "
+                    "cross-validation on its seeds)", s["aid"], d["auc"],
+                    d["auc_interval"][0], d["auc_interval"][1], d["folds"])
     logger.info("campaign %s: seeds %d, candidates %d, audience %d, "
                 "%.1f s%s", s["aid"], s["seeds"], s["candidates"],
                 s["audience"], s["seconds"],

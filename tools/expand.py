@@ -70,6 +70,7 @@ def tiers_argument(text):
 
 
 def add_arguments(parser):
+    import argparse
     parser.add_argument("--seeds", required=True,
                         help="seed users: a stage file, or with --users a "
                         "CSV of aid,uid[,label][,value]")
@@ -105,6 +106,9 @@ def add_arguments(parser):
                         "(needs matplotlib)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing --out folder")
+    parser.add_argument("--diagnose", action=argparse.BooleanOptionalAction,
+                        help="cross-validate each campaign's seeds first "
+                        "(default: expand.diagnose)")
 
 
 def campaigns_of(config, args):
@@ -204,6 +208,8 @@ def run(config, args):
     from audience.output import OutputDir, check_target, summary_document
     from runkit.atomic import check_writable, existing_folder
     top, tiers, exclusions = checked_options(args)
+    if args.diagnose is not None:
+        config["expand.diagnose"] = args.diagnose
     check_target(args.out, args.overwrite)   # before paddle is loaded
     check_writable(existing_folder(os.path.dirname(os.path.abspath(
         args.out))), "the folder of --out", "--out")
@@ -225,7 +231,8 @@ def run(config, args):
             out.write_expansion(expansion, all_scores, tiers)
         expansions, skipped = expand(
             config, campaigns, top, table=table, group=group,
-            on_result=write if out else None, exclusions=exclusions)
+            on_result=write if out else None, exclusions=exclusions,
+            tiers=tiers)
         if not expansions:
             raise ValueError(nothing_expanded(args, skipped))
         if out is None:
