@@ -48,9 +48,13 @@ PROB_FLOOR = 1e-7
 SCORE_CHUNK = 16384
 
 
-def task_bce(pred, label):
+def task_bce(pred, label, weight=None):
     """Binary cross-entropy averaged over the last axis: [T, B] -> [T]
-    (or [B] -> a scalar).
+    (or [B] -> a scalar); with ``weight`` (as ``label``) each row's loss
+    is multiplied by its weight before the average (valued seeds: the
+    weights are scaled to a mean of 1 over the fine-tuning set, see
+    ``audience.expansion.seed_weights``, so a batch's loss keeps the
+    unweighted scale and learning rate).
 
     Written with log/maximum/sum because BCELoss's mean has no double-grad
     kernel; see PROB_FLOOR.
@@ -58,6 +62,8 @@ def task_bce(pred, label):
     floor = paddle.full([1], PROB_FLOOR, dtype=pred.dtype)
     ll = label * paddle.log(paddle.maximum(pred, floor)) + \
         (1.0 - label) * paddle.log(paddle.maximum(1.0 - pred, floor))
+    if weight is not None:
+        ll = ll * weight
     return -ll.sum(axis=-1) / float(pred.shape[-1])
 
 
@@ -248,11 +254,15 @@ class DygraphModel:
         return dy_model.forward_packed(x, packed, padded).reshape([-1])
 
     def infer_train_forward(self, dy_model, batch, config, packed=None):
-        """Fine-tuning loss of a seed batch; with the model's own weights,
-        or with ``packed`` weights (one task's) if given."""
-        batch_x, batch_y = batch
+        """Fine-tuning loss of a seed batch ``(x, y)`` or ``(x, y,
+        weight)`` (valued seeds; None: unweighted); with the model's own
+        weights, or with ``packed`` weights (one task's) if given."""
+        batch_x, batch_y = batch[:2]
+        weight = batch[2] if len(batch) > 2 else None
         pred = self._predict(dy_model, batch_x, packed)
-        return task_bce(pred, paddle.to_tensor(batch_y, dtype="float32"))
+        return task_bce(pred, paddle.to_tensor(batch_y, dtype="float32"),
+                        None if weight is None else
+                        paddle.to_tensor(weight, dtype="float32"))
 
     def infer_forward(self, dy_model, batch_x, config, packed=None,
                       padded=False):
@@ -261,8 +271,9 @@ class DygraphModel:
             return self._predict(dy_model, batch_x, packed, padded).numpy()
 
     def finetune(self, dy_model, init_state, x_spt, y_spt, x_qry, config,
-                 rng):
-        """Fine-tune a campaign's local weights on its seeds.
+                 rng, weight=None):
+        """Fine-tune a campaign's local weights on its seeds (each row's
+        loss times ``weight`` when given: valued seeds).
 
         Returns ``(packed, rows, x_qry)``: the fine-tuned packed weights
         (one task), the table rows they hold (see ``localize``) and the
@@ -276,7 +287,7 @@ class DygraphModel:
         packed = {name: EagerParamBase.from_tensor(value.clone())
                   for name, value in packed.items()}
         self._fit(dy_model, packed, list(packed.values()), x_spt, y_spt,
-                  config, rng)
+                  config, rng, weight)
         return packed, rows, x_qry
 
     @staticmethod
@@ -287,7 +298,8 @@ class DygraphModel:
         return (config.get("runner.infer_train_epoch") > 0 and
                 int(np.sum(y_spt)) >= config.get("runner.infer_min_positives"))
 
-    def _fit(self, dy_model, packed, trainable, x_spt, y_spt, config, rng):
+    def _fit(self, dy_model, packed, trainable, x_spt, y_spt, config, rng,
+             weight=None):
         """Fine-tune ``trainable`` on the seeds, as
         ``hyper_parameters.optimizer.local_test_optimizer`` says: Adam or SGD
         at ``local_test_learning_rate`` for ``infer_train_epoch`` shuffled
@@ -307,25 +319,35 @@ class DygraphModel:
         dy_model.train()
         if kind == "maml":
             self._inner_loop_steps(dy_model, packed, trainable, x_spt, y_spt,
-                                   config)
+                                   config, weight)
         else:
             self._passes(dy_model, packed, trainable, x_spt, y_spt, config,
-                         rng, kind)
+                         rng, kind, weight)
         dy_model.eval()
 
+    @staticmethod
+    def _batch(x, y, weight, rows=None):
+        """A fine-tuning batch: ``rows`` (None: all) of the seeds, with
+        their weights when there are any."""
+        if rows is not None:
+            x, y = [a[rows] for a in x], y[rows]
+            weight = None if weight is None else weight[rows]
+        return (x, y) if weight is None else (x, y, weight)
+
     def _inner_loop_steps(self, dy_model, packed, trainable, x_spt, y_spt,
-                          config):
+                          config, weight=None):
         lr = config.get("hyper_parameters.local_lr")
         for _ in range(config.get("hyper_parameters.inner_steps")):
-            loss = self.infer_train_forward(dy_model, (x_spt, y_spt), config,
-                                            packed=packed)
+            loss = self.infer_train_forward(
+                dy_model, self._batch(x_spt, y_spt, weight), config,
+                packed=packed)
             grads = paddle.grad(loss, trainable)
             with paddle.no_grad():
                 for p, g in zip(trainable, grads):
                     p.set_value(p - lr * g)
 
     def _passes(self, dy_model, packed, trainable, x_spt, y_spt, config, rng,
-                kind):
+                kind, weight=None):
         optimizer_class = paddle.optimizer.Adam if kind == "adam" else \
             paddle.optimizer.SGD
         optimizer = optimizer_class(
@@ -340,22 +362,20 @@ class DygraphModel:
         # by the meta-test per campaign
         self.kept_passes = None
         if held is not None:
-            x_held = [a[held] for a in x_spt]
+            held_batch = self._batch(x_spt, y_spt, weight, held)
 
             def held_loss():
                 with paddle.no_grad():
                     return float(self.infer_train_forward(
-                        dy_model, (x_held, y_spt[held]), config,
-                        packed=packed))
+                        dy_model, held_batch, config, packed=packed))
             best = (held_loss(), [p.clone() for p in trainable])
             self.kept_passes = 0
         for done in range(1, config.get("runner.infer_train_epoch") + 1):
             # a fresh seeded shuffle per pass, as the paper's sample(frac=1)
             order = fit_rows[rng.permutation(len(fit_rows))]
             for part in chunks(len(order), batch_size):
-                picked = order[part]
                 loss = self.infer_train_forward(
-                    dy_model, ([a[picked] for a in x_spt], y_spt[picked]),
+                    dy_model, self._batch(x_spt, y_spt, weight, order[part]),
                     config, packed=packed)
                 optimizer.clear_grad()
                 loss.backward()
@@ -386,8 +406,9 @@ class DygraphModel:
         return np.concatenate(scores) if scores else np.zeros(0, np.float32)
 
     def finetune_and_score(self, dy_model, init_state, campaign, config, rng,
-                           localized=True):
-        """Scores of a campaign's candidates after fine-tuning on its seeds.
+                           localized=True, weight=None):
+        """Scores of a campaign's candidates after fine-tuning on its seeds
+        (``weight``: valued seeds, see ``finetune``).
 
         ``localized=True`` (what the tools use) fine-tunes the campaign's
         local weights (``finetune``). ``localized=False`` is the plain
@@ -398,12 +419,13 @@ class DygraphModel:
         _, x_spt, y_spt, x_qry, _ = campaign
         if localized:
             packed, _, x_qry = self.finetune(dy_model, init_state, x_spt,
-                                             y_spt, x_qry, config, rng)
+                                             y_spt, x_qry, config, rng,
+                                             weight)
         else:
             if dy_model.id_map is not None:
                 x_spt, x_qry = (dy_model.id_map.apply(x) for x in (x_spt, x_qry))
             dy_model.set_state_dict(init_state)
             packed = None
             self._fit(dy_model, None, dy_model.parameters(), x_spt, y_spt,
-                      config, rng)
+                      config, rng, weight)
         return self.score(dy_model, x_qry, config, packed)

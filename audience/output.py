@@ -1,11 +1,14 @@
 """The files of an expansion run, each written atomically:
 
-    DIR/<aid>/audience.csv   uid,score,rank,percentile: the top slice, best first
+    DIR/<aid>/audience.csv   uid,score,rank,percentile[,tier]: the top slice,
+                             best first (``tier``: with --tiers, the
+                             smallest tier holding the user)
     DIR/<aid>/scores.csv     every candidate scored (uid,score[,label])
     DIR/summary.json         per campaign: sizes, score quantiles, seconds,
                              and with labelled candidates AUC, base rate and
                              the reach curve
-
+    DIR/overlap.csv          with --overlap, every pair of audiences
+    DIR/reach.png            with --plot, the reach curves
 ``percentile`` is the share of the campaign's candidates scored at least as
 high, in percent (1.0: within the best 1 %).
 """
@@ -16,7 +19,7 @@ import shutil
 
 import numpy as np
 
-from runkit.atomic import temporary_folder, write_text
+from runkit.atomic import atomic_write, temporary_folder, write_text
 from runkit.cli import Refused
 
 logger = logging.getLogger("metaheac")
@@ -28,12 +31,22 @@ def csv_text(columns, rows):
     return "\n".join(lines) + "\n"
 
 
-def audience_csv(expansion):
+def audience_csv(expansion, tiers=None):
+    """``tiers``: the --tiers percentages (the audience is the largest)."""
     top = expansion.order[:expansion.audience_size]
     n = len(expansion.score)
     rows = ((str(expansion.uid[i]), "%.6f" % expansion.score[i], str(rank),
              "%.4f" % (100.0 * rank / n)) for rank, i in enumerate(top, 1))
-    return csv_text(("uid", "score", "rank", "percentile"), rows)
+    columns = ("uid", "score", "rank", "percentile")
+    if tiers:
+        from audience.tiers import label, tier_of_rank
+        tier = tier_of_rank(tiers, n)
+        if len(tier) != len(top):
+            raise ValueError("campaign %s: audience of %d but largest tier "
+                             "of %d" % (expansion.aid, len(top), len(tier)))
+        rows = (row + (label(t), ) for row, t in zip(rows, tier))
+        columns += ("tier", )
+    return csv_text(columns, rows)
 
 
 def scores_csv(uid, score, label=None):
@@ -130,9 +143,14 @@ class OutputDir:
     def write(self, relative, text):
         write_text(os.path.join(self.tmp, relative), text)
 
-    def write_expansion(self, expansion, all_scores=True):
+    def write_bytes(self, relative, data):
+        atomic_write(os.path.join(self.tmp, relative),
+                     lambda f: f.write(data))
+
+    def write_expansion(self, expansion, all_scores=True, tiers=None):
         folder = str(expansion.aid)
-        self.write(os.path.join(folder, "audience.csv"), audience_csv(expansion))
+        self.write(os.path.join(folder, "audience.csv"),
+                   audience_csv(expansion, tiers))
         if all_scores:
             self.write(os.path.join(folder, "scores.csv"),
                        scores_csv(expansion.uid, expansion.score,

@@ -8,6 +8,11 @@ if present, only feed the report). A ``uid`` column identifies users;
 without one, the row's index in the frame does, and then seeds cannot be
 matched among the candidates (two files' row indices are not the same
 users), so none are excluded, with a warning.
+
+Valued seeds (both forms): an optional ``value`` column on the seeds (a
+number >= 0, e.g. the order value) weights each seed's loss in
+fine-tuning (``audience.expansion.seed_weights``). It is checked when the
+files are read, before any model is loaded.
 """
 import logging
 import os
@@ -22,6 +27,7 @@ from dataio.stage_files import DataError, frame_to_arrays, read_frame
 logger = logging.getLogger("metaheac")
 
 UID_COL = "uid"
+VALUE_COL = "value"
 
 
 def frame_rows(df, name, maxima):
@@ -44,13 +50,40 @@ def frame_rows(df, name, maxima):
     return stage, uid.astype(np.int64), schema.LABEL_COL in df.columns, has_uid
 
 
-def frame_campaigns(seeds, candidates, config, names=("seeds", "candidates")):
+def seed_values(df, name, first_line=None):
+    """The seeds' ``value`` column as float64 (None without one). A value
+    that is missing, not a number, negative or infinite is a one-line
+    error naming ``name`` and the row: the frame's position (and index),
+    or, for a CSV whose first data row is line ``first_line``, its line."""
+    if VALUE_COL not in df.columns:
+        return None
+    import pandas as pd
+    raw = df[VALUE_COL]
+    values = pd.to_numeric(raw, errors="coerce").to_numpy(np.float64)
+    bad = np.flatnonzero(~np.isfinite(values) | (values < 0))
+    if len(bad):
+        at = int(bad[0])
+        where = "line %d" % (first_line + at) if first_line else \
+            "row %d (index %r)" % (at, df.index[at])
+        raise DataError(
+            "%s, %s: value %r is not a number >= 0 (column 'value' weights "
+            "each seed in fine-tuning)%s" % (
+                name, where, raw.iloc[at],
+                "" if len(bad) == 1 else "; %d rows like it" % len(bad)))
+    return values
+
+
+def frame_campaigns(seeds, candidates, config, names=("seeds", "candidates"),
+                    values=None):
     """The campaigns of form 1 from two DataFrames (in a notebook:
     ``expand(config, frame_campaigns(seeds_df, candidates_df, config),
     0.05)``), in increasing aid order; a campaign with seeds but no
     candidates comes as its :func:`skip_record`. ``candidates`` None: the
     seeds' own rows stand in (tools/export.py without --candidates needs
-    no candidate), so there are no seeds to look for among them."""
+    no candidate), so there are no seeds to look for among them.
+    ``values``: the seeds' values already read (:func:`seed_values`)."""
+    if values is None:
+        values = seed_values(seeds, names[0])
     maxima = schema.IdMaxima.from_config(config.get("hyper_parameters.max_idxs"))
     seed_stage, seed_uid, seed_labelled, seed_ids = frame_rows(seeds, names[0],
                                                                maxima)
@@ -79,21 +112,25 @@ def frame_campaigns(seeds, candidates, config, names=("seeds", "candidates")):
             seed_stage.labels(spt) if seed_labelled else None,
             cands.inputs(qry), cand_uid[qry],
             cands.labels(qry) if cand_labelled else None,
-            exclude_seeds=matchable)
+            exclude_seeds=matchable,
+            seed_value=None if values is None else values[spt])
 
 
 def feature_row_campaigns(seeds_path, candidates_path, config):
     """The campaigns of form 1 from two stage files (``candidates_path``
-    None: see :func:`frame_campaigns`)."""
-    return frame_campaigns(read_frame(seeds_path),
-                           read_frame(candidates_path) if candidates_path
-                           else None, config, (seeds_path, candidates_path))
+    None: see :func:`frame_campaigns`); the seeds' values are checked
+    here, before the campaigns are taken."""
+    seeds = read_frame(seeds_path)
+    return frame_campaigns(seeds, read_frame(candidates_path)
+                           if candidates_path else None, config,
+                           (seeds_path, candidates_path),
+                           seed_values(seeds, seeds_path))
 
 
 # ----------------------------------------------------- form 2: id lists
 # what each CSV must hold, for the messages
-SEEDS_CSV = ("a seeds CSV has a header line aid,uid[,label] and a line per "
-             "seed user")
+SEEDS_CSV = ("a seeds CSV has a header line aid,uid[,label][,value] and a "
+             "line per seed user")
 CANDIDATES_CSV = ("a candidates CSV has a header line uid[,aid] and a line "
                   "per candidate user")
 ADS_CSV = ("an ads CSV has a header line aid,%s and a line per campaign "
@@ -127,18 +164,29 @@ class TableCampaign:
     """A campaign of form 2: seed rows of a user table, its ad ids, and the
     candidate rows (None: every user of the table)."""
 
-    def __init__(self, aid, seed_rows, seed_y, ad, cand_rows=None):
+    def __init__(self, aid, seed_rows, seed_y, ad, cand_rows=None,
+                 seed_value=None):
         self.aid, self.seed_rows, self.seed_y = aid, seed_rows, seed_y
         self.ad, self.cand_rows = ad, cand_rows
+        self.seed_value = seed_value
 
 
 def user_table_campaigns(table, seeds_csv, ads_csv, candidates_csv=None):
-    """Form 2: ``seeds_csv`` (aid,uid[,label]) and ``ads_csv`` (aid + the 6
-    ad fields) against a user table; candidates are every user of the
-    table, or the uids of ``candidates_csv`` (uid, and optionally aid to
-    give each campaign its own). A campaign missing from ``ads_csv`` comes
-    as its :func:`skip_record`."""
+    """Form 2: ``seeds_csv`` (aid,uid[,label][,value]) and ``ads_csv`` (aid
+    + the 6 ad fields) against a user table; candidates are every user of
+    the table, or the uids of ``candidates_csv`` (uid, and optionally aid
+    to give each campaign its own). A campaign missing from ``ads_csv``
+    comes as its :func:`skip_record`. The seeds' file is read and checked
+    here (its values too), the campaigns are taken one by one."""
     seeds = _read_csv(seeds_csv, ("aid", "uid"), SEEDS_CSV)
+    # line 1 is the header
+    values = seed_values(seeds, seeds_csv, first_line=2)
+    if values is not None:
+        seeds[VALUE_COL] = values
+    return _table_campaigns(table, seeds, seeds_csv, ads_csv, candidates_csv)
+
+
+def _table_campaigns(table, seeds, seeds_csv, ads_csv, candidates_csv):
     ads = _read_csv(ads_csv, ("aid", ) + schema.AD_FIELDS,
                     ADS_CSV).set_index("aid")
     cands = None
@@ -171,4 +219,5 @@ def user_table_campaigns(table, seeds_csv, ads_csv, candidates_csv=None):
             group["label"].to_numpy().astype(np.float32)
             if "label" in group.columns else None,
             ads.loc[aid, list(schema.AD_FIELDS)].to_numpy().astype(np.int64),
-            cand_rows)
+            cand_rows, group[VALUE_COL].to_numpy()
+            if VALUE_COL in group.columns else None)

@@ -101,6 +101,10 @@ KNOWN_KEYS = {
     "expand.checkpoint": (_OPT_STR, None),
     # users of a user table scored per pass (memory holds one chunk)
     "expand.chunk_rows": (int, 65536),
+    # k-fold cross-validation on each campaign's seeds before it is
+    # expanded (audience/diagnostics.py): expected AUC, precision per tier
+    "expand.diagnose": (bool, True),
+    "expand.diagnose_folds": (int, 5),
 }
 
 # PaddleRec keys this project has no use for: named, with the reason,
@@ -156,6 +160,7 @@ RANGES = {
     "expand.min_seeds": (1, True),
     "expand.negative_ratio": (0, True),
     "expand.chunk_rows": (1, True),
+    "expand.diagnose_folds": (2, True),
 }
 
 

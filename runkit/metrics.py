@@ -1,20 +1,35 @@
 """Look-alike metrics: AUC, GAUC, precision and recall at the top 5%.
 
 As the paper's code computes them: per campaign, scikit-learn's exact AUC
-and the precision/recall of the top ``int(n * 5%)`` scored candidates; GAUC
+and the precision/recall of the top ``int(n * 5%)`` scored candidates
+(:func:`top_count`, which tools/expand.py's sizes share); GAUC
 is the unweighted mean of the per-campaign AUCs. A campaign whose candidates
 hold one class has no AUC (nor recall, nor a meaningful precision); it is
 reported as such and left out of every mean rather than counted as 0.5.
 """
+from fractions import Fraction
+
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
 TOP_FRACTION = 0.05
 
 
+def top_count(share, n):
+    """How many of ``n`` ranked candidates the top ``share`` (0 < share < 1)
+    holds: the one definition of the meta-test's P@5 %, the expansion's
+    ``--top`` fraction and its reach curve. Rounded down, as the paper's
+    code (``int(n * 0.05)``), and at least one so that small campaigns
+    still count (none of no candidate). The share is taken as the decimal
+    it prints as: in floats 0.29 * 100 is 28.999..., which int() would
+    make 28."""
+    if n <= 0:
+        return 0
+    return max(1, int(Fraction(repr(float(share))) * int(n)))
+
+
 def top_k(n):
-    # int() as the paper's code; at least one so small campaigns still count
-    return max(1, int(n * TOP_FRACTION))
+    return top_count(TOP_FRACTION, n)
 
 
 def campaign_metrics(labels, scores):

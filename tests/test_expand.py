@@ -91,9 +91,9 @@ def test_positives_only_or_unlabelled_seeds_get_drawn_negatives(labels, caplog):
     s = result.summary
     assert s["negatives_drawn"] == 10 and s["seed_positives"] == 20
     assert "drew 10 negatives" in caplog.text
-    # the drawn negatives are scored for nothing: not in the audience
-    assert s["candidates"] == 70 and len(result.uid) == 70
-    assert set(result.uid.tolist()) < set(campaign.cand_uid.tolist())
+    # the drawn negatives stay candidates (issue 21): none is lost
+    assert s["candidates"] == 80 and len(result.uid) == 80
+    assert set(result.uid.tolist()) == set(campaign.cand_uid.tolist())
 
 
 def test_labelled_negative_seeds_draw_nothing():
@@ -165,9 +165,9 @@ def test_cli_writes_the_audience_and_leaves_the_seeds_out(files, checkpoint,
     summary = json.loads((out / "summary.json").read_text())
     (camp, ) = summary["campaigns"]
     # unlabelled seeds: negatives drawn (capped at half the 49 candidates
-    # left once the seed is out), scored for nothing
+    # left once the seed is out), still candidates
     assert camp["seeds_excluded"] == 1 and camp["negatives_drawn"] == 24
-    assert camp["candidates"] == len(scores) == 49 - 24
+    assert camp["candidates"] == len(scores) == 49
     assert list(scores.columns) == ["uid", "score", "label"]
     assert set(audience.uid) <= set(scores.uid)
     assert not [f for f in os.listdir(tmp_path) if ".tmp-" in f]
@@ -298,7 +298,8 @@ def test_form_two_scores_every_user_of_the_table_but_the_seeds(tmp_path):
     assert len(seed_uids) == len(mine) >= 10
     assert camp["seeds"] == len(mine) and camp["negatives_drawn"] == drawn
     assert camp["seeds_excluded"] == len(seed_uids)
-    assert camp["candidates"] == len(table) - len(seed_uids) - drawn
+    # every user a candidate: the drawn stay candidates
+    assert camp["candidates"] == len(table) - len(seed_uids)
     audience = pd.read_csv(tmp_path / "aud" / str(aid) / "audience.csv")
     scores = pd.read_csv(tmp_path / "aud" / str(aid) / "scores.csv")
     assert len(audience) == 50 and len(scores) == camp["candidates"]

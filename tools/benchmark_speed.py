@@ -265,11 +265,16 @@ def bench_expand(config, dataset, folder, seeds=400, candidates=100000,
 
 
 def bench_user_table(config, dataset, folder, model_class, model, init,
-                     campaign, users):
-    """Form 2: the campaign expanded against a user table of ``users``
-    users (training rows' user fields), streamed in chunks."""
+                     campaign, users, campaign_counts=(1, 10)):
+    """Form 2: ``expand`` (tools/expand.py --users) against a user table of
+    ``users`` users (training rows' user fields), for 1 and for 10
+    campaigns (the campaign's seeds at other rows of the table, other
+    ads): candidates per second, fine-tuning included and the scoring
+    passes alone, and the time of 11M users (the scoring scaled to 11M,
+    the fine-tuning as measured: it does not grow with the table)."""
     import numpy as np
-    from audience.expansion import expand_table_campaign
+    from audience import batch_scoring
+    from audience.expansion import expand
     from audience.sources import TableCampaign
     from dataio import schema
     from dataio.user_table import UserTable, write_user_table
@@ -281,16 +286,35 @@ def bench_user_table(config, dataset, folder, model_class, model, init,
                          np.concatenate(x[:3], axis=1))
     table = UserTable(path, schema.IdMaxima.from_config(
         config.get("hyper_parameters.max_idxs")))
-    seeds = np.arange(len(campaign.seed_uid)) * 11
-    start = time.perf_counter()
-    result = expand_table_campaign(
-        model_class, model, init, table,
-        TableCampaign(campaign.aid, seeds, campaign.seed_y,
-                      campaign.cand_x[3][0]), config,
-        np.random.default_rng(0), 100000)
-    seconds = time.perf_counter() - start
-    return {"table_users": users, "table_expand_s": seconds,
-            "table_per_s": result.summary["candidates"] / seconds}
+    ad = campaign.cand_x[3][0]
+    # other campaigns: other ad ids, within the vocabularies
+    ad_rows = 1 + np.asarray(config.get("hyper_parameters.max_idxs")[2])
+    out = {"table_users": users}
+    for count in campaign_counts:
+        campaigns = [TableCampaign(
+            campaign.aid + k, np.arange(len(campaign.seed_uid)) * 11 + k,
+            campaign.seed_y, (ad + k) % ad_rows) for k in range(count)]
+        passes = []
+        cpu = cpu_seconds()
+        start = time.perf_counter()
+        with timed(batch_scoring, "score_jobs", passes):
+            results, _ = expand(config, campaigns, 100000, model_class,
+                                model, init, table=table)
+        seconds = time.perf_counter() - start
+        cpu = cpu_seconds() - cpu
+        scored = sum(r.summary["candidates"] for r in results)
+        scoring = sum(passes)
+        out["table_%d" % count] = {
+            "campaigns": count, "seconds": seconds, "per_s": scored / seconds,
+            # on a shared machine: the process's own CPU seconds (threads
+            # summed), to read the wall time against
+            "cpu_s": cpu,
+            "scoring_s": scoring, "scoring_per_s": scored / scoring,
+            "extrapolated_11m_min": (seconds - scoring +
+                                     scoring * 11e6 / users) / 60}
+    one = out["table_%d" % campaign_counts[0]]
+    out["table_expand_s"], out["table_per_s"] = one["seconds"], one["per_s"]
+    return out
 
 
 LOAD_CHILD = r"""
@@ -375,11 +399,16 @@ def main(argv=None):
     parser.add_argument("--rare-ids-only", action="store_true",
                         help="only the cost of hyper_parameters.min_id_count "
                              "(counting, and localize with the mapping)")
+    parser.add_argument("--table-only", action="store_true",
+                        help="only the form-2 expansion (user table of "
+                             "--table-users users, 1 and 10 campaigns)")
+    parser.add_argument("--table-users", type=int, default=1000000)
     parser.add_argument("--json", default=None, help="write the figures here")
     args = parser.parse_args(argv)
     if args.smoke:
         args.rows, args.campaigns, args.hot = 3000, 12, 2
         args.steps, args.warmup = 2, 1
+        args.table_users = min(args.table_users, 5000)
 
     if args.load_only:
         results = {"big": bench_big(args)}
@@ -411,6 +440,17 @@ def main(argv=None):
                    "rows": len(dataset.stage),
                    "rare_ids": bench_rare_ids(config, dataset)}
         print(json.dumps(results, indent=1))
+        return results
+    if args.table_only:
+        results = {"cpu": runtime.cpu_model(), "threads": threads,
+                   "load_average": os.getloadavg(),
+                   "expand": bench_table_only(config, folder, args)}
+        print("%s, %d thread(s), load average %.2f %.2f %.2f" % (
+            results["cpu"], threads, *results["load_average"]))
+        print_table_rows(results["expand"])
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(results, f, indent=1)
         return results
     results = {"device": paddle.get_device(), "threads": threads,
                "cpu": runtime.cpu_model(), "rows": None, "meta_batch": {},
@@ -459,6 +499,55 @@ def main(argv=None):
     return results
 
 
+def cpu_seconds():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class timed:
+    """Collects the seconds of every call of ``module.name`` meanwhile."""
+
+    def __init__(self, module, name, seconds):
+        self.module, self.name, self.seconds = module, name, seconds
+
+    def __enter__(self):
+        self.original = getattr(self.module, self.name)
+
+        def wrapper(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return self.original(*args, **kwargs)
+            finally:
+                self.seconds.append(time.perf_counter() - start)
+        setattr(self.module, self.name, wrapper)
+
+    def __exit__(self, *exc):
+        setattr(self.module, self.name, self.original)
+
+
+def bench_table_only(config, folder, args):
+    """The form-2 figures alone, on the first hot campaign's seeds (as
+    ``bench_expand``)."""
+    import numpy as np
+    import reader_test
+    import reader_train
+    from dygraph_model import DygraphModel
+    dataset = reader_train.RecDataset(
+        [os.path.join(folder, "train", "train_stage1.pkl")], config)
+    model_class = DygraphModel()
+    model = model_class.create_model(config)
+    init = {k: v.clone() for k, v in model.state_dict().items()}
+    aid, x_spt, y_spt, _, _ = next(iter(reader_test.RecDataset(
+        [os.path.join(folder, "test_hot")], config)))
+    from audience.expansion import Campaign
+    pick = np.random.default_rng(0).choice(len(y_spt), min(400, len(y_spt)),
+                                           replace=False)
+    campaign = Campaign(aid, [a[pick] for a in x_spt], np.arange(len(pick)),
+                        y_spt[pick], [a[:1] for a in x_spt], np.arange(1))
+    return bench_user_table(config, dataset, folder, model_class, model,
+                            init, campaign, users=args.table_users)
+
+
 def bench_big(args):
     """First and cached load of a --big-rows file, sampling, and the peak
     RSS of a process that loads it (cached) and takes 5 meta-steps."""
@@ -486,6 +575,19 @@ def print_big(b):
           (rows, b["cached"]["sample_ms_median"]))
     print("| %d rows: peak RSS, cached load + 5 meta-steps at batch 1024 | %.2f GiB |" %
           (rows, b["cached"]["peak_rss_gib"]))
+
+
+def print_table_rows(ex):
+    for key in sorted(k for k in ex if k.startswith("table_") and
+                      isinstance(ex[k], dict)):
+        t = ex[key]
+        print("| expand %d campaign(s) against a user table of %d users "
+              "(form 2, one pass) | %.1f s, %.0f candidates/s; scoring "
+              "alone %.1f s, %.0f candidates/s; 11M users: %.1f min; "
+              "%.0f CPU s | |" % (
+                  t["campaigns"], ex["table_users"], t["seconds"],
+                  t["per_s"], t["scoring_s"], t["scoring_per_s"],
+                  t["extrapolated_11m_min"], t.get("cpu_s", float("nan"))))
 
 
 def print_table(r):
@@ -534,9 +636,7 @@ def print_table(r):
           % (ex["seeds"], ex["candidates"], spread(ex["expand_s"])))
     print("| scoring rate, fine-tuned campaign model | %.0f candidates/s | |"
           % ex["score_per_s"])
-    print("| expand one campaign against a user table of %d users (form 2, "
-          "streamed) | %.1f s, %.0f users/s | |" % (
-              ex["table_users"], ex["table_expand_s"], ex["table_per_s"]))
+    print_table_rows(ex)
     print("| first load (pickle → arrays, cache written) | %.1f s, peak RSS "
           "%.2f GiB | |" % (r["load_first"]["load_s"],
                             r["load_first"]["peak_rss_gib"]))

@@ -6,12 +6,14 @@ like its seeds, ranked, from the meta-trained model fine-tuned on the seeds.
     python tools/expand.py -m config_big.yaml --users USERS --seeds seeds.csv
         --ads ads.csv [--candidates cands.csv] [--all-scores] --top 100000
         --out DIR
+    options of both forms: [--exclude FILE] [--tiers 1,2,5,10] [--overlap]
+        [--plot]
 
 Form 1, feature rows: SEEDS and CANDS are stage files (pickled DataFrames
 in the released format; no ``label`` column needed; a ``uid`` column, else
 the row index, names the users). Form 2, id lists: USERS is a user table
 (``tools/preprocess.py --user-table`` writes it, with ads.csv),
-seeds.csv holds ``aid,uid[,label]``, ads.csv ``aid`` and the 6 ad fields;
+seeds.csv holds ``aid,uid[,label][,value]``, ads.csv ``aid`` and the 6 ad fields;
 the candidates are every user of the table but the campaign's seeds, or
 the uids of cands.csv (``uid[,aid]``), scored in chunks. The model is ``expand.checkpoint`` or, by default, the last
 meta-test checkpoint (``runner.infer_load_path``/``infer_end_epoch - 1``).
@@ -19,12 +21,20 @@ Writes DIR/<aid>/audience.csv (uid,score,rank,percentile: the best ``--top``
 of the candidates, a fraction or a count), DIR/<aid>/scores.csv (every
 candidate; in form 2 only with ``--all-scores``) and DIR/summary.json. Seeds are never in their own audience;
 seeds without negatives get ``expand.negative_ratio`` negatives per seed
-drawn from the candidates (left out of the audience); campaigns with fewer
+drawn from the candidates, who stay candidates (form 2: from the table's
+users outside the candidates when there are enough); campaigns with fewer
 than ``expand.min_seeds`` seeds, or without candidates, are skipped with a
 warning and listed in the summary; a run that expands no campaign writes
 nothing and exits 1. An existing DIR is refused (exit 2) unless
 ``--overwrite`` and it is an earlier expansion (it holds summary.json);
 an empty folder may be DIR.
+
+``--exclude FILE`` (a CSV of ``uid[,aid]`` or a list of uids) keeps its
+users out of every audience (``excluded`` in the summary); ``--tiers``
+delivers nested sizes in percent of the candidates (the largest is
+written, with a ``tier`` column; ``--top`` then may not be given);
+``--overlap`` writes DIR/overlap.csv (every pair of audiences),
+``--plot`` DIR/reach.png (needs matplotlib).
 
 Under ``python -m paddle.distributed.launch --nproc_per_node N`` with
 ``-o runner.use_fleet=True``, campaigns (form 1) or a user table's chunks
@@ -50,10 +60,20 @@ def top_argument(text):
         raise argparse.ArgumentTypeError(str(exc))
 
 
+def tiers_argument(text):
+    import argparse
+    from audience.tiers import parse_tiers
+    try:
+        return parse_tiers(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc))
+
+
 def add_arguments(parser):
+    import argparse
     parser.add_argument("--seeds", required=True,
                         help="seed users: a stage file, or with --users a "
-                        "CSV of aid,uid[,label]")
+                        "CSV of aid,uid[,label][,value]")
     parser.add_argument("--candidates",
                         help="candidate users: a stage file (required "
                         "without --users), or with --users a CSV of uids")
@@ -64,11 +84,31 @@ def add_arguments(parser):
                         help="with --users: also write every candidate's "
                         "score")
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--top", default=0.05, type=top_argument,
+    parser.add_argument("--top", type=top_argument,
                         help="audience size: a fraction of the candidates "
-                        "(0 < x < 1) or a whole count (default 0.05)")
+                        "(0 < x < 1) or a whole count (default 0.05; not "
+                        "with --tiers)")
+    parser.add_argument("--tiers", type=tiers_argument,
+                        help="nested audience sizes, percent of the "
+                        "candidates left after seeds and exclusions, e.g. "
+                        "1,2,5,10: the largest is written, each user with "
+                        "the smallest tier holding them")
+    parser.add_argument("--exclude", metavar="FILE",
+                        help="users no audience may hold: a CSV of uid[,aid] "
+                        "(aid: that campaign only) or a list of uids, one "
+                        "per line")
+    parser.add_argument("--overlap", action="store_true",
+                        help="also write overlap.csv: every pair of the "
+                        "run's audiences, their sizes and shared users")
+    parser.add_argument("--plot", action="store_true",
+                        help="also write reach.png: precision and score "
+                        "against audience size per campaign, tiers marked "
+                        "(needs matplotlib)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing --out folder")
+    parser.add_argument("--diagnose", action=argparse.BooleanOptionalAction,
+                        help="cross-validate each campaign's seeds first "
+                        "(default: expand.diagnose)")
 
 
 def campaigns_of(config, args):
@@ -110,11 +150,66 @@ def nothing_expanded(args, skipped, listed=5):
             "was skipped: %s" % (kept, "; ".join(reasons)))
 
 
+DEFAULT_TOP = 0.05
+
+
+def audience_options(args):
+    """(top, tiers or None) of --top and --tiers, which both set the
+    size: given together they are refused rather than one ignored."""
+    if args.tiers and args.top is not None:
+        raise ValueError("--top and --tiers both set the audience size: "
+                         "give one (--tiers delivers its largest tier)")
+    if args.tiers:
+        from audience.tiers import top_of
+        return top_of(args.tiers), args.tiers
+    return (DEFAULT_TOP if args.top is None else args.top), None
+
+
+def checked_options(args):
+    """Every option checked before any work (before paddle is loaded):
+    (top, tiers, exclusions or None)."""
+    top, tiers = audience_options(args)
+    exclusions = None
+    if args.exclude:
+        from audience.exclusions import read_exclusions
+        exclusions = read_exclusions(args.exclude)
+        runtime.logger.info("--exclude %s: %d user(s)", args.exclude,
+                            exclusions.users)
+    if args.plot:
+        from audience.plot import require
+        require()
+    return top, tiers, exclusions
+
+
+def extras(args, expansions, tiers, exclusions, out):
+    """The optional outputs of the leader: overlap.csv, reach.png, and what
+    the summary says of the options."""
+    extra = {}
+    if tiers:
+        extra["tiers"] = list(tiers)
+    if exclusions is not None:
+        extra["exclude"] = os.path.abspath(args.exclude)
+    if args.overlap:
+        from audience.overlap import of_expansions, overlap_csv
+        if len(expansions) < 2:
+            runtime.logger.warning("--overlap: one campaign expanded, so "
+                                   "overlap.csv holds no pair")
+        out.write("overlap.csv", overlap_csv(of_expansions(expansions)))
+        extra["overlap"] = "overlap.csv"
+    if args.plot:
+        from audience.plot import reach_png
+        out.write_bytes("reach.png", reach_png(expansions, tiers))
+        extra["plot"] = "reach.png"
+    return extra
+
+
 def run(config, args):
     from audience.expansion import expand
     from audience.output import OutputDir, check_target, summary_document
     from runkit.atomic import check_writable, existing_folder
-    top = args.top
+    top, tiers, exclusions = checked_options(args)
+    if args.diagnose is not None:
+        config["expand.diagnose"] = args.diagnose
     check_target(args.out, args.overwrite)   # before paddle is loaded
     check_writable(existing_folder(os.path.dirname(os.path.abspath(
         args.out))), "the folder of --out", "--out")
@@ -128,15 +223,25 @@ def run(config, args):
         else None
     try:
         campaigns, table, all_scores = campaigns_of(config, args)
+
+        def write(expansion):
+            if tiers:
+                from audience.tiers import summarize
+                expansion.summary["tiers"] = summarize(expansion, tiers)
+            out.write_expansion(expansion, all_scores, tiers)
         expansions, skipped = expand(
             config, campaigns, top, table=table, group=group,
-            on_result=(lambda e: out.write_expansion(e, all_scores))
-            if out else None)
+            on_result=write if out else None, exclusions=exclusions,
+            tiers=tiers)
         if not expansions:
             raise ValueError(nothing_expanded(args, skipped))
         if out is None:
             return
-        path = out.commit(summary_document(config, expansions, skipped, top))
+        if exclusions is not None:
+            exclusions.check_use(expansions, skipped)
+        path = out.commit(summary_document(
+            config, expansions, skipped, top,
+            extras(args, expansions, tiers, exclusions, out)))
         runtime.STATUS["output_done"] = True
     except BaseException:
         if out is not None:

@@ -60,26 +60,27 @@ def campaign_weights(config, args, model_class, model, init_state):
     """The campaign's fine-tuned weights over the full tables, and what
     export.json says of its fine-tuning (as expand's summary does)."""
     from dygraph_model import campaign_rng
-    from audience.expansion import fine_tuning_record, seeds_with_negatives
+    from audience.expansion import (CANDIDATES, drawn_record,
+                                    fine_tune_campaign, fine_tuning_record,
+                                    needs_negatives)
     from audience.serving import full_weights
     campaign = find_campaign(config, args)
-    if not args.candidates:
-        if campaign.seed_y is None or not (campaign.seed_y == 0).any():
-            raise ValueError("the seeds of campaign %d hold no negative: give "
-                             "--candidates to draw negatives from" % args.aid)
+    if not args.candidates and needs_negatives(campaign.seed_y):
+        raise ValueError("the seeds of campaign %d hold no negative: give "
+                         "--candidates to draw negatives from" % args.aid)
     rng = campaign_rng(config, args.aid)   # the expansion's stream
-    x, y, drawn = seeds_with_negatives(
-        campaign, config.get("expand.negative_ratio"), rng)
-    no_candidates = [a[:0] for a in campaign.cand_x]
-    model_class.kept_passes = None
-    packed, rows, _ = model_class.finetune(model, init_state, x, y,
-                                           no_candidates, config, rng)
+    # tools/expand.py's own steps: seeds out of the candidates, negatives
+    # drawn, fine-tuned
+    tuned = fine_tune_campaign(model_class, model, init_state, campaign,
+                               config, rng)
+    packed, rows, y = tuned.packed, tuned.rows, tuned.y
     record = {"seed_users": int(len(campaign.seed_uid)),
               "seed_positives": int(len(campaign.seed_uid)
                                     if campaign.seed_y is None
                                     else campaign.seed_y.sum()),
-              "negatives_drawn": int(len(drawn))}
+              "negatives_drawn": int(len(tuned.drawn))}
     record.update(fine_tuning_record(model_class, y, config))
+    record.update(drawn_record(len(tuned.drawn), CANDIDATES, tuned.weight))
     if config.get("runner.infer_seed_blend") > 0:
         # the blend ranks a whole candidate set; a served model scores
         # one user at a time, so it is the network alone

@@ -1,0 +1,73 @@
+"""Nested audience sizes (``tools/expand.py --tiers 1,2,5,10``), as ad
+platforms offer them: each tier is a percentage of the campaign's
+candidates (those left once its seeds and excluded users are removed) and
+holds every smaller tier, since all are cut from the one ranking.
+
+A tier's size is :func:`audience.expansion.audience_size` of its fraction,
+the one top-k rule of the project, so the 5 % tier is the ``--top 0.05``
+audience. The written audience is the largest tier; each user's ``tier``
+is the smallest tier holding them.
+"""
+import numpy as np
+
+from audience.expansion import audience_size
+
+RULE = ("--tiers takes percentages of the candidates, comma-separated, each "
+        "above 0 and below 100 (e.g. 1,2,5,10), got %r")
+
+
+def parse_tiers(text):
+    """``"1,2,5,10"`` -> (1.0, 2.0, 5.0, 10.0), sorted, without repeats."""
+    try:
+        percents = [float(p) for p in text.split(",")]
+    except ValueError:
+        raise ValueError(RULE % (text, ))
+    if not percents or any(not 0 < p < 100 for p in percents):
+        raise ValueError(RULE % (text, ))
+    # 1 rather than 1.0 in the summary and the tier column
+    return tuple(int(p) if p.is_integer() else p for p in sorted(set(percents)))
+
+
+def label(percent):
+    """How a tier is named in files and keys: 1, 2.5."""
+    return "%g" % percent
+
+
+def top_of(percents):
+    """The ``top`` that delivers the largest tier."""
+    return max(percents) / 100.0
+
+
+def sizes(percents, candidates):
+    return [audience_size(p / 100.0, candidates) for p in percents]
+
+
+def tier_of_rank(percents, candidates):
+    """The smallest tier holding each rank 1..largest (percent per rank)."""
+    bounds = sizes(percents, candidates)
+    ranks = np.arange(1, bounds[-1] + 1) if bounds else np.zeros(0, int)
+    # sizes never shrink with the percentage, so the first bound at or
+    # above a rank is its smallest tier
+    return np.asarray(percents)[np.searchsorted(bounds, ranks, side="left")]
+
+
+def summarize(expansion, percents):
+    """Per tier: its percentage, size, the realised precision of its users
+    where the candidates' labels are known (else None) and the precision
+    the seed diagnostics expect (``summary["diagnostics"]["precision_at"]``
+    keyed by :func:`label`, when a run made them; else None)."""
+    n = len(expansion.score)
+    expected = (expansion.summary.get("diagnostics") or {}).get(
+        "precision_at") or {}
+    rows = []
+    for percent, size in zip(percents, sizes(percents, n)):
+        precision = None
+        if expansion.label is not None and size:
+            precision = float(np.mean(
+                expansion.label[expansion.order[:size]], dtype=np.float64))
+        value = expected.get(label(percent))
+        rows.append({"percent": percent, "size": int(size),
+                     "precision": precision,
+                     "expected_precision": None if value is None
+                     else float(value)})
+    return rows
