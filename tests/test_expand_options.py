@@ -161,7 +161,11 @@ def test_a_tiered_audience_is_the_largest_tier_with_its_column():
     best = result.label[result.order]
     assert [r["precision"] for r in rows] == pytest.approx(
         [best[:2].mean(), best[:10].mean(), best[:20].mean()])
-    assert all(r["expected_precision"] is None for r in rows)
+    # the seed diagnostics (on in config.yaml) give each tier's expected
+    # precision, keyed by the tier's label
+    expected = result.summary["diagnostics"]["precision_at"]
+    assert [r["expected_precision"] for r in rows] == [
+        expected[tiers.label(p)] for p in (1, 5, 10)]
     # the hook for seed diagnostics: their precision at a tier is shown
     result.summary["diagnostics"] = {"precision_at": {"5": 0.4}}
     assert [r["expected_precision"] for r in
@@ -215,7 +219,7 @@ def test_the_tool_excludes_tiers_and_reports_overlap(tmp_path, checkpoint):
         assert [t["size"] for t in c["tiers"]] == [3, 7, 19]  # int(n * share)
         assert len(frame) == 19 == c["audience"]
         assert (frame.tier.to_numpy() == np.repeat([5, 10, 25],
-                                                   [4, 4, 11])).all()
+                                                   [3, 4, 12])).all()
     # overlap.csv is the overlap of the files written
     table = pd.read_csv(out / "overlap.csv")
     assert list(table.columns) == list(overlap.COLUMNS)
