@@ -109,6 +109,44 @@ def _verify(path, campaigns, max_idxs):
                            % (path, found, campaigns))
 
 
+def seed_pairs(candidates, seeds):
+    """Mask of the candidate rows whose (aid, uid) pair is also a seed row:
+    a user who is both a seed and a candidate of one campaign leaks the
+    answer into the seed set, so the meta-test would score a user it was
+    fine-tuned on."""
+    if not len(candidates[0]):
+        return np.zeros(0, bool)
+    # dense codes, so that one int64 key holds a pair at any id size
+    _, a = np.unique(np.concatenate([candidates[0], seeds[0]]),
+                     return_inverse=True)
+    uids, u = np.unique(np.concatenate([candidates[1], seeds[1]]),
+                        return_inverse=True)
+    key = a.astype(np.int64) * len(uids) + u
+    n = len(candidates[0])
+    return np.isin(key[:n], key[n:])
+
+
+def drop_seed_pairs(candidates, seeds, keep=False):
+    """The candidates without the rows :func:`seed_pairs` finds (all of
+    them with ``keep``), after a warning that counts them."""
+    leaked = seed_pairs(candidates, seeds)
+    if leaked.any():
+        campaigns = np.unique(candidates[0][leaked])
+        log.warning(
+            "%d row(s) of %s in %d test campaign(s) (aid %s) pair a user "
+            "with a campaign whose seed set in %s holds that user too: %s",
+            leaked.sum(), CANDIDATES_FILE, len(campaigns),
+            ", ".join(str(a) for a in campaigns[:10]) +
+            (", ..." if len(campaigns) > 10 else ""), SEEDS_FILE,
+            "kept (--keep-seed-candidates)" if keep else
+            "dropped from the candidates (--keep-seed-candidates keeps them)")
+    else:
+        log.info("no candidate is also a seed of its campaign")
+    if keep:
+        return candidates
+    return tuple(col[~leaked] for col in candidates)
+
+
 def output_paths(out_dir):
     return ({k: os.path.join(out_dir, v) for k, v in OUTPUTS.items()},
             os.path.join(out_dir, MAX_IDXS_FILE))
@@ -136,11 +174,13 @@ def write_users(users, folder):
 
 def preprocess(raw_dir, out_dir, cold_threshold=2000, seed=2021, force=False,
                verify=False, workers=None, chunk_bytes=CHUNK_BYTES,
-               user_table=False):
+               user_table=False, keep_seed_candidates=False):
     """Write the released files; returns max_idxs [[static], [dyn], [ad]].
     With ``user_table`` every user of userFeature.data is kept (so the
     vocabularies cover them all) and ``users/`` (a user table) and
-    ``ads.csv`` are written too, for audience expansion."""
+    ``ads.csv`` are written too, for audience expansion. A candidate row
+    whose user is also a seed of its campaign is dropped unless
+    ``keep_seed_candidates`` (:func:`drop_seed_pairs`)."""
     frames, yaml_path = output_paths(out_dir)
     if not force:
         for path in list(frames.values()) + [yaml_path]:
@@ -165,7 +205,9 @@ def preprocess(raw_dir, out_dir, cold_threshold=2000, seed=2021, force=False,
         if len(unseen):
             log.warning("%d campaign(s) of %s have no seed set: dropped",
                         len(unseen), CANDIDATES_FILE)
-        candidates = _select(candidates, test)
+        candidates = drop_seed_pairs(_select(candidates, test),
+                                     _select(seeds, test),
+                                     keep_seed_candidates)
         wanted = np.unique(np.concatenate([seeds[1], candidates[1]]))
     log.info("campaigns: %d train, %d hot, %d cold (threshold %d positives)",
              len(train), len(hot), len(cold), cold_threshold)

@@ -102,10 +102,18 @@ def test_outputs_load_with_the_projects_safe_reader(processed):
                                       frames[key])
 
 
+def without_seed_pairs(cands, seeds):
+    """The candidate rows whose (aid, uid) is no seed row (pandas join)."""
+    pairs = seeds[["aid", "uid"]].drop_duplicates().assign(seed=True)
+    joined = cands.merge(pairs, on=["aid", "uid"], how="left")
+    return cands[joined["seed"].isna().to_numpy()]
+
+
 def _expected_rows(raw_dir, processed):
     """Per output: the raw (aid, uid, label) rows it was made from."""
     _, _, frames = processed
     seeds, cands = raw_rows(raw_dir)
+    cands = without_seed_pairs(cands, seeds)
     aids = {k: set(frames[k]["aid"]) for k in ("train", "hot1", "cold1")}
     return {
         "train": seeds[seeds.aid.isin(aids["train"])],
@@ -359,3 +367,62 @@ def test_outputs_pass_the_projects_stage_reader(processed):
     for key, path in paths.items():
         if len(frames[key]):
             assert len(stage_files.read_stage(path, maxima)) == len(frames[key])
+
+
+def test_candidates_that_are_seeds_are_counted_and_dropped(
+        raw_dir, threshold, tmp_path, caplog):
+    """A candidate whose user is a seed of the same campaign is named in a
+    warning and left out of stage 2 (kept only on request); the same user
+    as a candidate of another campaign stays."""
+    raw = tmp_path / "raw"
+    shutil.copytree(raw_dir, raw)
+    seeds, cands = raw_rows(raw_dir)
+    rows = tuple(seeds[c].to_numpy() for c in ("aid", "uid", "label"))
+    rows = rows[:2] + ((rows[2] == 1).astype(np.int64), )
+    _, hot, cold = pp.split_campaigns(rows, SEED, threshold)
+    test = set(hot) | set(cold)
+    cands = cands[cands.aid.isin(test)]   # stage 2 holds test campaigns'
+    base = len(without_seed_pairs(cands, seeds))
+    leaked = pd.concat([seeds[seeds.aid == a].head(3) for a in
+                        (hot[0], cold[0])])
+    # the same users as candidates of a campaign whose seeds lack them
+    other = leaked.assign(aid=hot[-1])
+    other = without_seed_pairs(other, seeds)
+    pd.concat([cands, leaked, other]).to_csv(
+        raw / "test1_truth.csv", index=False, header=False)
+    expected = len(without_seed_pairs(pd.concat([cands, leaked, other]),
+                                      seeds))
+    assert expected == base + len(other) and len(other) > 0
+    counts = {}
+    for keep in (False, True):
+        out = tmp_path / ("kept" if keep else "dropped")
+        caplog.clear()
+        pp.preprocess(str(raw), str(out), cold_threshold=threshold,
+                      seed=SEED, workers=1, keep_seed_candidates=keep)
+        paths, _ = pp.output_paths(str(out))
+        counts[keep] = sum(len(pd.read_pickle(paths[k]))
+                           for k in ("hot2", "cold2"))
+        warned = [r.getMessage() for r in caplog.records
+                  if "seed set in train.csv" in r.getMessage()]
+        assert len(warned) == 1
+        leaks = len(cands) + len(leaked) + len(other) - expected
+        assert warned[0].startswith("%d row(s) of test1_truth.csv in " %
+                                    leaks)
+        assert str(hot[0]) in warned[0] and str(cold[0]) in warned[0]
+        assert ("kept" if keep else "dropped") in warned[0]
+    assert counts[False] == expected
+    assert counts[True] == len(cands) + len(leaked) + len(other)
+
+
+def test_seed_pairs_mask_matches_a_join():
+    rng = np.random.default_rng(0)
+    cands = (rng.integers(0, 5, 400), rng.integers(0, 60, 400) * 10 ** 9,
+             rng.integers(0, 2, 400))
+    seeds = (rng.integers(0, 5, 300), rng.integers(0, 60, 300) * 10 ** 9,
+             rng.integers(0, 2, 300))
+    mask = pp.seed_pairs(cands, seeds)
+    pairs = set(zip(seeds[0].tolist(), seeds[1].tolist()))
+    assert mask.tolist() == [(a, u) in pairs for a, u in
+                             zip(cands[0].tolist(), cands[1].tolist())]
+    assert 0 < mask.sum() < len(mask)
+    assert len(pp.seed_pairs(tuple(c[:0] for c in cands), seeds)) == 0

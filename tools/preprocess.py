@@ -2,6 +2,7 @@
 
     python tools/preprocess.py --raw DIR --out DIR [--cold-threshold 2000]
         [--seed 2021] [--force] [--workers N] [--verify]
+        [--keep-seed-candidates]
 
 Reads ``adFeature.csv``, ``userFeature.data``, ``train.csv`` (seed sets) and
 ``test1_truth.csv`` (candidates, no header) from ``--raw`` and writes
@@ -17,6 +18,10 @@ Campaigns (aid of train.csv) are split with ``--seed``: floor(n/2) train,
 the rest test; a test campaign with at most ``--cold-threshold`` positive
 seed rows is cold, the others hot. Stage 1 holds a campaign's train.csv
 rows, stage 2 its test1_truth.csv rows, in file order. Labels -1 become 0.
+A test1_truth.csv row whose (aid, uid) pair is also a train.csv row is
+counted in a warning and left out of stage 2 (the user is one of the
+campaign's seeds, so scoring it would test on training data);
+``--keep-seed-candidates`` keeps such rows.
 
 Id convention (every categorical field, user and ad): raw values are
 re-indexed densely in ascending raw order to 1..K; index 0 means "missing"
@@ -66,6 +71,9 @@ def main(argv=None):
     p.add_argument("--verify", action="store_true",
                    help="read every output back through the project's "
                    "checked reader")
+    p.add_argument("--keep-seed-candidates", action="store_true",
+                   help="keep candidate rows whose user is also a seed of "
+                   "the campaign (default: counted and dropped)")
     args = p.parse_args(argv)
     runtime.setup_logging(sys.stderr)  # stdout: the max_idxs line
     start = time.perf_counter()
@@ -73,7 +81,8 @@ def main(argv=None):
     def job():
         max_idxs = preprocess(args.raw, args.out, args.cold_threshold,
                               args.seed, args.force, args.verify,
-                              args.workers, user_table=args.user_table)
+                              args.workers, user_table=args.user_table,
+                              keep_seed_candidates=args.keep_seed_candidates)
         runtime.logger.info("done in %.1fs", time.perf_counter() - start)
         print("max_idxs: %s" % (max_idxs, ))
     return cli.guarded(job)
