@@ -9,6 +9,9 @@
   end-to-end tests are moved to the end of the run: the demo trains on one
   core while the unit tests run on the other. METAHEAC_SKIP_DEMO=1 skips
   those demo tests (for quick local iterations; CI should run them).
+* The fast loop, ``pytest -m "not slow"``: a test that starts a process
+  (a tool's subprocess) must be marked ``slow``; an unmarked one fails
+  here with a message saying so, so the fast loop stays fast.
 """
 import os
 
@@ -51,6 +54,20 @@ def demo(_demo_in_background):
     if _demo_in_background is None:
         pytest.skip("METAHEAC_SKIP_DEMO is set")
     return _demo_in_background.result()
+
+
+@pytest.fixture(autouse=True)
+def _subprocesses_only_when_slow(request, monkeypatch):
+    if request.node.get_closest_marker("slow") is not None:
+        return
+    import subprocess
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(
+            "%s starts a subprocess: mark it @pytest.mark.slow (the fast "
+            "loop, pytest -m 'not slow', must stay under 90 s)"
+            % request.node.nodeid)
+    monkeypatch.setattr(subprocess, "Popen", refuse)
 
 
 @pytest.fixture
