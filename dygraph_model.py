@@ -348,6 +348,7 @@ class DygraphModel:
         22M parameters, kept as the reference the tests and the benchmark
         compare against: both give the same scores.
         """
+        _check_resolved(config)   # before any work
         if localized:
             rows, seed_x, cand_x = localize(seed_x, cand_x, 1, dy_model.id_map)
             with paddle.no_grad():
@@ -361,7 +362,6 @@ class DygraphModel:
                                   for x in (seed_x, cand_x))
             dy_model.set_state_dict(init_state)
             rows, packed, trainable = None, None, dy_model.parameters()
-        _check_resolved(config)
         trained = should_fine_tune(seed_y, config)
         passes_kept = None
         if trained:
