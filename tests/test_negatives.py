@@ -11,7 +11,7 @@ import pytest
 from audience import expansion
 from audience.expansion import expand
 from audience.sources import feature_row_campaigns
-from audience.training_set import CANDIDATES, OUTSIDE, SCORES_NOTE
+from audience.training_set import CANDIDATES, OUTSIDE, SCORES_NOTE, check_pool
 from dataio.campaign import TableCampaign
 from helpers import random_inputs, small_config, write_frame
 from test_expand import make_campaign, small_model
@@ -127,3 +127,22 @@ def test_export_fine_tunes_exactly_as_expand(tmp_path):
         padded = model.padded(weights)
     got = model_class.score(model, x, CONFIG, padded, padded=True)
     np.testing.assert_allclose(got, result.score, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("labels", ["positive", None])
+def test_positives_only_seeds_with_nobody_to_draw_from_are_skipped(labels):
+    """Every candidate is a seed: the campaign is skipped with the one
+    positives-only error (audience/training_set.py, also tools/export.py's),
+    not fine-tuned on positives alone."""
+    campaign = make_campaign(seed_y=labels, seeds=20, candidates=20)
+    campaign.cand_uid[:] = campaign.seed_uid
+    results, (skipped, ) = expand(CONFIG, [campaign], 0.1,
+                                  *small_model(CONFIG))
+    assert not results and skipped["aid"] == 5
+    assert "hold no negative" in skipped["reason"]
+    assert "no user to draw negatives from" in skipped["reason"]
+    # labelled negatives need no one to draw from
+    mixed = make_campaign(seed_y="mixed", seeds=20, candidates=20)
+    check_pool(mixed, 0, "unused")
+    with pytest.raises(ValueError, match="campaign 5: .*give --candidates"):
+        check_pool(make_campaign(seed_y=labels), 0, "give --candidates")
