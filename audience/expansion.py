@@ -21,6 +21,7 @@ import numpy as np
 
 from audience import seed_blend, training_set
 from audience.training_set import CANDIDATES, OUTSIDE
+from dataio.campaign import Campaign
 from runkit.metrics import campaign_metrics, top_count
 
 logger = logging.getLogger("metaheac")
@@ -186,14 +187,14 @@ def without_seeds(campaign, excluded=None):
 
 
 @dataclass
-class FineTuned:
+class TunedCampaign:
     """A campaign of feature rows fine-tuned: what expand_campaign scores
     with and tools/export.py saves (one function, so they cannot differ)."""
-    campaign: object       # its seeds (and --exclude) left out of its candidates
+    campaign: Campaign     # its seeds (and --exclude) left out of its candidates
     seeds_excluded: int
     excluded: int          # candidates left out by --exclude
     train: training_set.TrainingSet   # seeds and drawn negatives
-    tuned: object          # the dygraph_model.FineTuning
+    tuned: object          # its dygraph_model.FineTuning (paddle: imported late)
 
 
 def fine_tune_campaign(model_class, model, init_state, campaign, config,
@@ -212,7 +213,7 @@ def fine_tune_campaign(model_class, model, init_state, campaign, config,
         before_fit(train)
     tuned = model_class.fine_tune(model, init_state, train.x, train.y,
                                   campaign.cand_x, config, rng, train.weight)
-    return FineTuned(campaign, seeds_excluded, excluded, train, tuned)
+    return TunedCampaign(campaign, seeds_excluded, excluded, train, tuned)
 
 
 def expand_campaign(model_class, model, init_state, campaign, config, rng,
