@@ -8,9 +8,10 @@ trainer back-propagates it and takes the Adam step. With ``meta_order: 2``
 (default) the inner gradient is part of the graph (second order); with 1 it
 is a constant (first-order MAML).
 
-Meta-testing (``finetune_and_score``) starts every campaign from the
+Meta-testing (``fine_tune_and_score``) starts every campaign from the
 meta-trained weights, fine-tunes them with Adam on its seeds and scores its
-candidates.
+candidates; ``fine_tune`` returns what the caller needs (a
+:class:`FineTuning`), the model object holds no per-campaign state.
 
 Both work on *local* weights (``local_weights``): every embedding table cut
 to the rows the tasks' ids touch, each task with its own segment of rows,
@@ -24,6 +25,9 @@ Adam started afresh per campaign, zero moments and so no update.
 ``pooled`` trains by plain supervised learning on the same sampled rows;
 ``scratch`` does no training (the trainer saves the initial weights).
 """
+from dataclasses import dataclass
+from typing import Optional
+
 import numpy as np
 import paddle
 import paddle.nn.functional as F
@@ -53,7 +57,7 @@ def task_bce(pred, label, weight=None):
     (or [B] -> a scalar); with ``weight`` (as ``label``) each row's loss
     is multiplied by its weight before the average (valued seeds: the
     weights are scaled to a mean of 1 over the fine-tuning set, see
-    ``audience.expansion.seed_weights``, so a batch's loss keeps the
+    ``audience.training_set.seed_weights``, so a batch's loss keeps the
     unweighted scale and learning rate).
 
     Written with log/maximum/sum because BCELoss's mean has no double-grad
@@ -169,6 +173,63 @@ def adapt(dy_model, packed, x, y, local_lr, steps, second_order):
     return packed
 
 
+@dataclass
+class FineTuning:
+    """What fine-tuning one campaign gives its caller
+    (``DygraphModel.fine_tune``); the model object keeps nothing of it."""
+    packed: Optional[dict]   # the fine-tuned local weights (one task); None:
+    #                          the model's own were tuned (localized=False)
+    rows: Optional[list]     # the table rows they hold (see ``localize``)
+    cand_x: list             # the candidates' inputs, remapped onto them
+    trained: bool            # the optimiser ran (:func:`should_fine_tune`)
+    # the pass count runner.infer_holdout kept (None without a hold-out)
+    passes_kept: Optional[int] = None
+    # why the weights are the meta-trained ones (None: fine-tuned)
+    not_fine_tuned_because: Optional[str] = None
+
+    @property
+    def fine_tuned(self):
+        return self.not_fine_tuned_because is None
+
+
+def should_fine_tune(seed_y, config):
+    """Whether a campaign with these seed labels is fine-tuned: not when
+    ``runner.infer_train_epoch`` is 0 or it has fewer positive seeds than
+    ``runner.infer_min_positives`` (its candidates are then scored by the
+    meta-trained weights)."""
+    return (config.get("runner.infer_train_epoch") > 0 and
+            int(np.sum(seed_y)) >= config.get("runner.infer_min_positives"))
+
+
+def why_not_fine_tuned(seed_y, config, passes_kept=None):
+    """Why a campaign whose training labels (seeds and drawn negatives) are
+    ``seed_y`` kept the meta-trained weights, or None when it was
+    fine-tuned; ``passes_kept``: what the hold-out chose."""
+    if not should_fine_tune(seed_y, config):
+        if not config.get("runner.infer_train_epoch"):
+            return "runner.infer_train_epoch is 0"
+        return ("%d positive seed(s), fewer than runner.infer_min_positives "
+                "%d" % (int(np.sum(seed_y)),
+                        config.get("runner.infer_min_positives")))
+    if config.get("hyper_parameters.optimizer.local_test_optimizer") == \
+            "maml" and not config.get("hyper_parameters.inner_steps"):
+        return ("hyper_parameters.inner_steps is 0 (local_test_optimizer "
+                "maml takes that many steps)")
+    if passes_kept == 0:
+        return ("runner.infer_holdout kept 0 fine-tuning passes (the "
+                "held-out seeds' loss was lowest before any)")
+    return None
+
+
+def _check_resolved(config):
+    from tuning.choice import unresolved
+    if unresolved(config):
+        raise ValueError(
+            "%s is auto and was not resolved: a tool resolves it from the "
+            "checkpoint's run (tuning.choice.resolve) before fine-tuning"
+            % ", ".join(unresolved(config)))
+
+
 class DygraphModel:
     def create_model(self, config):
         return net.MetaHeac(config.get("hyper_parameters.max_idxs"),
@@ -270,60 +331,51 @@ class DygraphModel:
         with paddle.no_grad():
             return self._predict(dy_model, batch_x, packed, padded).numpy()
 
-    def finetune(self, dy_model, init_state, x_spt, y_spt, x_qry, config,
-                 rng, weight=None):
-        """Fine-tune a campaign's local weights on its seeds (each row's
-        loss times ``weight`` when given: valued seeds).
+    def fine_tune(self, dy_model, init_state, seed_x, seed_y, cand_x, config,
+                  rng, weight=None, localized=True):
+        """Fine-tune a campaign's weights on its seeds (each row's loss
+        times ``weight`` when given: valued seeds), as
+        ``hyper_parameters.optimizer.local_test_optimizer`` says: ``adam``
+        or ``sgd`` passes (:meth:`_passes`) or ``maml`` inner-loop steps
+        (:meth:`_inner_loop_steps`). Returns a :class:`FineTuning`.
 
-        Returns ``(packed, rows, x_qry)``: the fine-tuned packed weights
-        (one task), the table rows they hold (see ``localize``) and the
-        candidates' inputs remapped onto them. Adam runs over the packed
-        tensors: it is elementwise, so stepping packed weights is stepping
-        the unpacked ones, and rows no seed touches keep zero moments.
+        ``localized=True`` (what the tools use) fine-tunes the campaign's
+        local weights: every table cut to the rows its seeds and candidates
+        touch (``localize``). Adam runs over the packed tensors: it is
+        elementwise, so stepping packed weights is stepping the unpacked
+        ones, and rows no seed touches keep zero moments.
+        ``localized=False`` is the plain computation with the model's own
+        22M parameters, kept as the reference the tests and the benchmark
+        compare against: both give the same scores.
         """
-        rows, x_spt, x_qry = localize(x_spt, x_qry, 1, dy_model.id_map)
-        with paddle.no_grad():
-            packed = local_weights(dy_model, init_state, rows, 1)
-        packed = {name: EagerParamBase.from_tensor(value.clone())
-                  for name, value in packed.items()}
-        self._fit(dy_model, packed, list(packed.values()), x_spt, y_spt,
-                  config, rng, weight)
-        return packed, rows, x_qry
-
-    @staticmethod
-    def finetunes(y_spt, config):
-        """Whether a campaign with these seed labels is fine-tuned: not when
-        it has fewer positive seeds than ``runner.infer_min_positives``
-        (its candidates are then scored by the meta-trained weights)."""
-        return (config.get("runner.infer_train_epoch") > 0 and
-                int(np.sum(y_spt)) >= config.get("runner.infer_min_positives"))
-
-    def _fit(self, dy_model, packed, trainable, x_spt, y_spt, config, rng,
-             weight=None):
-        """Fine-tune ``trainable`` on the seeds, as
-        ``hyper_parameters.optimizer.local_test_optimizer`` says: Adam or SGD
-        at ``local_test_learning_rate`` for ``infer_train_epoch`` shuffled
-        passes in ``batch_size`` chunks (with ``runner.infer_holdout`` > 0,
-        the pass count with the lowest loss on held-out seeds, 0 included,
-        is kept), or ``maml``: the inner loop's update, ``inner_steps``
-        full-batch SGD steps at ``local_lr``."""
-        from tuning.choice import unresolved
-        if unresolved(config):
-            raise ValueError(
-                "%s is auto and was not resolved: a tool resolves it from the "
-                "checkpoint's run (tuning.choice.resolve) before fine-tuning"
-                % ", ".join(unresolved(config)))
-        if not self.finetunes(y_spt, config):
-            return
-        kind = config.get("hyper_parameters.optimizer.local_test_optimizer")
-        dy_model.train()
-        if kind == "maml":
-            self._inner_loop_steps(dy_model, packed, trainable, x_spt, y_spt,
-                                   config, weight)
+        _check_resolved(config)   # before any work
+        if localized:
+            rows, seed_x, cand_x = localize(seed_x, cand_x, 1, dy_model.id_map)
+            with paddle.no_grad():
+                packed = local_weights(dy_model, init_state, rows, 1)
+            packed = {name: EagerParamBase.from_tensor(value.clone())
+                      for name, value in packed.items()}
+            trainable = list(packed.values())
         else:
-            self._passes(dy_model, packed, trainable, x_spt, y_spt, config,
-                         rng, kind, weight)
-        dy_model.eval()
+            if dy_model.id_map is not None:
+                seed_x, cand_x = (dy_model.id_map.apply(x)
+                                  for x in (seed_x, cand_x))
+            dy_model.set_state_dict(init_state)
+            rows, packed, trainable = None, None, dy_model.parameters()
+        trained = should_fine_tune(seed_y, config)
+        passes_kept = None
+        if trained:
+            dy_model.train()
+            if config.get("hyper_parameters.optimizer.local_test_optimizer") \
+                    == "maml":
+                self._inner_loop_steps(dy_model, packed, trainable, seed_x,
+                                       seed_y, config, weight)
+            else:
+                passes_kept = self._passes(dy_model, packed, trainable,
+                                           seed_x, seed_y, config, rng, weight)
+            dy_model.eval()
+        return FineTuning(packed, rows, cand_x, trained, passes_kept,
+                          why_not_fine_tuned(seed_y, config, passes_kept))
 
     @staticmethod
     def _batch(x, y, weight, rows=None):
@@ -336,6 +388,8 @@ class DygraphModel:
 
     def _inner_loop_steps(self, dy_model, packed, trainable, x_spt, y_spt,
                           config, weight=None):
+        """The inner loop's update: ``inner_steps`` full-batch SGD steps at
+        ``local_lr``."""
         lr = config.get("hyper_parameters.local_lr")
         for _ in range(config.get("hyper_parameters.inner_steps")):
             loss = self.infer_train_forward(
@@ -347,7 +401,13 @@ class DygraphModel:
                     p.set_value(p - lr * g)
 
     def _passes(self, dy_model, packed, trainable, x_spt, y_spt, config, rng,
-                kind, weight=None):
+                weight=None):
+        """Adam or SGD at ``local_test_learning_rate`` for
+        ``infer_train_epoch`` shuffled passes in ``batch_size`` chunks. With
+        ``runner.infer_holdout`` > 0 the pass count with the lowest loss on
+        held-out seeds, 0 included, is kept and returned (None without a
+        hold-out)."""
+        kind = config.get("hyper_parameters.optimizer.local_test_optimizer")
         optimizer_class = paddle.optimizer.Adam if kind == "adam" else \
             paddle.optimizer.SGD
         optimizer = optimizer_class(
@@ -357,10 +417,7 @@ class DygraphModel:
         batch_size = config.get("hyper_parameters.batch_size")
         fit_rows, held = holdout_split(y_spt, config.get(
             "runner.infer_holdout"), rng)
-        best = None
-        # the pass count the hold-out kept (None without one): reported
-        # by the meta-test per campaign
-        self.kept_passes = None
+        best = kept = None
         if held is not None:
             held_batch = self._batch(x_spt, y_spt, weight, held)
 
@@ -369,7 +426,7 @@ class DygraphModel:
                     return float(self.infer_train_forward(
                         dy_model, held_batch, config, packed=packed))
             best = (held_loss(), [p.clone() for p in trainable])
-            self.kept_passes = 0
+            kept = 0
         for done in range(1, config.get("runner.infer_train_epoch") + 1):
             # a fresh seeded shuffle per pass, as the paper's sample(frac=1)
             order = fit_rows[rng.permutation(len(fit_rows))]
@@ -384,11 +441,12 @@ class DygraphModel:
                 loss = held_loss()
                 if loss < best[0]:
                     best = (loss, [p.clone() for p in trainable])
-                    self.kept_passes = done
+                    kept = done
         if best is not None:
             with paddle.no_grad():
-                for p, kept in zip(trainable, best[1]):
-                    p.set_value(kept)
+                for p, value in zip(trainable, best[1]):
+                    p.set_value(value)
+        return kept
 
     def score(self, dy_model, x, config, packed=None, padded=False):
         """Scores of candidate rows. Scoring is row by row, so the chunks
@@ -405,27 +463,12 @@ class DygraphModel:
                   for s in chunks(len(x[0]), size)]
         return np.concatenate(scores) if scores else np.zeros(0, np.float32)
 
-    def finetune_and_score(self, dy_model, init_state, campaign, config, rng,
-                           localized=True, weight=None):
-        """Scores of a campaign's candidates after fine-tuning on its seeds
-        (``weight``: valued seeds, see ``finetune``).
-
-        ``localized=True`` (what the tools use) fine-tunes the campaign's
-        local weights (``finetune``). ``localized=False`` is the plain
-        computation with the model's own 22M parameters, kept as the
-        reference the tests and the benchmark compare against: both give
-        the same scores.
-        """
-        _, x_spt, y_spt, x_qry, _ = campaign
-        if localized:
-            packed, _, x_qry = self.finetune(dy_model, init_state, x_spt,
-                                             y_spt, x_qry, config, rng,
-                                             weight)
-        else:
-            if dy_model.id_map is not None:
-                x_spt, x_qry = (dy_model.id_map.apply(x) for x in (x_spt, x_qry))
-            dy_model.set_state_dict(init_state)
-            packed = None
-            self._fit(dy_model, None, dy_model.parameters(), x_spt, y_spt,
-                      config, rng, weight)
-        return self.score(dy_model, x_qry, config, packed)
+    def fine_tune_and_score(self, dy_model, init_state, campaign, config,
+                            rng, localized=True, weight=None):
+        """A campaign's (``dataio.campaign.Campaign``) candidate scores after
+        fine-tuning on its seeds (:meth:`fine_tune`), and the
+        :class:`FineTuning`."""
+        tuned = self.fine_tune(dy_model, init_state, campaign.seed_x,
+                               campaign.seed_y, campaign.cand_x, config, rng,
+                               weight, localized)
+        return self.score(dy_model, tuned.cand_x, config, tuned.packed), tuned

@@ -1,8 +1,10 @@
 """Meta-test reader: one campaign at a time, seeds and candidates.
 
 Reads a folder's ``*_stage1.pkl`` (seed sets) and ``*_stage2.pkl``
-(candidates) and yields ``[aid, x_spt, y_spt, x_qry, y_qry]`` per campaign,
-in increasing aid order. A campaign with seeds but no candidates (or the
+(candidates) and yields a ``dataio.campaign.Campaign`` per campaign, in
+increasing aid order; the stage files name no users, so its uids are the
+rows' positions in their stage (``cand_uid``: what the meta-test writes as
+``uid`` in scores.csv). A campaign with seeds but no candidates (or the
 reverse) cannot be evaluated: it is named in a warning and skipped.
 ``lacking(folder)`` says what a folder misses for this reader, so that a
 tool can check every test folder before its first campaign.
@@ -12,6 +14,7 @@ import os
 
 from paddle.io import IterableDataset
 
+from dataio.campaign import from_stages
 from dataio.campaigns import CampaignIndex
 from dataio.stage_files import DataError, files_matching, read_stages
 
@@ -70,8 +73,7 @@ class RecDataset(IterableDataset):
         aid = self.aids[position]
         spt = self.seed_index.rows(self.seed_index.position(aid))
         qry = self.cand_index.rows(self.cand_index.position(aid))
-        return [aid, self.seeds.inputs(spt), self.seeds.labels(spt),
-                self.candidates.inputs(qry), self.candidates.labels(qry)]
+        return from_stages(aid, self.seeds, spt, self.candidates, qry)
 
     def __iter__(self):
         for position in range(len(self.aids)):

@@ -5,7 +5,7 @@ without negatives, the seeds against the drawn negatives).
 
 Each fold in turn is held out; the model is fine-tuned on the others and
 scores it exactly as an expansion scores candidates
-(``seed_blend.campaign_scores``: ``DygraphModel.finetune`` and the seed
+(``seed_blend.campaign_scores``: ``DygraphModel.fine_tune`` and the seed
 blend). The folds are stratified as meta-validation's
 (``tuning.holdout``). Reported per campaign (``diagnostics`` in
 summary.json):
@@ -39,7 +39,8 @@ import numpy as np
 
 from audience import seed_blend
 from runkit.metrics import campaign_metrics
-from tuning.holdout import _stratified_folds
+from dataio.campaign import from_arrays
+from tuning.holdout import stratified_folds
 
 DEFAULT_TIERS = (1, 2, 5, 10)
 CONFIDENCE = 0.95
@@ -117,18 +118,15 @@ def diagnose(model_class, model, init_state, aid, x, y, config,
                               "" if drawn else " (or lower "
                               "expand.diagnose_folds)")))
         return record
-    folds = _stratified_folds(fold_rng(config, aid, -1), y, k)
-    kept_passes = getattr(model_class, "kept_passes", None)
+    folds = stratified_folds(fold_rng(config, aid, -1), y, k)
     mine = []
     for i in group.share(k):
         rest = np.setdiff1d(np.arange(len(y)), folds[i])
-        mine.append((i, seed_blend.campaign_scores(
+        scores, _ = seed_blend.campaign_scores(
             model_class, model, init_state,
-            [aid, [a[rest] for a in x], y[rest],
-             [a[folds[i]] for a in x], None],
-            config, fold_rng(config, aid, i))))
-    # the expansion reads what its own fine-tuning kept, not a fold's
-    model_class.kept_passes = kept_passes
+            from_arrays(aid, x, y, rest, folds[i]), config,
+            fold_rng(config, aid, i))
+        mine.append((i, scores))
     scores = [s for _, s in sorted(sum(group.gather(mine), []),
                                    key=lambda item: item[0])]
     labels = [y[f] for f in folds]

@@ -1,22 +1,27 @@
 """Expand one campaign's audience: fine-tune the meta-trained model on its
-seeds (``DygraphModel.finetune_and_score``, the meta-test's own code path),
-score its candidates, rank them, and report size against quality.
+seeds (``DygraphModel.fine_tune``, the meta-test's own code path), score
+its candidates, rank them, and report size against quality.
 
-A campaign is a :class:`Campaign`: the seed users' four input arrays and
-uids, their labels (None when the file has none), the candidates' arrays
-and uids, and the candidates' labels when known (used only for the
-report). Everything here works on arrays; ``audience.sources`` builds
-campaigns from files, ``audience.output`` writes the results.
+A campaign is a ``dataio.campaign.Campaign`` (form 1: the seed users' four
+input arrays and uids, their labels (None when the file has none), the
+candidates' arrays and uids, and the candidates' labels when known, used
+only for the report) or a ``dataio.campaign.TableCampaign`` (form 2: rows
+of a user table). Seeds without negatives are trained against drawn ones
+(audience/training_set.py). Everything here works on arrays;
+``audience.sources`` builds campaigns from files, ``audience.output``
+writes the results.
 """
 import logging
 import os
 import time
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import Optional
 
 import numpy as np
 
-from audience import seed_blend
+from audience import seed_blend, training_set
+from audience.training_set import CANDIDATES, OUTSIDE
+from dataio.campaign import Campaign
 from runkit.metrics import campaign_metrics, top_count
 
 logger = logging.getLogger("metaheac")
@@ -24,21 +29,6 @@ logger = logging.getLogger("metaheac")
 # the reach curve: share of the candidates taken, best scores first
 REACH = (0.01, 0.02, 0.05, 0.10, 0.20)
 QUANTILES = (0.0, 0.1, 0.5, 0.9, 1.0)
-
-
-@dataclass
-class Campaign:
-    aid: int
-    seed_x: List[np.ndarray]
-    seed_uid: np.ndarray
-    seed_y: Optional[np.ndarray]
-    cand_x: List[np.ndarray]
-    cand_uid: np.ndarray
-    cand_y: Optional[np.ndarray] = None
-    # False when seed and candidate uids are not the same id space
-    exclude_seeds: bool = True
-    # the seeds' values (>= 0, valued seeds), None: unweighted
-    seed_value: Optional[np.ndarray] = None
 
 
 @dataclass
@@ -83,83 +73,6 @@ def parse_top(text):
     return value
 
 
-def _take(x, rows):
-    return [a[rows] for a in x]
-
-
-def needs_negatives(seed_y):
-    """Seeds that hold no negative (only positives, or no label at all:
-    the usual upload of converters) get drawn negatives."""
-    return seed_y is None or not (seed_y == 0).any()
-
-
-def seeds_with_negatives(campaign, ratio, rng):
-    """The training set of a campaign (its seeds left out of its
-    candidates already, :func:`without_seeds`): its seeds and their
-    labels, plus, when :func:`needs_negatives`, ``ratio`` negatives per
-    seed drawn at random from the candidates. The drawn users stay
-    candidates: they are scored and ranked like the others, so a true
-    look-alike drawn as a negative can still be chosen (measured in
-    docs: it ranks lower than it would, but removing it lost it for
-    sure). Returns (x, y, loss weights or None, positions of the drawn
-    candidates)."""
-    y = campaign.seed_y
-    if not needs_negatives(y):
-        y = y.astype(np.float32)
-        return campaign.seed_x, y, seed_weights(
-            y, campaign.seed_value), np.zeros(0, np.int64)
-    positives = len(campaign.seed_uid)
-    drawn = draw_negatives(campaign.aid, positives, len(campaign.cand_uid),
-                           ratio, rng)
-    x = [np.concatenate([s, c[drawn]]) for s, c in
-         zip(campaign.seed_x, campaign.cand_x)]
-    y = np.concatenate([np.ones(positives, np.float32),
-                        np.zeros(len(drawn), np.float32)])
-    return x, y, seed_weights(y, campaign.seed_value), drawn
-
-
-def seed_weights(y, value):
-    """Each fine-tuning row's loss weight (valued seeds), or None without
-    values (the unweighted loss, bit for bit). ``value`` holds the seeds'
-    values, the first rows of ``y`` (drawn negatives follow). A positive
-    weighs its value over the positives' mean value; every negative,
-    labelled or drawn, weighs 1, as if valued at that mean: the values
-    move weight among the positives, never between the classes, so
-    ``expand.negative_ratio`` and the learning rate keep their meaning
-    whatever unit the values are in (order value in cents or in dollars
-    weighs the same)."""
-    if value is None:
-        return None
-    y = np.asarray(y)
-    weight = np.ones(len(y), np.float32)
-    seeds = np.arange(len(value))
-    positive = seeds[y[seeds] == 1]
-    if len(positive):
-        mean = float(np.mean(value[positive]))
-        if mean <= 0:
-            raise ValueError("every positive seed has value 0: nothing to "
-                             "fine-tune on; give the seeds positive values, "
-                             "or drop the value column")
-        weight[positive] = value[positive] / mean
-    return weight
-
-
-def draw_negatives(aid, positives, pool, ratio, rng, cap=True):
-    """Sorted positions of ``ratio`` negatives per positive seed among
-    ``pool`` users, at most half of them (with a warning) when they are
-    the candidates being ranked (``cap``)."""
-    want = int(round(ratio * positives))
-    if not cap:
-        want = min(want, pool)
-    elif want > pool // 2:
-        logger.warning("campaign %s: %d negatives wanted (negative_ratio %g) "
-                       "but only %d candidates; drawing %d", aid, want, ratio,
-                       pool, pool // 2)
-        want = pool // 2
-    return np.sort(rng.choice(pool, size=want, replace=False)) if want else \
-        np.zeros(0, np.int64)
-
-
 def reach_curve(labels, scores, order):
     """Precision, recall and lift over the base rate of the top 1..20 %
     (sizes as ``--top`` and the meta-test's P@5 % take them)."""
@@ -179,7 +92,7 @@ def reach_curve(labels, scores, order):
 def _ranked(aid, uid, score, labels, top, start, record, **counts):
     """The Expansion of scored candidates: ranking, sizes, the report
     (``record``: how the campaign was fine-tuned, see
-    :func:`fine_tuning_record`)."""
+    :func:`campaign_record`)."""
     # stable: ties keep the candidates' order, so runs are reproducible
     order = np.argsort(-score, kind="stable")
     size = audience_size(top, len(score))
@@ -206,72 +119,41 @@ def _ranked(aid, uid, score, labels, top, start, record, **counts):
     return Expansion(int(aid), uid, score, order, size, summary, labels)
 
 
-def not_fine_tuned_because(model_class, y, config):
-    """Why a campaign whose training labels (seeds and drawn negatives) are
-    ``y`` kept the meta-trained weights, or None when it was fine-tuned;
-    asked after ``finetune``, which leaves the hold-out's choice on
-    ``model_class.kept_passes``."""
-    if not model_class.finetunes(y, config):
-        if not config.get("runner.infer_train_epoch"):
-            return "runner.infer_train_epoch is 0"
-        return ("%d positive seed(s), fewer than runner.infer_min_positives "
-                "%d" % (int(np.sum(y)),
-                        config.get("runner.infer_min_positives")))
-    if config.get("hyper_parameters.optimizer.local_test_optimizer") == \
-            "maml" and not config.get("hyper_parameters.inner_steps"):
-        return ("hyper_parameters.inner_steps is 0 (local_test_optimizer "
-                "maml takes that many steps)")
-    if getattr(model_class, "kept_passes", None) == 0:
-        return ("runner.infer_holdout kept 0 fine-tuning passes (the "
-                "held-out seeds' loss was lowest before any)")
-    return None
-
-
 NO_POSITIVE = ("its seeds hold no positive: it was fine-tuned on negatives "
                "only, which lowers every score and teaches no ranking; give "
                "it positive seeds, or set runner.infer_min_positives to 1 to "
                "score it by the meta-trained weights")
 
 
-def fine_tuning_record(model_class, y, config):
+def fine_tuning_record(tuned, y):
     """``fine_tuned`` and, when false, ``not_fine_tuned_because``: what
-    the summary (and export.json) says of a campaign; a ``warning`` when
-    it was fine-tuned on negatives only (``runner.infer_min_positives``
-    0 lets such seeds through)."""
-    reason = not_fine_tuned_because(model_class, y, config)
-    if reason is not None:
-        return {"fine_tuned": False, "not_fine_tuned_because": reason}
+    the summary (and export.json) says of a campaign fine-tuned on labels
+    ``y`` (``tuned``: its ``dygraph_model.FineTuning``); a ``warning`` when
+    it was fine-tuned on negatives only (``runner.infer_min_positives`` 0
+    lets such seeds through)."""
+    if not tuned.fine_tuned:
+        return {"fine_tuned": False,
+                "not_fine_tuned_because": tuned.not_fine_tuned_because}
     if not np.any(y):
         return {"fine_tuned": True, "warning": NO_POSITIVE}
     return {"fine_tuned": True}
 
 
-SCORES_NOTE = (
-    "negatives were drawn at random for seeds without any: the fine-tuned "
-    "network's output is calibrated to the drawn ratio of positives to "
-    "negatives (expand.negative_ratio), not to the population's base rate, "
-    "so a score is not a conversion probability; ranks are what matter")
-OUTSIDE = "users of the table outside the candidates"
-CANDIDATES = "the candidates (still scored and ranked)"
-
-
-VALUED = ("a positive seed's loss weighs its value over the positive "
-          "seeds' mean value; negatives weigh 1")
-
-
-def drawn_record(drawn, source, weight=None):
-    """What the summary says of drawn negatives (where from, how to read
-    the scores) and of valued seeds; nothing when neither."""
-    record = {} if weight is None else {"seed_weights": VALUED}
-    if drawn:
-        record.update({"negatives_from": source, "scores_note": SCORES_NOTE})
+def campaign_record(tuned, train, diagnosed=None):
+    """What a summary (and export.json) says of how a campaign was
+    fine-tuned (``tuned``: its ``dygraph_model.FineTuning``) on its
+    training set (``train``: drawn negatives, valued seeds), and its seed
+    diagnostics."""
+    record = fine_tuning_record(tuned, train.y)
+    record.update(diagnosed or {})
+    record.update(train.record())
     return record
 
 
-def _log_drawn(aid, drawn, pool, source=CANDIDATES):
-    if drawn:
-        logger.info("campaign %s: seeds hold no negative; drew %d negatives "
-                    "from %s (%d users)", aid, drawn, source, pool)
+def seed_counts(campaign, train):
+    """The seed counts a summary gives."""
+    return dict(seeds=campaign.seeds, seed_positives=campaign.seed_positives,
+                negatives_drawn=len(train.drawn))
 
 
 def _diagnostics(model_class, model, init_state, aid, x, y, config, drawn,
@@ -299,52 +181,39 @@ def without_seeds(campaign, excluded=None):
             len(is_seed):
         raise ValueError(EVERY_CANDIDATE_EXCLUDED % is_excluded.sum())
     if seeds_excluded or is_excluded.any():
-        keep = np.flatnonzero(~is_seed & ~is_excluded)
-        campaign = Campaign(campaign.aid, campaign.seed_x, campaign.seed_uid,
-                            campaign.seed_y, _take(campaign.cand_x, keep),
-                            campaign.cand_uid[keep],
-                            None if campaign.cand_y is None
-                            else campaign.cand_y[keep], campaign.exclude_seeds,
-                            campaign.seed_value)
+        campaign = campaign.keep_candidates(
+            np.flatnonzero(~is_seed & ~is_excluded))
     return campaign, seeds_excluded, int(is_excluded.sum())
 
 
 @dataclass
-class FineTuned:
+class TunedCampaign:
     """A campaign of feature rows fine-tuned: what expand_campaign scores
     with and tools/export.py saves (one function, so they cannot differ)."""
     campaign: Campaign     # its seeds (and --exclude) left out of its candidates
     seeds_excluded: int
     excluded: int          # candidates left out by --exclude
-    y: np.ndarray          # the fine-tuning labels (seeds, drawn negatives)
-    weight: Optional[np.ndarray]
-    drawn: np.ndarray      # positions of the drawn negatives among candidates
-    packed: dict           # the fine-tuned local weights (one task)
-    rows: list             # the table rows they hold (dygraph_model.localize)
-    cand_x: list           # the candidates' inputs, remapped onto them
-    x: list                # the fine-tuning inputs (for the seeds' model)
+    train: training_set.TrainingSet   # seeds and drawn negatives
+    tuned: object          # its dygraph_model.FineTuning (paddle: imported late)
 
 
 def fine_tune_campaign(model_class, model, init_state, campaign, config,
                        rng, excluded=None, before_fit=None):
     """Leave the seeds (and ``excluded`` uids) out of the candidates, draw
-    negatives if the seeds hold none, fine-tune (``DygraphModel.finetune``,
-    the meta-test's code). ``before_fit(x, y, drawn)`` sees the training
-    set first (the seed diagnostics: their folds must run before the fit
-    that scores)."""
+    negatives if the seeds hold none, fine-tune (``DygraphModel.fine_tune``,
+    the meta-test's code). ``before_fit(train)`` sees the training set
+    first (the seed diagnostics: their folds must run before the fit that
+    scores)."""
     campaign, seeds_excluded, excluded = without_seeds(campaign, excluded)
-    x, y, weight, drawn = seeds_with_negatives(
-        campaign, config.get("expand.negative_ratio"), rng)
-    _log_drawn(campaign.aid, len(drawn), len(campaign.cand_uid))
+    train = training_set.training_set(
+        campaign, campaign.seed_x, config.get("expand.negative_ratio"), rng,
+        np.arange(len(campaign.cand_uid)),
+        lambda rows: [a[rows] for a in campaign.cand_x])
     if before_fit is not None:
-        before_fit(x, y, drawn)
-    record = _diagnostics(model_class, model, init_state, campaign.aid, x, y,
-                          config, len(drawn) > 0)
-    model_class.kept_passes = None
-    packed, rows, cand_x = model_class.finetune(
-        model, init_state, x, y, campaign.cand_x, config, rng, weight)
-    return FineTuned(campaign, seeds_excluded, excluded, y, weight, drawn,
-                     packed, rows, cand_x, x)
+        before_fit(train)
+    tuned = model_class.fine_tune(model, init_state, train.x, train.y,
+                                  campaign.cand_x, config, rng, train.weight)
+    return TunedCampaign(campaign, seeds_excluded, excluded, train, tuned)
 
 
 def expand_campaign(model_class, model, init_state, campaign, config, rng,
@@ -355,29 +224,26 @@ def expand_campaign(model_class, model, init_state, campaign, config, rng,
     start = time.time()
     diagnosed = {}
 
-    def diagnose(x, y, drawn):
+    def diagnose(train):
         diagnosed.update(_diagnostics(model_class, model, init_state,
-                                      campaign.aid, x, y, config,
-                                      len(drawn) > 0, tiers=tiers))
-    tuned = fine_tune_campaign(model_class, model, init_state, campaign,
-                               config, rng, excluded, diagnose)
-    campaign, y = tuned.campaign, tuned.y
+                                      campaign.aid, train.x, train.y, config,
+                                      len(train.drawn) > 0, tiers=tiers))
+    done = fine_tune_campaign(model_class, model, init_state, campaign,
+                              config, rng, excluded, diagnose)
+    campaign, train, tuned = done.campaign, done.train, done.tuned
     # as seed_blend.campaign_scores (the meta-test's), from the weights
     # fine_tune_campaign shares with tools/export.py
     scores = model_class.score(model, tuned.cand_x, config, tuned.packed)
-    seeds_model = seed_blend.seed_model(model.maxima, tuned.x, y, config)
+    seeds_model = seed_blend.seed_model(model.maxima, train.x, train.y,
+                                        config)
     if seeds_model is not None:
         scores = seed_blend.blend(scores, seeds_model.scores(campaign.cand_x),
                                   seed_blend.weight(config))
-    record = dict(fine_tuning_record(model_class, y, config), **diagnosed)
-    record.update(drawn_record(len(tuned.drawn), CANDIDATES, tuned.weight))
     return _ranked(
         campaign.aid, campaign.cand_uid, scores, campaign.cand_y, top, start,
-        record, seeds=len(campaign.seed_uid),
-        seed_positives=len(campaign.seed_uid) if campaign.seed_y is None
-        else campaign.seed_y.sum(),
-        negatives_drawn=len(tuned.drawn),
-        seeds_excluded=tuned.seeds_excluded, excluded=tuned.excluded)
+        campaign_record(tuned, train, diagnosed),
+        **seed_counts(campaign, train), seeds_excluded=done.seeds_excluded,
+        excluded=done.excluded)
 
 
 def expand_table_campaign(model_class, model, init_state, table, campaign,
@@ -411,32 +277,29 @@ def expand_table_campaign(model_class, model, init_state, table, campaign,
     if left_out and left_out == candidates:
         raise ValueError(EVERY_CANDIDATE_EXCLUDED % left_out)
     # excluded users are no negatives either (as in form 1)
-    x, y, weight, drawn, source = table_training_set(
+    train = table_training_set(
         table, campaign, pool[~in_pool & ~is_excluded],
         np.union1d(seeds, excluded_rows), config, rng)
-    no_candidates = [a[:0] for a in x]
-    diagnosed = _diagnostics(model_class, model, init_state, campaign.aid, x,
-                             y, config, len(drawn) > 0, group, tiers)
-    model_class.kept_passes = None
-    packed, rows, _ = model_class.finetune(model, init_state, x, y,
-                                           no_candidates, config, rng, weight)
-    record = dict(fine_tuning_record(model_class, y, config), **diagnosed)
-    record.update(drawn_record(len(drawn), source, weight))
-    seeds_model = seed_blend.seed_model(model.maxima, x, y, config)
+    no_candidates = [a[:0] for a in train.x]
+    diagnosed = _diagnostics(model_class, model, init_state, campaign.aid,
+                             train.x, train.y, config, len(train.drawn) > 0,
+                             group, tiers)
+    tuned = model_class.fine_tune(model, init_state, train.x, train.y,
+                                  no_candidates, config, rng, train.weight)
+    seeds_model = seed_blend.seed_model(model.maxima, train.x, train.y,
+                                        config)
     import paddle
     with paddle.no_grad():
-        weights = full_weights(model, init_state, packed, rows)
+        weights = full_weights(model, init_state, tuned.packed, tuned.rows)
     # drawn negatives stay candidates (table_training_set)
     skip = np.union1d(seeds, excluded_rows)
     from audience import batch_scoring
     job = batch_scoring.TableJob(
         campaign.aid, pool, skip, batch_scoring.CampaignNet(
             model, weights, campaign.ad, batch_scoring.Layout(model.maxima)),
-        campaign.ad, seeds_model, start, record, dict(
-            seeds=len(campaign.seed_rows),
-            seed_positives=len(campaign.seed_rows) if campaign.seed_y is None
-            else campaign.seed_y.sum(),
-            negatives_drawn=len(drawn), seeds_excluded=int(in_pool.sum()),
+        campaign.ad, seeds_model, start,
+        campaign_record(tuned, train, diagnosed), dict(
+            seed_counts(campaign, train), seeds_excluded=int(in_pool.sum()),
             excluded=left_out))
     if defer:
         return job
@@ -468,35 +331,23 @@ def _table_rows(table, uids):
 
 
 def table_training_set(table, campaign, candidates, seeds, config, rng):
-    """Form 2's fine-tuning set: the seed rows, and for seeds without a
+    """Form 2's fine-tuning set (``training_set.TrainingSet``, its drawn
+    negatives as table rows): the seed rows, and for seeds without a
     negative ``expand.negative_ratio`` drawn negatives per seed. They come
     from the users of the table outside the candidates (``--candidates``
     naming fewer users than the table) when there are enough of them, else
     from the ``candidates`` (sorted rows, seeds out), who stay candidates:
-    either way no candidate is lost. Returns (x, y, weights or None,
-    drawn rows, where they came from)."""
-    x = table.inputs(campaign.seed_rows, campaign.ad)
-    y, drawn, source = campaign.seed_y, np.zeros(0, np.int64), None
-    if needs_negatives(y):
-        positives = len(campaign.seed_rows)
-        want = int(round(config.get("expand.negative_ratio") * positives))
-        outside = _outside(len(table), candidates, seeds, want)
+    either way no candidate is lost."""
+    ratio = config.get("expand.negative_ratio")
+    source, pool, cap = CANDIDATES, candidates, True
+    if campaign.needs_negatives:
+        outside = _outside(len(table), candidates, seeds,
+                           int(round(ratio * campaign.seeds)))
         if outside is not None:
             source, pool, cap = OUTSIDE, outside, False
-        else:
-            source, pool, cap = CANDIDATES, candidates, True
-        # pool is sorted, so the drawn rows are too
-        drawn = pool[draw_negatives(
-            campaign.aid, positives, len(pool),
-            config.get("expand.negative_ratio"), rng, cap)]
-        x = [np.concatenate([a, b]) for a, b in
-             zip(x, table.inputs(drawn, campaign.ad))]
-        y = np.concatenate([np.ones(positives, np.float32),
-                            np.zeros(len(drawn), np.float32)])
-        _log_drawn(campaign.aid, len(drawn), len(pool), source)
-    y = y.astype(np.float32)
-    return x, y, seed_weights(y, campaign.seed_value), drawn, \
-        source
+    return training_set.training_set(
+        campaign, table.inputs(campaign.seed_rows, campaign.ad), ratio, rng,
+        pool, lambda rows: table.inputs(rows, campaign.ad), cap, source)
 
 
 def _outside(users, candidates, seeds, want):
@@ -517,17 +368,17 @@ def expand(config, campaigns, top, model_class=None, model=None,
            exclusions=None, tiers=None):
     """Expand every campaign; the Python entry point the CLI calls.
 
-    ``campaigns`` is an iterable of :class:`Campaign` (or, with a user
-    ``table``, of ``sources.TableCampaign``), and of :func:`skip_record`
-    for campaigns their source could not build; the model is the
-    checkpoint the config names unless ``model_class, model, init_state``
-    (what ``load_model`` returns) are given. A campaign
-    with fewer than ``expand.min_seeds`` seeds, or no candidate, is skipped
+    ``campaigns`` is an iterable of ``dataio.campaign.Campaign`` (or, with
+    a user ``table``, of ``dataio.campaign.TableCampaign``), and of
+    :func:`skip_record` for campaigns their source could not build; the
+    model is the checkpoint the config names unless ``model_class, model,
+    init_state`` (what ``load_model`` returns) are given. A campaign with
+    fewer than ``expand.min_seeds`` seeds, or no candidate, is skipped
     with a warning; one bad campaign never stops the others. Returns
     ``(expansions, skipped)``, every skip with its reason;
     ``on_result(expansion)`` is called as each campaign finishes (the CLI
     writes its files there). A campaign left with the meta-trained weights
-    (see :func:`not_fine_tuned_because`) is warned about, and its summary
+    (``dygraph_model.why_not_fine_tuned``) is warned about, and its summary
     says so (``fine_tuned``). ``exclusions`` (``audience.exclusions``,
     ``--exclude``) names users no audience may hold; each campaign's
     summary counts its candidates left out for it (``excluded``).
@@ -629,11 +480,7 @@ def _expand_one(config, campaign, top, model_class, model, init_state, table,
     min_seeds = config.get("expand.min_seeds")
     from dygraph_model import campaign_rng
     rng = campaign_rng(config, campaign.aid)
-    seeds = len(campaign.seed_rows if table is not None
-                else campaign.seed_uid)
-    candidates = (len(table) if campaign.cand_rows is None
-                  else len(campaign.cand_rows)) if table is not None \
-        else len(campaign.cand_uid)
+    seeds, candidates = campaign.seeds, campaign.candidate_count(table)
     reason = None
     if seeds < min_seeds:
         reason = ("%d seeds, fewer than expand.min_seeds %d: give it more "

@@ -76,13 +76,15 @@ def blend(net_scores, seed_scores, w):
 
 
 def campaign_scores(model_class, model, init_state, campaign, config, rng):
-    """Fine-tune on the campaign's seeds, score its candidates, and blend
-    with the seeds' own model when ``runner.infer_seed_blend`` > 0: the
-    scores of the meta-test and of an expansion (feature rows)."""
-    scores = model_class.finetune_and_score(model, init_state, campaign,
-                                            config, rng)
-    _, x_spt, y_spt, x_qry, _ = campaign
-    seeds_model = seed_model(model.maxima, x_spt, y_spt, config)
-    if seeds_model is None:
-        return scores
-    return blend(scores, seeds_model.scores(x_qry), weight(config))
+    """Fine-tune on the campaign's (``dataio.campaign.Campaign``) seeds,
+    score its candidates, and blend with the seeds' own model when
+    ``runner.infer_seed_blend`` > 0: the scores of the meta-test and of the
+    seed diagnostics. Returns ``(scores, the dygraph_model.FineTuning)``."""
+    scores, tuned = model_class.fine_tune_and_score(model, init_state,
+                                                    campaign, config, rng)
+    seeds_model = seed_model(model.maxima, campaign.seed_x, campaign.seed_y,
+                             config)
+    if seeds_model is not None:
+        scores = blend(scores, seeds_model.scores(campaign.cand_x),
+                       weight(config))
+    return scores, tuned

@@ -41,7 +41,7 @@ class ServingModel(paddle.nn.Layer):
 
 def full_weights(net, init_state, packed=None, rows=None):
     """One task's packed weights over the full tables: the meta-trained
-    ones, or (``packed`` and ``rows`` from ``DygraphModel.finetune``) a
+    ones, or (``packed`` and ``rows`` from ``DygraphModel.fine_tune``) a
     campaign's, its fine-tuned local rows written into copies of the
     tables."""
     if packed is None:

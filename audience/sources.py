@@ -11,7 +11,7 @@ users), so none are excluded, with a warning.
 
 Valued seeds (both forms): an optional ``value`` column on the seeds (a
 number >= 0, e.g. the order value) weights each seed's loss in
-fine-tuning (``audience.expansion.seed_weights``). It is checked when the
+fine-tuning (``audience.training_set.seed_weights``). It is checked when the
 files are read, before any model is loaded.
 """
 import logging
@@ -19,8 +19,9 @@ import os
 
 import numpy as np
 
-from audience.expansion import Campaign, skip_record
+from audience.expansion import skip_record
 from dataio import schema
+from dataio.campaign import Campaign, TableCampaign
 from dataio.campaigns import CampaignIndex
 from dataio.stage_files import DataError, frame_to_arrays, read_frame
 
@@ -158,17 +159,6 @@ def _read_csv(path, required, holds):
         if column in required + ("label", ) and df[column].dtype.kind not in "iu":
             raise DataError("%s: column %r must hold integers" % (path, column))
     return df
-
-
-class TableCampaign:
-    """A campaign of form 2: seed rows of a user table, its ad ids, and the
-    candidate rows (None: every user of the table)."""
-
-    def __init__(self, aid, seed_rows, seed_y, ad, cand_rows=None,
-                 seed_value=None):
-        self.aid, self.seed_rows, self.seed_y = aid, seed_rows, seed_y
-        self.ad, self.cand_rows = ad, cand_rows
-        self.seed_value = seed_value
 
 
 def user_table_campaigns(table, seeds_csv, ads_csv, candidates_csv=None):

@@ -75,9 +75,9 @@ def predict(model, features):
 
 
 def campaign_scores(campaign, encoder, c):
-    """Scores of a campaign's candidates by a model fitted on its seeds
+    """Scores of a campaign's (``dataio.campaign.Campaign``) candidates by a model fitted on its seeds
     only. A campaign whose seeds are one class gets equal scores (AUC 0.5):
     the seeds say nothing about whom to rank first."""
-    _, x_spt, y_spt, x_qry, _ = campaign
-    model = fit(encoder.transform(x_spt), y_spt, c)
-    return predict(model, encoder.transform(x_qry)), isinstance(model, float)
+    model = fit(encoder.transform(campaign.seed_x), campaign.seed_y, c)
+    return predict(model, encoder.transform(campaign.cand_x)), \
+        isinstance(model, float)

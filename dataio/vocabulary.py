@@ -66,6 +66,15 @@ def _from_cache(config):
             for g in groups], len(files)
 
 
+# A fresh clone has only the sample data: the missing-folder error says
+# where the full data come from.
+GET_THE_DATA = (
+    "To get the full data (config_big.yaml), see the readme's section "
+    "\"Full data\": the released processed files in datasets/Lookalike, or "
+    "the raw competition files turned into them by "
+    "tools/preprocess.py --raw RAW_DIR --out datasets/Lookalike")
+
+
 def check_train_data(config, for_maxima=False):
     """A missing or empty ``runner.train_data_dir`` is named as such, with
     the fix (``for_maxima``: when ``max_idxs: auto`` looked there, which is
@@ -79,13 +88,14 @@ def check_train_data(config, for_maxima=False):
     raise ValueError(
         "runner.train_data_dir %s %s%s: point runner.train_data_dir at the "
         "folder of the training stage files (tools/preprocess.py writes "
-        "them; the sample data is data/train)%s" % (
+        "them; the sample data is data/train)%s. %s" % (
             train_dir, problem,
             ", and hyper_parameters.max_idxs: auto reads the id maxima from "
             "there (its %s, or the cached id ranges of its files)" %
             MAX_IDXS_FILE if for_maxima else "",
             ", or give hyper_parameters.max_idxs as [[7 static], "
-            "[7 multi-id], [6 ad]] inclusive id maxima" if for_maxima else ""))
+            "[7 multi-id], [6 ad]] inclusive id maxima" if for_maxima else "",
+            GET_THE_DATA))
 
 
 def resolve_max_idxs(config):

@@ -78,12 +78,12 @@ def test_campaign_lr_learns_and_fails_soft_on_one_class():
     # positives: static field 2 at its lowest ids
     y = (x[0][:, 2] < 2).astype(np.float32)
     encoder = logistic.OneHot(SMALL_MAX_IDXS)
-    campaign = [1, [a[:150] for a in x], y[:150], [a[150:] for a in x],
-                y[150:]]
+    from dataio.campaign import from_arrays
+    campaign = from_arrays(1, x, y, np.arange(150), np.arange(150, 200))
     scores, constant = logistic.campaign_scores(campaign, encoder, 1.0)
     assert not constant
     from sklearn.metrics import roc_auc_score
     assert roc_auc_score(y[150:], scores) > 0.9
-    campaign[2] = np.zeros(150, np.float32)
+    campaign.seed_y = np.zeros(150, np.float32)
     scores, constant = logistic.campaign_scores(campaign, encoder, 1.0)
     assert constant and np.all(scores == 0.0)

@@ -10,8 +10,8 @@ import pytest
 from scipy.stats import t as student_t
 
 from audience import diagnostics
-from audience.expansion import Campaign, expand
-from audience.sources import TableCampaign
+from audience.expansion import expand
+from dataio.campaign import Campaign, TableCampaign
 from helpers import SMALL_MAX_IDXS, random_inputs, small_config
 from test_expand import checkpoint, small_model, tool  # noqa: F401 (fixture)
 from test_expand_round2 import users  # noqa: F401 (fixture)

@@ -26,22 +26,20 @@ EPOCHS = SHIPPED["runner.epochs"]
 INFER_EPOCHS = range(SHIPPED["runner.infer_start_epoch"],
                      SHIPPED["runner.infer_end_epoch"])
 
-# Thresholds of the demo's meta-test (AUC pooled over candidates, GAUC the
-# mean per-campaign AUC), for both test sets. Measured on this project's
-# 2-core CPU machine, seed 2021, config.yaml as shipped (1 epoch):
-#   meta-trained (this test):       hot AUC 0.8005 GAUC 0.7925,
-#                                   cold AUC 0.8043 GAUC 0.8121;
-#   untrained weights fine-tuned on the seeds only (the same run with
-#   hyper_parameters.method=scratch): hot AUC 0.6348 GAUC 0.7219,
-#                                   cold AUC 0.6119 GAUC 0.6193;
-#   untrained, not fine-tuned (infer_train_epoch=0): 0.48 .. 0.53;
-#   a random scorer: 0.5, with a standard error of about 0.015 for the
-#   GAUC of 8 campaigns of 300 candidates.
-# 0.75 is above every number of the untrained model (so a run whose
-# meta-training learned nothing fails) and 15 standard errors above
-# random, while leaving 0.04 to 0.06 of room under the measured values for
-# harmless changes (thread count, op order, a regenerated sample).
-DEMO_MIN_AUC = 0.75
+# The demo's pass gate: GAUC (the mean of the campaigns' own AUCs, the
+# headline metric) on both test sets. The pooled AUC over all candidates
+# is not gated: it ranks scores of separately fine-tuned models together.
+# Measured (AMD EPYC, one thread, seed 2021, config.yaml as shipped):
+#   meta-trained:                      hot GAUC 0.7996, cold GAUC 0.7717;
+#   untrained weights fine-tuned on the seeds (hyper_parameters.method=
+#   scratch, meta-validated Adam 0.01 x 2, seed blend 0.5): hot 0.7936,
+#   cold 0.6819 (without the blend 0.7847 / 0.6616);
+#   a random scorer: 0.5, standard error about 0.015 for 8 campaigns of
+#   300 candidates.
+# The hot campaigns' 200-400 seeds rank well without any meta-training, so
+# the cold set is what fails a run whose meta-training learned nothing:
+# 0.75 is 0.07 above the untrained cold GAUC and 0.02 under the trained one
+# (the readme's table is checked within 0.02 as well).
 DEMO_MIN_GAUC = 0.75
 
 
@@ -198,24 +196,30 @@ def test_demo_meta_test_quality(demo, test_set):
         assert summary["campaigns"] > 0
         assert summary["evaluated_campaigns"] == summary["campaigns"]
         assert summary["single_class_campaigns"] == []
-        assert summary["auc"] >= DEMO_MIN_AUC, summary
         assert summary["gauc"] >= DEMO_MIN_GAUC, summary
         assert 0 < summary["precision_at_5pct"] <= 1
         assert 0 < summary["recall_at_5pct"] <= 1
 
 
 def documented_results():
-    """The readme's results table of the demo: {set: {metric: value}}."""
+    """The readme's results table of the demo: {set: {metric: value}},
+    its columns found by their header (GAUC first)."""
     text = (ROOT / "readme.md").read_text()
-    table = text[text.index("## Results on the sample data"):]
-    rows = {}
+    table = text[text.index("## Results"):]
+    names = {"GAUC": "gauc", "weighted GAUC": "weighted_gauc",
+             "P@5%": "precision_at_5pct", "R@5%": "recall_at_5pct",
+             "pooled AUC": "auc"}
+    header, rows = None, {}
     for line in table.splitlines():
-        cells = [c.strip() for c in line.strip("|").split("|")]
-        if cells and cells[0] in ("hot", "cold"):
-            rows[cells[0]] = dict(zip(
-                ("auc", "gauc", "weighted_gauc", "precision_at_5pct",
-                 "recall_at_5pct"), map(float, cells[2:7])))
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells and cells[0] == "test set":
+            header = cells
+        elif header and cells and cells[0] in ("hot", "cold"):
+            rows[cells[0]] = {names[h]: float(c) for h, c in
+                              zip(header, cells) if h in names}
         if len(rows) == 2:
+            assert header[2] == "GAUC", "GAUC is the readme's first metric"
+            assert set(rows["hot"]) == set(names.values())
             return rows
     raise AssertionError("no hot/cold rows in the readme's results table")
 

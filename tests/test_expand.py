@@ -11,7 +11,8 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from audience import expansion, output
-from audience.expansion import Campaign, audience_size, expand, parse_top
+from audience.expansion import audience_size, expand, parse_top
+from dataio.campaign import Campaign
 from dygraph_model import DygraphModel
 from helpers import (ROOT, random_inputs, randomize_parameters, run_tool,
                      small_config, write_frame)

@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 
 from audience import exclusions, output, overlap, plot, tiers
-from audience.expansion import Campaign, audience_size, expand
-from audience.sources import TableCampaign
+from audience.expansion import audience_size, expand
+from dataio.campaign import Campaign, TableCampaign
 from dataio.frames import arrays_to_frame
 from dataio.stage_files import DataError
 from helpers import ROOT, random_inputs, small_config

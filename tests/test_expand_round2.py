@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 from audience import output
-from audience.expansion import Campaign, expand
+from audience.expansion import expand
+from dataio.campaign import Campaign, TableCampaign
 from audience.output import OutputDir
-from audience.sources import TableCampaign, frame_campaigns, user_table_campaigns
+from audience.sources import frame_campaigns, user_table_campaigns
 from dataio import schema
 from dataio.frames import arrays_to_frame
 from dataio.stage_files import DataError
@@ -334,7 +335,7 @@ def test_seeds_with_positives_are_recorded_as_fine_tuned(labels):
 
 def test_a_hold_out_that_keeps_no_pass_is_recorded(monkeypatch):
     def no_pass_kept(self, *args, **kwargs):
-        self.kept_passes = 0
+        return 0
     monkeypatch.setattr(DygraphModel, "_passes", no_pass_kept)
     config = small_config("hyper_parameters.batch_size=16",
                           "runner.infer_holdout=0.2")

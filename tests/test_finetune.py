@@ -1,9 +1,12 @@
-"""DygraphModel.finetune_and_score, the meta-test of one campaign: the
+"""DygraphModel.fine_tune_and_score, the meta-test of one campaign: the
 localised fine-tuning (local tables, weights packed once) gives the plain
 computation's scores, and the fine-tuning really moves them."""
+import dataclasses
+
 import numpy as np
 import pytest
 
+from dataio.campaign import Campaign
 from dygraph_model import DygraphModel
 from helpers import random_inputs, randomize_parameters, small_config
 
@@ -14,22 +17,26 @@ def make_campaign(seed=0, seeds=40, candidates=30):
     x_qry[3][:] = x_spt[3][:] = x_spt[3][0]   # one campaign: one ad
     y_spt = rng.permutation(np.arange(seeds) % 2).astype(np.float32)
     y_qry = rng.permutation(np.arange(candidates) % 2).astype(np.float32)
-    return [7, x_spt, y_spt, x_qry, y_qry]
+    return Campaign(7, x_spt, np.arange(seeds), y_spt, x_qry,
+                    np.arange(1000, 1000 + candidates), y_qry)
 
 
-def scores(config, campaign, localized, model_seed=0):
+def scores(config, campaign, localized, model_seed=0, tuning=False):
+    """The candidates' scores (and with ``tuning`` the FineTuning)."""
     model_class = DygraphModel()
     model = model_class.create_model(config)
     randomize_parameters(model, np.random.default_rng(model_seed), scale=0.3)
     init = {k: v.clone() for k, v in model.state_dict().items()}
     before = {k: v.numpy().copy() for k, v in init.items()}
-    out = model_class.finetune_and_score(model, init, campaign, config,
-                                         np.random.default_rng(1),
-                                         localized=localized)
+    out, tuned = model_class.fine_tune_and_score(
+        model, init, campaign, config, np.random.default_rng(1),
+        localized=localized)
     # the meta-trained weights every campaign starts from stay untouched
     for k, v in init.items():
         np.testing.assert_array_equal(v.numpy(), before[k], err_msg=k)
-    return out
+    # and the model object keeps nothing of the campaign
+    assert not hasattr(model_class, "kept_passes")
+    return (out, tuned) if tuning else out
 
 
 @pytest.mark.parametrize("batch_size", [16, 64])
@@ -51,11 +58,13 @@ def test_fine_tuning_moves_the_scores_towards_the_seeds():
     untuned = small_config("runner.infer_train_epoch=0")
     campaign = make_campaign()
     # scored on its own seeds: fine-tuning must fit them
-    campaign[3], campaign[4] = campaign[1], campaign[2]
+    campaign = dataclasses.replace(campaign, cand_x=campaign.seed_x,
+                                   cand_uid=campaign.seed_uid,
+                                   cand_y=campaign.seed_y)
     before = scores(untuned, campaign, localized=True)
     after = scores(tuned, campaign, localized=True)
     assert np.abs(after - before).max() > 1e-3
-    y = campaign[2]
+    y = campaign.seed_y
 
     def bce(p):
         p = np.clip(p, 1e-7, 1 - 1e-7)

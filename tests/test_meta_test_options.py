@@ -3,11 +3,14 @@ local_test_optimizer, runner.infer_holdout, runner.infer_min_positives):
 the localised computation equals the plain one for each, "maml" is the inner
 loop's own update, a campaign below the positive-seed minimum keeps the
 meta-trained scores, and the hold-out keeps the best pass."""
+import dataclasses
+
 import numpy as np
 import paddle
 import pytest
 
-from dygraph_model import DygraphModel, holdout_split, task_bce
+from dygraph_model import (DygraphModel, holdout_split, should_fine_tune,
+                           task_bce)
 from helpers import randomize_parameters, small_config
 from runkit.config import ConfigError
 from test_finetune import make_campaign, scores
@@ -40,8 +43,8 @@ def test_maml_option_is_the_inner_loop_update():
 
     model = DygraphModel().create_model(config)
     randomize_parameters(model, np.random.default_rng(0), scale=0.3)
-    x = [paddle.to_tensor(a) for a in campaign[1]]
-    y = paddle.to_tensor(campaign[2])
+    x = [paddle.to_tensor(a) for a in campaign.seed_x]
+    y = paddle.to_tensor(campaign.seed_y)
     for _ in range(2):
         params = list(model.parameters())
         grads = paddle.grad(task_bce(model(x), y), params, allow_unused=True)
@@ -50,26 +53,30 @@ def test_maml_option_is_the_inner_loop_update():
                 if g is not None:
                     p.set_value(p - 0.3 * g)
     with paddle.no_grad():
-        want = model([paddle.to_tensor(a) for a in campaign[3]]).numpy()
+        want = model([paddle.to_tensor(a) for a in campaign.cand_x]).numpy()
     np.testing.assert_allclose(got, want, rtol=0, atol=2e-6)
 
 
 def test_campaign_below_the_positive_minimum_keeps_meta_trained_scores():
     campaign = make_campaign()
-    campaign[2] = np.zeros_like(campaign[2])     # no positive seed
+    campaign = dataclasses.replace(
+        campaign, seed_y=np.zeros_like(campaign.seed_y))   # no positive seed
     tuned = ["hyper_parameters.batch_size=16", "runner.infer_train_epoch=3",
              "hyper_parameters.optimizer.local_test_learning_rate=0.05"]
     untuned = scores(small_config("runner.infer_train_epoch=0"), campaign,
                      localized=True)
-    skipped = scores(small_config(*tuned, "runner.infer_min_positives=1"),
-                     campaign, localized=True)
+    skipped, tuning = scores(small_config(*tuned,
+                                          "runner.infer_min_positives=1"),
+                             campaign, localized=True, tuning=True)
     fitted = scores(small_config(*tuned, "runner.infer_min_positives=0"),
                     campaign, localized=True)
     np.testing.assert_array_equal(skipped, untuned)
     assert np.abs(fitted - untuned).max() > 1e-4
-    assert not DygraphModel.finetunes(campaign[2], small_config(
+    assert not tuning.trained and not tuning.fine_tuned
+    assert "runner.infer_min_positives" in tuning.not_fine_tuned_because
+    assert not should_fine_tune(campaign.seed_y, small_config(
         "runner.infer_min_positives=1"))
-    assert DygraphModel.finetunes(np.array([0.0, 1.0]), small_config(
+    assert should_fine_tune(np.array([0.0, 1.0]), small_config(
         "runner.infer_min_positives=1"))
 
 
@@ -98,27 +105,32 @@ def test_holdout_keeps_the_pass_with_the_lowest_held_out_loss():
     model = model_class.create_model(config)
     randomize_parameters(model, np.random.default_rng(0), scale=0.3)
     init = {k: v.clone() for k, v in model.state_dict().items()}
-    _, held = holdout_split(campaign[2], 0.4, np.random.default_rng(1))
+    _, held = holdout_split(campaign.seed_y, 0.4, np.random.default_rng(1))
 
     def held_loss():
         with paddle.no_grad():
-            x = [paddle.to_tensor(a[held]) for a in campaign[1]]
+            x = [paddle.to_tensor(a[held]) for a in campaign.seed_x]
             return float(task_bce(model(x), paddle.to_tensor(
-                campaign[2][held])))
+                campaign.seed_y[held])))
     before = held_loss()
-    model_class.finetune_and_score(model, init, campaign, config,
-                                   np.random.default_rng(1), localized=False)
+    _, tuned = model_class.fine_tune_and_score(
+        model, init, campaign, config, np.random.default_rng(1),
+        localized=False)
     after = held_loss()
     assert after <= before + 1e-6
-    assert model_class.kept_passes in range(0, 5)   # reported per campaign
-    # and without the hold-out the same run ends elsewhere
+    assert tuned.passes_kept in range(0, 5)   # reported per campaign
+    assert tuned.trained
+    assert tuned.fine_tuned == (tuned.passes_kept > 0)
+    # and without the hold-out the same run ends elsewhere (and reports
+    # no kept pass count)
     model.set_state_dict(init)
-    model_class.finetune_and_score(
+    _, plain = model_class.fine_tune_and_score(
         model, init, campaign, small_config(
             "hyper_parameters.batch_size=8", "runner.infer_train_epoch=4",
             "hyper_parameters.optimizer.local_test_learning_rate=0.5"),
         np.random.default_rng(1), localized=False)
     assert held_loss() != after
+    assert plain.passes_kept is None and plain.fine_tuned
 
 
 def test_choices_are_case_insensitive_and_holdout_needs_passes():

@@ -113,7 +113,9 @@ def test_fine_tuning_with_an_unresolved_auto_key_is_an_error():
     config = small_config()
     config[choice.PASSES] = "auto"
     with pytest.raises(ValueError, match="infer_train_epoch is auto"):
-        DygraphModel()._fit(None, None, [], None, np.ones(3), config, None)
+        # before any work: no model is touched
+        DygraphModel().fine_tune(None, None, None, np.ones(3), None, config,
+                                 None)
 
 
 @pytest.mark.parametrize("bad", ["tuning.passes=[]", "tuning.passes=[1.5]",

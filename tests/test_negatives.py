@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 
 from audience import expansion
-from audience.expansion import SCORES_NOTE, expand
-from audience.sources import TableCampaign, feature_row_campaigns
+from audience.expansion import expand
+from audience.sources import feature_row_campaigns
+from audience.training_set import CANDIDATES, OUTSIDE, SCORES_NOTE, check_pool
+from dataio.campaign import TableCampaign
 from helpers import random_inputs, small_config, write_frame
 from test_expand import make_campaign, small_model
 from test_expand_round2 import users  # noqa: F401  (the user table fixture)
@@ -34,7 +36,7 @@ def test_no_candidate_is_lost_to_drawn_negatives(labels, caplog):
     assert sorted(result.uid.tolist()) == sorted(
         set(campaign.cand_uid.tolist()) - {int(campaign.seed_uid[0])})
     assert s["candidates"] == 79 and len(result.score) == 79
-    assert s["negatives_from"] == expansion.CANDIDATES
+    assert s["negatives_from"] == CANDIDATES
     assert s["scores_note"] == SCORES_NOTE and "ranks" in SCORES_NOTE
     assert "drew 20 negatives" in caplog.text
 
@@ -62,7 +64,7 @@ def test_form_two_draws_outside_the_candidates_when_it_can(users, caplog):  # no
                                                   cand_rows))
     s = result.summary
     assert s["negatives_drawn"] == 20
-    assert s["negatives_from"] == expansion.OUTSIDE
+    assert s["negatives_from"] == OUTSIDE
     assert s["candidates"] == 100
     assert sorted(result.uid.tolist()) == sorted(
         np.asarray(table.uid[cand_rows]).tolist())
@@ -75,12 +77,12 @@ def test_form_two_draws_among_the_candidates_and_keeps_them(users):  # noqa: F81
     result = table_expansion(table, TableCampaign(3, np.arange(20), None, AD))
     s = result.summary
     assert s["negatives_drawn"] == 20
-    assert s["negatives_from"] == expansion.CANDIDATES
+    assert s["negatives_from"] == CANDIDATES
     assert s["candidates"] == 180 and len(result.uid) == 180
     # too few outside for 5 per seed (80 < 100): among the candidates
     few = table_expansion(table, TableCampaign(
         3, np.arange(20), None, AD, np.arange(20, 120)), ratio=5)
-    assert few.summary["negatives_from"] == expansion.CANDIDATES
+    assert few.summary["negatives_from"] == CANDIDATES
     assert few.summary["negatives_drawn"] == 50   # half the candidates
     assert few.summary["candidates"] == 100
 
@@ -125,3 +127,22 @@ def test_export_fine_tunes_exactly_as_expand(tmp_path):
         padded = model.padded(weights)
     got = model_class.score(model, x, CONFIG, padded, padded=True)
     np.testing.assert_allclose(got, result.score, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("labels", ["positive", None])
+def test_positives_only_seeds_with_nobody_to_draw_from_are_skipped(labels):
+    """Every candidate is a seed: the campaign is skipped with the one
+    positives-only error (audience/training_set.py, also tools/export.py's),
+    not fine-tuned on positives alone."""
+    campaign = make_campaign(seed_y=labels, seeds=20, candidates=20)
+    campaign.cand_uid[:] = campaign.seed_uid
+    results, (skipped, ) = expand(CONFIG, [campaign], 0.1,
+                                  *small_model(CONFIG))
+    assert not results and skipped["aid"] == 5
+    assert "hold no negative" in skipped["reason"]
+    assert "no user to draw negatives from" in skipped["reason"]
+    # labelled negatives need no one to draw from
+    mixed = make_campaign(seed_y="mixed", seeds=20, candidates=20)
+    check_pool(mixed, 0, "unused")
+    with pytest.raises(ValueError, match="campaign 5: .*give --candidates"):
+        check_pool(make_campaign(seed_y=labels), 0, "give --candidates")

@@ -186,7 +186,10 @@ def lbs_variants(rng, n_seeds=24):
     user = random_inputs(rng, 1, min_length=1)
     cands = [np.repeat(a, 4, axis=0) for a in user]
     cands[0][:, LBS] = [RARE_LBS, UNSEEN_LBS, OOV_LBS, 3]
-    return [5, seeds, (np.arange(n_seeds) % 2).astype("f4"), cands, None]
+    from dataio.campaign import Campaign
+    return Campaign(5, seeds, np.arange(n_seeds),
+                    (np.arange(n_seeds) % 2).astype("f4"), cands,
+                    np.arange(100, 104))
 
 
 def test_run_saves_the_mapping_of_its_training_rows(trained, data):
@@ -204,14 +207,14 @@ def test_rare_and_unseen_ids_score_as_the_oov_row_at_meta_test(
     config = run_config(data, trained, "hyper_parameters.min_id_count=2")
     model_class, model, init = loaded(config, trained / "0")
     campaign = lbs_variants(np.random.default_rng(6))
-    scores = model_class.finetune_and_score(
+    scores, _ = model_class.fine_tune_and_score(
         model, init, campaign, config, campaign_rng(config, 5),
         localized=localized)
     assert scores[0] == scores[1] == scores[2]
     assert abs(scores[2] - scores[3]) > 1e-6
     # the same weights without the mapping score the three ids apart
     model.id_map = None
-    raw = model_class.finetune_and_score(
+    raw, _ = model_class.fine_tune_and_score(
         model, init, campaign, config, campaign_rng(config, 5))
     assert len(set(raw[:3].tolist())) == 3
 
@@ -222,15 +225,16 @@ def test_full_tables_take_raw_ids_as_the_meta_test_maps_them(trained, data):
     from audience.serving import full_weights
     config = run_config(data, trained, "runner.infer_train_epoch=1")
     model_class, model, init = loaded(config, trained / "0")
-    _, seeds, y, cands, _ = lbs_variants(np.random.default_rng(7))
+    campaign = lbs_variants(np.random.default_rng(7))
     rng = campaign_rng(config, 5)
-    packed, rows, _ = model_class.finetune(model, init, seeds, y,
-                                           [a[:0] for a in cands], config, rng)
-    served = model_class.score(model, cands, config,
-                               full_weights(model, init, packed, rows))
-    meta_test = model_class.finetune_and_score(
-        model, init, [5, seeds, y, cands, None], config,
-        campaign_rng(config, 5))
+    tuned = model_class.fine_tune(model, init, campaign.seed_x,
+                                  campaign.seed_y,
+                                  [a[:0] for a in campaign.cand_x], config,
+                                  rng)
+    served = model_class.score(model, campaign.cand_x, config, full_weights(
+        model, init, tuned.packed, tuned.rows))
+    meta_test, _ = model_class.fine_tune_and_score(
+        model, init, campaign, config, campaign_rng(config, 5))
     np.testing.assert_allclose(served, meta_test, rtol=0, atol=1e-6)
     assert served[0] == served[1] == served[2]
 
@@ -253,7 +257,7 @@ def test_exported_model_takes_raw_ids(trained, data, tmp_path):
     assert json.loads((out / "export.json").read_text())["min_id_count"] == 2
     config = run_config(data, trained)
     _, model, _ = loaded(config, trained / "0")
-    x = lbs_variants(np.random.default_rng(8))[3]
+    x = lbs_variants(np.random.default_rng(8)).cand_x
     with paddle.no_grad():
         want = model([paddle.to_tensor(a)
                       for a in model.id_map.apply(x)]).numpy()

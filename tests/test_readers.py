@@ -296,11 +296,20 @@ def test_reader_test_yields_campaigns_in_aid_order(tmp_path, caplog):
                                           cand_aids, 2, 50)
     ds = reader_test.RecDataset([str(tmp_path)], CONFIG_LBS99)
     items = list(ds)
-    assert [int(item[0]) for item in items] == [3, 5, 12]
+    assert [item.aid for item in items] == [3, 5, 12]
     assert len(ds) == 3
-    for aid, x_spt, y_spt, x_qry, y_qry in items:
+    for campaign in items:
+        aid = campaign.aid
+        x_spt, y_spt = campaign.seed_x, campaign.seed_y
+        x_qry, y_qry = campaign.cand_x, campaign.cand_y
         spt_rows = np.flatnonzero(np.array(seed_aids) == aid)
         qry_rows = np.flatnonzero(np.array(cand_aids) == aid)
+        # no uid column: a user is named by its row in its stage file
+        # (the meta-test's scores.csv uid), rows of two files being no
+        # common id space
+        np.testing.assert_array_equal(campaign.seed_uid, x_spt[0][:, 2])
+        np.testing.assert_array_equal(campaign.cand_uid, x_qry[0][:, 2] - 50)
+        assert not campaign.exclude_seeds
         # every seed and candidate of the campaign, and only those
         assert sorted(x_spt[0][:, 2]) == sorted(spt_rows)
         assert sorted(x_qry[0][:, 2]) == sorted(50 + qry_rows)

@@ -414,6 +414,25 @@ def test_auto_max_idxs_names_a_missing_or_empty_training_folder(tmp_path,
     assert "runner.train_data_dir %s" % train in message
     assert ("does not exist" if state == "missing" else "no .pkl") in message
     assert "max_idxs.yaml" not in message.split(":")[0]
+    # and how to get the data: the readme's section and the preprocessor
+    assert "\"Full data\"" in message
+    assert "tools/preprocess.py --raw" in message
+
+
+def test_full_data_config_on_a_fresh_clone_says_how_to_get_the_data(tmp_path):
+    """config_big.yaml's training folder is not in a clone: the trainer's
+    check names it and says where the data come from."""
+    from dataio.vocabulary import check_train_data
+    train = tmp_path / "Lookalike" / "train_data"
+    config = load_config(str(ROOT / "config_big.yaml"),
+                         ["runner.train_data_dir=%s" % train])
+    with pytest.raises(ValueError) as error:
+        check_train_data(config)
+    message = str(error.value)
+    assert "runner.train_data_dir %s does not exist" % train in message
+    assert "\"Full data\"" in message and "datasets/Lookalike" in message
+    assert "tools/preprocess.py --raw RAW_DIR" in message
+    assert "\n" not in message  # one line
 
 
 @pytest.mark.parametrize("seed", [-1, 2 ** 32, 2 ** 40])

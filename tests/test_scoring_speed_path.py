@@ -8,7 +8,7 @@ import pytest
 from audience import batch_scoring
 from audience.expansion import expand
 from audience.serving import full_weights
-from audience.sources import TableCampaign
+from dataio.campaign import TableCampaign
 from dataio import schema
 from dataio.user_table import UserTable, write_user_table
 from dygraph_model import DygraphModel
@@ -47,9 +47,9 @@ def fine_tuned_weights(model_class, model, init, table, config, seed):
     rows = np.sort(rng.choice(len(table), 40, replace=False))
     x = table.inputs(rows, [1, 2, 3, 1, 2, 1])
     y = (rng.random(40) < 0.5).astype(np.float32)
-    packed, local, _ = model_class.finetune(
-        model, init, x, y, [a[:0] for a in x], config, rng)
-    return full_weights(model, init, packed, local)
+    tuned = model_class.fine_tune(model, init, x, y, [a[:0] for a in x],
+                                  config, rng)
+    return full_weights(model, init, tuned.packed, tuned.rows)
 
 
 @pytest.mark.parametrize("mlp_dims,combined,projected", [

@@ -9,9 +9,10 @@ import paddle
 import pandas as pd
 import pytest
 
-from audience import expansion
-from audience.expansion import expand, seed_weights
-from audience.sources import TableCampaign, user_table_campaigns
+from audience.expansion import expand
+from audience.sources import user_table_campaigns
+from audience.training_set import VALUED, seed_weights
+from dataio.campaign import TableCampaign
 from dataio.stage_files import DataError
 from dygraph_model import PROB_FLOOR, DygraphModel, task_bce
 from helpers import random_inputs, small_config
@@ -48,9 +49,9 @@ def finetuned(weight, campaign):
     model_class, model, init = small_model(CONFIG)
     rng = np.random.default_rng(5)
     y = campaign.seed_y.astype(np.float32)
-    packed, _, _ = model_class.finetune(model, init, campaign.seed_x, y,
-                                        campaign.cand_x, CONFIG, rng, weight)
-    return {k: v.numpy() for k, v in packed.items()}
+    tuned = model_class.fine_tune(model, init, campaign.seed_x, y,
+                                  campaign.cand_x, CONFIG, rng, weight)
+    return {k: v.numpy() for k, v in tuned.packed.items()}
 
 
 def test_equal_values_fine_tune_bit_for_bit_as_no_values():
@@ -134,7 +135,7 @@ def test_form_one_values_reach_the_fine_tuning(tmp_path, checkpoint):  # noqa: F
                 "--out", tmp_path / "out") == 0
     (camp, ) = json.loads((tmp_path / "out" / "summary.json").read_text())[
         "campaigns"]
-    assert camp["seed_weights"] == expansion.VALUED
+    assert camp["seed_weights"] == VALUED
 
 
 # ------------------------------------------------------ form 2: the CSV
@@ -168,4 +169,4 @@ def test_form_two_values_weight_the_fine_tuning(users):  # noqa: F811
                      table=table)[0][0] for c in (plain, equal, valued)]
     np.testing.assert_array_equal(scores[0].score, scores[1].score)
     assert not np.array_equal(scores[0].score, scores[2].score)
-    assert scores[2].summary["seed_weights"] == expansion.VALUED
+    assert scores[2].summary["seed_weights"] == VALUED

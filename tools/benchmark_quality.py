@@ -384,11 +384,12 @@ def run_logistic(kind, config_overrides, c):
             if pooled is None:
                 pred, _ = logistic.campaign_scores(campaign, encoder, c)
             else:
-                pred = logistic.predict(pooled, encoder.transform(campaign[3]))
-            row = campaign_metrics(campaign[4], pred)
-            row["aid"] = int(campaign[0])
+                pred = logistic.predict(pooled,
+                                        encoder.transform(campaign.cand_x))
+            row = campaign_metrics(campaign.cand_y, pred)
+            row["aid"] = campaign.aid
             rows.append(row)
-            labels.append(campaign[4])
+            labels.append(campaign.cand_y)
             scores.append(np.asarray(pred, np.float64))
         summary = summarize_set(rows, labels, scores)
         out[name] = {k: summary.get(k) for k, _ in METRICS}

@@ -10,7 +10,7 @@ batch 32 and 1024, first and second order (median and 10-90 % spread over
 meta-test seconds per hot campaign (localised fine-tuning, and the plain
 dense computation it must equal), first and cached load times and peak RSS.
 It runs the project's own code paths: the reader, ``DygraphModel``, the
-trainer's ``train_step`` and ``DygraphModel.finetune_and_score``.
+trainer's ``train_step`` and ``DygraphModel.fine_tune_and_score``.
 """
 import argparse
 import json
@@ -201,15 +201,17 @@ def bench_meta_test(config, folder, campaigns, plain_campaigns):
     passes = config.get("runner.infer_train_epoch")
     for i, campaign in enumerate(data):
         start = time.perf_counter()
-        fast = model_class.finetune_and_score(model, init, campaign, config,
-                                              np.random.default_rng(i))
+        fast, _ = model_class.fine_tune_and_score(model, init, campaign,
+                                                  config,
+                                                  np.random.default_rng(i))
         local_t.append(time.perf_counter() - start)
-        sizes.append((len(campaign[2]), len(campaign[4])))
+        sizes.append((campaign.seeds, campaign.candidate_count()))
         # fine-tuning: forward and backward (3F) per seed and pass; scoring F
-        flops.append(per_row * (3 * passes * len(campaign[2]) + len(campaign[4])))
+        flops.append(per_row * (3 * passes * campaign.seeds +
+                                campaign.candidate_count()))
         if i < plain_campaigns:
             start = time.perf_counter()
-            plain = model_class.finetune_and_score(
+            plain, _ = model_class.fine_tune_and_score(
                 model, init, campaign, config, np.random.default_rng(i),
                 localized=False)
             plain_t.append(time.perf_counter() - start)
@@ -231,13 +233,15 @@ def bench_expand(config, dataset, folder, seeds=400, candidates=100000,
     alone (candidates per second, the campaign's fine-tuned weights)."""
     import numpy as np
     import reader_test
-    from audience.expansion import Campaign, expand_campaign
+    from audience.expansion import expand_campaign
+    from dataio.campaign import Campaign
     from dygraph_model import DygraphModel
     model_class = DygraphModel()
     model = model_class.create_model(config)
     init = {k: v.clone() for k, v in model.state_dict().items()}
-    aid, x_spt, y_spt, _, _ = next(iter(reader_test.RecDataset(
+    test = next(iter(reader_test.RecDataset(
         [os.path.join(folder, "test_hot")], config)))
+    aid, x_spt, y_spt = test.aid, test.seed_x, test.seed_y
     rng = np.random.default_rng(0)
     pick = rng.choice(len(y_spt), size=min(seeds, len(y_spt)), replace=False)
     rows = rng.choice(len(dataset.stage), size=candidates, replace=True)
@@ -250,11 +254,11 @@ def bench_expand(config, dataset, folder, seeds=400, candidates=100000,
         expand_campaign(model_class, model, init, campaign, config,
                         np.random.default_rng(i), 0.05)
         expand_t.append(time.perf_counter() - start)
-        packed, _, x_local = model_class.finetune(
+        tuned = model_class.fine_tune(
             model, init, campaign.seed_x, campaign.seed_y, campaign.cand_x,
             config, np.random.default_rng(i))
         start = time.perf_counter()
-        model_class.score(model, x_local, config, packed)
+        model_class.score(model, tuned.cand_x, config, tuned.packed)
         score_t.append(time.perf_counter() - start)
     result = {"expand_s": quantiles(expand_t), "seeds": int(len(pick)),
               "candidates": candidates,
@@ -540,9 +544,10 @@ def bench_table_only(config, folder, args):
     model_class = DygraphModel()
     model = model_class.create_model(config)
     init = {k: v.clone() for k, v in model.state_dict().items()}
-    aid, x_spt, y_spt, _, _ = next(iter(reader_test.RecDataset(
+    test = next(iter(reader_test.RecDataset(
         [os.path.join(folder, "test_hot")], config)))
-    from audience.expansion import Campaign
+    aid, x_spt, y_spt = test.aid, test.seed_x, test.seed_y
+    from dataio.campaign import Campaign
     pick = np.random.default_rng(0).choice(len(y_spt), min(400, len(y_spt)),
                                            replace=False)
     campaign = Campaign(aid, [a[pick] for a in x_spt], np.arange(len(pick)),

@@ -60,27 +60,22 @@ def campaign_weights(config, args, model_class, model, init_state):
     """The campaign's fine-tuned weights over the full tables, and what
     export.json says of its fine-tuning (as expand's summary does)."""
     from dygraph_model import campaign_rng
-    from audience.expansion import (CANDIDATES, drawn_record,
-                                    fine_tune_campaign, fine_tuning_record,
-                                    needs_negatives)
+    from audience.expansion import campaign_record, fine_tune_campaign
     from audience.serving import full_weights
+    from audience.training_set import check_pool
     campaign = find_campaign(config, args)
-    if not args.candidates and needs_negatives(campaign.seed_y):
-        raise ValueError("the seeds of campaign %d hold no negative: give "
-                         "--candidates to draw negatives from" % args.aid)
+    # without --candidates the seeds' own rows stand in: nobody to draw from
+    check_pool(campaign, bool(args.candidates),
+               "give --candidates to draw negatives from")
     rng = campaign_rng(config, args.aid)   # the expansion's stream
     # tools/expand.py's own steps: seeds out of the candidates, negatives
     # drawn, fine-tuned
-    tuned = fine_tune_campaign(model_class, model, init_state, campaign,
-                               config, rng)
-    packed, rows, y = tuned.packed, tuned.rows, tuned.y
-    record = {"seed_users": int(len(campaign.seed_uid)),
-              "seed_positives": int(len(campaign.seed_uid)
-                                    if campaign.seed_y is None
-                                    else campaign.seed_y.sum()),
-              "negatives_drawn": int(len(tuned.drawn))}
-    record.update(fine_tuning_record(model_class, y, config))
-    record.update(drawn_record(len(tuned.drawn), CANDIDATES, tuned.weight))
+    done = fine_tune_campaign(model_class, model, init_state, campaign,
+                              config, rng)
+    record = {"seed_users": campaign.seeds,
+              "seed_positives": campaign.seed_positives,
+              "negatives_drawn": int(len(done.train.drawn))}
+    record.update(campaign_record(done.tuned, done.train))
     if config.get("runner.infer_seed_blend") > 0:
         # the blend ranks a whole candidate set; a served model scores
         # one user at a time, so it is the network alone
@@ -97,7 +92,8 @@ def campaign_weights(config, args, model_class, model, init_state):
             "meta-trained one", args.aid, record["not_fine_tuned_because"])
     if record.get("warning"):
         runtime.logger.warning("campaign %d: %s", args.aid, record["warning"])
-    return full_weights(model, init_state, packed, rows), record
+    return full_weights(model, init_state, done.tuned.packed,
+                        done.tuned.rows), record
 
 
 def export(config, args):

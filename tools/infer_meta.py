@@ -58,17 +58,16 @@ def run_test_set(name, dataset, model_class, model, init_state, config,
     # fine-tunes it or on what ran before
     for position in group.share(len(dataset)):
         campaign = dataset.campaign(position)
-        aid, _, y_spt, _, y_qry = campaign
-        rng = campaign_rng(config, aid)
-        model_class.kept_passes = None
-        pred = seed_blend.campaign_scores(model_class, model, init_state,
-                                          campaign, config, rng)
-        done.append((position, int(aid), int(len(y_spt)), int(y_spt.sum()),
-                     model_class.finetunes(y_spt, config),
-                     model_class.kept_passes, y_qry, pred))
+        pred, tuned = seed_blend.campaign_scores(
+            model_class, model, init_state, campaign, config,
+            campaign_rng(config, campaign.aid))
+        done.append((position, campaign.aid, campaign.seeds,
+                     campaign.seed_positives, tuned.trained,
+                     tuned.passes_kept, campaign.cand_y, pred,
+                     campaign.cand_uid))
     done = sorted(sum(group.gather(done), []), key=lambda item: item[0])
     rows, labels, scores = [], [], []
-    for _, aid, seeds, positives, finetuned, kept, y_qry, pred in done:
+    for _, aid, seeds, positives, finetuned, kept, y_qry, pred, uid in done:
         row = {"aid": aid, "seeds": seeds, "seed_positives": positives,
                "finetuned": finetuned}
         if kept is not None:   # runner.infer_holdout: the passes it kept
@@ -84,7 +83,6 @@ def run_test_set(name, dataset, model_class, model, init_state, config,
         scores.append(pred)
         if scores_out is not None and group.leader:
             from audience.output import scores_csv
-            uid = dataset.cand_index.rows(dataset.cand_index.position(aid))
             scores_out.write(os.path.join(scores_folder, name, str(aid),
                                           "scores.csv"),
                              scores_csv(uid, pred, y_qry))

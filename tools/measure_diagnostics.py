@@ -96,7 +96,7 @@ def null_coverage(config, sizes, draws=200):
     from dataio.schema import IdMaxima
     from helpers import SMALL_MAX_IDXS, random_inputs
     from sklearn.metrics import roc_auc_score
-    from tuning.holdout import _stratified_folds
+    from tuning.holdout import stratified_folds
     maxima = IdMaxima.from_config(SMALL_MAX_IDXS)
     k = config.get("expand.diagnose_folds")
     c = config.get("runner.infer_seed_c")
@@ -107,7 +107,7 @@ def null_coverage(config, sizes, draws=200):
             x = random_inputs(rng, n)
             y = (rng.random(n) < 0.3).astype(np.float32)
             aucs = []
-            for fold in _stratified_folds(rng, y, k):
+            for fold in stratified_folds(rng, y, k):
                 rest = np.setdiff1d(np.arange(n), fold)
                 aucs.append(roc_auc_score(y[fold], seed_blend.seed_model_scores(
                     maxima, [a[rest] for a in x], y[rest],
@@ -126,6 +126,7 @@ def null_coverage(config, sizes, draws=200):
 def cost(config, counts, candidates=50000):
     import numpy as np
     from audience import diagnostics, seed_blend
+    from dataio.campaign import Campaign
     from dygraph_model import DygraphModel
     from helpers import random_inputs
     from tuning import choice
@@ -143,9 +144,9 @@ def cost(config, counts, candidates=50000):
         y = np.zeros(n, np.float32)
         y[:seeds] = 1
         start = time.perf_counter()
-        seed_blend.campaign_scores(model_class, model, init,
-                                   [1, x, y, cand, None], config,
-                                   np.random.default_rng(1))
+        seed_blend.campaign_scores(model_class, model, init, Campaign(
+            1, x, np.arange(n), y, cand, np.arange(len(cand[0]))), config,
+            np.random.default_rng(1))
         expand_s = time.perf_counter() - start
         start = time.perf_counter()
         diagnostics.diagnose(model_class, model, init, 1, x, y, config,

@@ -6,8 +6,9 @@ readme shows them, with the CPU they were measured on.
 Runs, in this order: the demo (tools/trainer.py and tools/infer_meta.py on
 config.yaml, into DIR), the audience expansion of the sample's hot and cold
 test campaigns with the candidates' labels held back (tools/expand.py),
-and tools/benchmark_speed.py. Prints the "Results on the sample data"
-table, the lift of the top 5 %, and the speed table. The quality and
+and tools/benchmark_speed.py. Prints the readme's "Results"
+table (GAUC first, as the readme shows it), the lift of the top 5 % (in
+docs/expand.md) and the speed table (docs/speed.md). The quality and
 preprocessing tables come from tools/benchmark_quality.py and
 tools/benchmark_preprocess.py, which print their own (they take 10-45
 minutes). ``--smoke`` runs the speed benchmark in its smoke mode (tiny
@@ -27,8 +28,9 @@ sys.path.insert(0, ROOT)
 from runkit import runtime  # noqa: E402
 
 SETS = (("hot", "test/test"), ("cold", "test_cold/test_cold"))
-METRICS = ("auc", "gauc", "weighted_gauc", "precision_at_5pct",
-           "recall_at_5pct")
+# the readme's column order: GAUC is the headline, the pooled AUC last
+METRICS = ("gauc", "weighted_gauc", "precision_at_5pct", "recall_at_5pct",
+           "auc")
 
 
 def tool(script, *args):
@@ -96,21 +98,21 @@ def main(argv=None):
         time.strftime("%Y-%m-%d %H:%M")), flush=True)
 
     model, result, seconds, trained = demo(out)
-    print("\n## Results on the sample data (make demo: %.0f s, training %.0f s)"
+    print("\n## Results: the sample data (make demo: %.0f s, training %.0f s)"
           "\n" % (seconds, trained))
-    print("| test set | campaigns | AUC | GAUC | weighted GAUC | P@5% | R@5% |")
+    print("| test set | campaigns | GAUC | weighted GAUC | P@5% | R@5% | pooled AUC |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for name, _ in SETS:
         s = result[name]["summary"]
         print("| %s | %d | %s |" % (name, s["campaigns"], " | ".join(
             "%.4f" % s[m] for m in METRICS)))
 
-    print("\n## Expanding an audience: the top 5 % against held-back labels\n")
+    print("\n## docs/expand.md: the top 5 % against held-back labels\n")
     for name, (top, base, lift, low, high) in lifts(out, model).items():
         print("%s: positive rate %.3f against a base rate of %.3f, lift %.2f "
               "(%.2f-%.2f across campaigns)" % (name, top, base, lift, low, high))
 
-    print("\n## Speed (tools/benchmark_speed.py%s)\n" %
+    print("\n## docs/speed.md (tools/benchmark_speed.py%s)\n" %
           (" --smoke: measures nothing" if args.smoke else ""), flush=True)
     speed = tool("benchmark_speed.py", "--out", os.path.join(
         out if args.smoke else ROOT, "bench_data"),

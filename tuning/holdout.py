@@ -50,7 +50,7 @@ def _stratified(rng, y, share, at_least=1):
     return np.sort(np.concatenate(picked)) if picked else np.zeros(0, np.int64)
 
 
-def _stratified_folds(rng, y, k):
+def stratified_folds(rng, y, k):
     """Row positions of ``y`` dealt into ``k`` folds, each class spread
     evenly (a fold gets every k-th member of a shuffled class)."""
     folds = [[] for _ in range(k)]
@@ -80,7 +80,7 @@ def split(y, rng, max_seeds, max_candidates, folds=3, cold_seeds=100):
     single cut would choose on a handful."""
     y = np.asarray(y)
     cuts = []
-    for fold in _stratified_folds(rng, y, folds):
+    for fold in stratified_folds(rng, y, folds):
         rest = np.setdiff1d(np.arange(len(y)), fold)
         candidates = _cap(rng, y, fold, max_candidates)
         rest = _cap(rng, y, rest, max_seeds)

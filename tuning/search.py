@@ -34,7 +34,9 @@ def grid(config):
 def campaign_sets(stage, index, positions, config):
     """Each held-out campaign cut ``tuning.folds`` ways as a test campaign
     is, once at hot-like and once at cold-like seed counts:
-    [((aid, fold), {set: (x_spt, y_spt, x_qry, y_qry)})]."""
+    [((aid, fold), {set: dataio.campaign.Campaign})], the uids being rows
+    of ``stage``."""
+    from dataio.campaign import Campaign
     from dygraph_model import campaign_rng
     out = []
     for k in positions:
@@ -47,8 +49,9 @@ def campaign_sets(stage, index, positions, config):
             config.get("tuning.cold_seeds"))
         for fold, (cand, hot, cold) in enumerate(cuts):
             x_cand = stage.inputs(rows[cand])
-            sets = {name: (stage.inputs(rows[seeds]), y[seeds], x_cand,
-                           y[cand])
+            sets = {name: Campaign(aid, stage.inputs(rows[seeds]),
+                                   rows[seeds], y[seeds], x_cand, rows[cand],
+                                   y[cand])
                     for name, seeds in (("hot", hot), ("cold", cold))
                     if name == "hot" or len(cold) < len(hot)}
             # a campaign too small for two sizes: one set serves both
@@ -70,13 +73,13 @@ def validate(model_class, model, stage, index, positions, config):
     seed_scores = {}
     if any(w > 0 for w in blends):
         for cut, sets in campaigns:
-            for name, (x_spt, y_spt, x_qry, _) in sets.items():
+            for name, campaign in sets.items():
                 if name == "cold" and sets["cold"] is sets["hot"]:
                     seed_scores[cut, name] = seed_scores[cut, "hot"]
                     continue
                 seed_scores[cut, name] = seed_blend.seed_model_scores(
-                    model.maxima, x_spt, y_spt, x_qry,
-                    config.get("runner.infer_seed_c"))
+                    model.maxima, campaign.seed_x, campaign.seed_y,
+                    campaign.cand_x, config.get("runner.infer_seed_c"))
     aucs = {}   # (setting index, set) -> per-campaign AUCs
     fitted = {}
     for i, setting in enumerate(settings):
@@ -87,16 +90,17 @@ def validate(model_class, model, stage, index, positions, config):
                           SEED_BLEND: 0.0})
             fitted[key] = {}
             for cut, sets in campaigns:
-                for name, parts in sets.items():
-                    if name == "cold" and parts is sets["hot"]:
+                for name, campaign in sets.items():
+                    if name == "cold" and campaign is sets["hot"]:
                         fitted[key][cut, name] = fitted[key][cut, "hot"]
                         continue
-                    fitted[key][cut, name] = model_class.finetune_and_score(
-                        model, init_state, [cut[0]] + list(parts), trial,
-                        campaign_rng(trial, cut[0]))
+                    fitted[key][cut, name], _ = \
+                        model_class.fine_tune_and_score(
+                            model, init_state, campaign, trial,
+                            campaign_rng(trial, campaign.aid))
         for name in SETS:
             aucs[i, name] = [campaign_metrics(
-                sets[name][3], seed_blend.blend(
+                sets[name].cand_y, seed_blend.blend(
                     fitted[key][cut, name], seed_scores.get((cut, name)),
                     setting[SEED_BLEND]))["auc"]
                 for cut, sets in campaigns]
@@ -111,9 +115,10 @@ def validate(model_class, model, stage, index, positions, config):
     best = max(range(len(rows)), key=lambda i: (rows[i]["score"], -i))
     doc = {"campaigns": sorted(set(cut[0] for cut, _ in campaigns)),
            "folds": config.get("tuning.folds"),
-           "seeds": {name: [int(len(sets[name][1])) for _, sets in campaigns]
+           "seeds": {name: [sets[name].seeds for _, sets in campaigns]
                      for name in SETS},
-           "candidates": [int(len(sets["hot"][3])) for _, sets in campaigns],
+           "candidates": [sets["hot"].candidate_count()
+                          for _, sets in campaigns],
            "grid": rows, "chosen": dict(rows[best]["settings"]),
            "criterion": "mean of the hot-like and cold-like GAUC",
            "seconds": round(time.time() - start, 1)}
