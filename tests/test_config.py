@@ -205,6 +205,7 @@ def test_cli_repeated_o_options_all_apply():
     assert (config["runner.epochs"], config["runner.seed"]) == (17, 5)
 
 
+@pytest.mark.slow
 def test_trainer_rejects_an_unknown_key():
     proc = subprocess.run(
         [sys.executable, str(ROOT / "tools" / "trainer.py"), "-m", str(CONFIG),
@@ -251,6 +252,7 @@ def test_out_of_range_values_name_the_key(tmp_path, override, key):
 
 
 @pytest.mark.parametrize("override, key", OUT_OF_RANGE[::4])
+@pytest.mark.slow
 def test_tools_exit_2_on_an_out_of_range_key_before_reading_data(tmp_path,
                                                                  override, key):
     done = subprocess.run(

@@ -152,6 +152,7 @@ def files(tmp_path):
     return seeds, cands
 
 
+@pytest.mark.slow
 def test_cli_writes_the_audience_and_leaves_the_seeds_out(files, checkpoint,
                                                           tmp_path):
     seeds, cands = files
@@ -178,6 +179,7 @@ def test_cli_writes_the_audience_and_leaves_the_seeds_out(files, checkpoint,
     assert out.stat().st_mode & 0o777 == 0o777 & ~umask
 
 
+@pytest.mark.slow
 def test_cli_refuses_an_existing_out_and_touches_nothing(files, checkpoint,
                                                          tmp_path):
     seeds, cands = files
@@ -205,6 +207,7 @@ def test_cli_refuses_an_existing_out_and_touches_nothing(files, checkpoint,
     assert sorted(os.listdir(tmp_path / "aud")) == ["9", "summary.json"]
 
 
+@pytest.mark.slow
 def test_row_index_names_users_without_a_uid_column(checkpoint, tmp_path):
     rng = np.random.default_rng(4)
     seeds, cands = tmp_path / "s.pkl", tmp_path / "c.pkl"

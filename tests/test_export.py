@@ -84,6 +84,7 @@ def test_campaign_model_scores_as_the_expansion(model_dir, tmp_path):
     np.testing.assert_allclose(got, scores.score.to_numpy(), rtol=0, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_positives_only_seeds_need_candidates(model_dir, tmp_path):
     _, checkpoint = model_dir
     seeds = tmp_path / "s.pkl"

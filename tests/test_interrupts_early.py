@@ -53,6 +53,7 @@ def one_line(done):
     return errors[0]
 
 
+@pytest.mark.slow
 def test_ctrl_c_while_the_first_modules_load(tmp_path):
     out = tmp_path / "aud"
     done = interrupted("expand", "yaml", signal.SIGINT, [

@@ -73,6 +73,7 @@ def processed(raw_dir, threshold, tmp_path_factory):
     return out, max_idxs, {k: pd.read_pickle(p) for k, p in frames.items()}
 
 
+@pytest.mark.slow
 def test_five_files_with_the_released_columns(processed):
     out, _, frames = processed
     for key, rel in pp.OUTPUTS.items():
@@ -94,6 +95,7 @@ def test_five_files_with_the_released_columns(processed):
     assert not any(f.endswith(".tmp") for _, _, fs in os.walk(out) for f in fs)
 
 
+@pytest.mark.slow
 def test_outputs_load_with_the_projects_safe_reader(processed):
     out, _, frames = processed
     paths, _ = pp.output_paths(out)
@@ -124,6 +126,7 @@ def _expected_rows(raw_dir, processed):
     }
 
 
+@pytest.mark.slow
 def test_split_rows_and_threshold(raw_dir, threshold, processed):
     _, _, frames = processed
     seeds, cands = raw_rows(raw_dir)
@@ -147,6 +150,7 @@ def test_split_rows_and_threshold(raw_dir, threshold, processed):
         np.testing.assert_array_equal(df["label"], (rows["label"] == 1))
 
 
+@pytest.mark.slow
 def test_user_fields_round_trip(raw_dir, processed):
     """Every output row matches its raw user line through the id maps,
     which must be dense, ascending in raw value, 0 for missing/pad."""
@@ -181,6 +185,7 @@ def test_user_fields_round_trip(raw_dir, processed):
             assert not cell[n:].any(), "pad is 0"
 
 
+@pytest.mark.slow
 def test_same_user_same_fields_and_missing_index(raw_dir, processed):
     _, _, frames = processed
     users = read_raw_users(os.path.join(raw_dir, "userFeature.data"))
@@ -206,6 +211,7 @@ def test_same_user_same_fields_and_missing_index(raw_dir, processed):
     assert all(missing.values()), "the generator leaves fields out"
 
 
+@pytest.mark.slow
 def test_max_idxs_yaml_bounds_every_id(processed):
     out, max_idxs, frames = processed
     with open(os.path.join(out, MAX_IDXS_FILE)) as f:
@@ -225,6 +231,7 @@ def test_max_idxs_yaml_bounds_every_id(processed):
         assert used <= set(range(top + 1)) and max(used) == top
 
 
+@pytest.mark.slow
 def test_rerun_refuses_without_force(raw_dir, threshold, processed, capsys):
     out, max_idxs, _ = processed
     with pytest.raises(Refused, match="train_stage1.pkl"):
@@ -234,6 +241,7 @@ def test_rerun_refuses_without_force(raw_dir, threshold, processed, capsys):
                          force=True, workers=1) == max_idxs
 
 
+@pytest.mark.slow
 def test_missing_raw_file_and_column(raw_dir, tmp_path):
     partial = tmp_path / "raw"
     shutil.copytree(raw_dir, partial)
@@ -248,6 +256,7 @@ def test_missing_raw_file_and_column(raw_dir, tmp_path):
     assert not (tmp_path / "out" / "train_data").exists()
 
 
+@pytest.mark.slow
 def test_zero_one_candidate_labels_and_no_cold(raw_dir, processed, tmp_path):
     """test1_truth.csv with {1, 0} labels; a threshold below every count
     leaves the cold files empty but readable; default chunking and a
@@ -269,6 +278,7 @@ def test_zero_one_candidate_labels_and_no_cold(raw_dir, processed, tmp_path):
     pd.testing.assert_frame_equal(back["train"], frames["train"])
 
 
+@pytest.mark.slow
 def test_handwritten_lines(tmp_path):
     """CRLF, a trailing '|', an unknown field, a name without values, a
     repeated field (the first wins), a user absent from the file, and exact
@@ -338,6 +348,7 @@ def test_generator_is_seeded_and_consistent(raw_dir, tmp_path):
     assert max(v for u in users.values() for v in u.get("kw1", [])) > 10**5
 
 
+@pytest.mark.slow
 def test_command_lines(tmp_path):
     import subprocess
     import sys
@@ -360,6 +371,7 @@ def test_command_lines(tmp_path):
     assert again.returncode == 2 and "--force" in again.stderr
 
 
+@pytest.mark.slow
 def test_outputs_pass_the_projects_stage_reader(processed):
     out, max_idxs, frames = processed
     paths, _ = pp.output_paths(out)
@@ -369,6 +381,7 @@ def test_outputs_pass_the_projects_stage_reader(processed):
             assert len(stage_files.read_stage(path, maxima)) == len(frames[key])
 
 
+@pytest.mark.slow
 def test_candidates_that_are_seeds_are_counted_and_dropped(
         raw_dir, threshold, tmp_path, caplog):
     """A candidate whose user is a seed of the same campaign is named in a

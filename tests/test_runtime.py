@@ -26,6 +26,7 @@ def test_fast_path_keeps_the_users_values(monkeypatch):
     assert env == {"MKL_DEBUG_CPU_TYPE": "2", "FLAGS_use_stride_kernel": "1"}
 
 
+@pytest.mark.slow
 def test_tools_apply_it_before_paddle_and_log_it_once():
     """prepare() in a fresh process: paddle sees the flag, one log line."""
     code = (

@@ -51,6 +51,7 @@ def test_second_read_hits_the_cache_and_matches(tmp_path, monkeypatch):
     assert second.dynamic.dtype.itemsize < 8 and second.label.dtype == np.int8
 
 
+@pytest.mark.slow
 def test_hit_does_not_import_pandas(tmp_path):
     src, cache = tmp_path / "x_stage1.pkl", tmp_path / "cache"
     write_stage(src)
@@ -204,6 +205,7 @@ def leftover(cache, pid, age_s=0):
     return folder
 
 
+@pytest.mark.slow
 def test_a_dead_writers_leftover_is_removed_at_the_next_start(tmp_path,
                                                               caplog):
     src, cache = tmp_path / "x_stage1.pkl", tmp_path / "cache"
@@ -261,6 +263,7 @@ def test_an_entry_of_the_layout_before_path_tags_is_dropped(tmp_path):
     assert "y_stage1.pkl.0123456789abcdef" in names and len(names) == 2
 
 
+@pytest.mark.slow
 def test_a_dead_writers_leftover_goes_on_a_cache_hit_too(tmp_path, caplog):
     """Removed at the next start, whether that start writes the cache or
     only reads it."""
