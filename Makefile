@@ -1,13 +1,14 @@
 # Two commands do everything on a fresh machine:
 #   make demo   meta-train on data/, then meta-test hot and cold campaigns
 #   make test   run the test suite
+# make test-fast: the suite without the tools' subprocess runs (pytest -m 'not slow')
 # Both create .venv and install requirements.txt first when needed.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 CONFIG ?= config.yaml
 
-.PHONY: demo test venv clean
+.PHONY: demo test test-fast venv clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +25,11 @@ demo: venv
 
 test: venv
 	$(PY) -m pytest -q tests
+
+# the edit-test loop: every test that starts a tool's subprocess is marked
+# slow (tests/conftest.py fails an unmarked one)
+test-fast: venv
+	$(PY) -m pytest -q -m "not slow" tests
 
 clean:
 	rm -rf output_model* .pytest_cache
