@@ -11,30 +11,12 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from dataio.frames import arrays_to_frame, write_pickle  # noqa: E402
-from dataio.vocabulary import MAX_IDXS_FILE, yaml_text  # noqa: E402
-from runkit.atomic import write_text  # noqa: E402
+from dataio.vocabulary import MAX_IDXS_FILE  # noqa: E402
 from synthetic import generator  # noqa: E402
+from synthetic.datasets import write_stages  # noqa: E402
 
-LAYOUT = {
-    "train_stage1": "train/train_stage1.pkl",
-    "test_hot_stage1": "test/test_stage1.pkl",
-    "test_hot_stage2": "test/test_stage2.pkl",
-    "test_cold_stage1": "test_cold/test_cold_stage1.pkl",
-    "test_cold_stage2": "test_cold/test_cold_stage2.pkl",
-}
-
-
-def write_stages(stages, out, spec, layout=LAYOUT):
-    paths = {}
-    for name, arrays in stages.items():
-        path = os.path.join(out, layout[name])
-        frame = arrays_to_frame(pad_ids=generator.pad_ids(spec), list_cells=True,
-                                **arrays)
-        write_pickle(frame, path)
-        paths[name] = path
-    write_text(os.path.join(out, MAX_IDXS_FILE), yaml_text(spec.max_idxs()))
-    return paths
+# the sample's hot campaigns are under data/test (config.yaml's test_data_dir)
+HOT = "test"
 
 
 def main(argv=None):
@@ -45,7 +27,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     spec = generator.SAMPLE
     stages = generator.generate(spec, args.seed)
-    for name, path in write_stages(stages, args.out, spec).items():
+    for name, path in write_stages(stages, args.out, spec, HOT).items():
         arrays = stages[name]
         print("%-18s %6d rows, %3d campaigns, positive rate %.3f -> %s" %
               (name, len(arrays["label"]), len(set(arrays["aid"].tolist())),
