@@ -81,3 +81,42 @@ def campaign_scores(campaign, encoder, c):
     _, x_spt, y_spt, x_qry, _ = campaign
     model = fit(encoder.transform(x_spt), y_spt, c)
     return predict(model, encoder.transform(x_qry)), isinstance(model, float)
+
+
+# the test sets the meta-test reads, and their config keys
+TEST_SETS = (("hot", "runner.test_data_dir"),
+             ("cold", "runner.test_cold_data_dir"))
+
+
+def evaluate(config, c, pooled=False):
+    """Logistic regression (inverse regularisation ``c``) scored on the
+    config's test sets through the meta-test's reader and evaluator: per
+    campaign on its seeds, or with ``pooled`` one model of every training
+    row (ad fields included). Returns ``({name: evaluation or None (set
+    switched off)}, training seconds)``; an evaluation is
+    ``runkit.evaluation.evaluate``'s."""
+    import time
+    import reader_test
+    from dataio.stage_files import files_matching, read_stages
+    from runkit.evaluation import evaluate as evaluate_set
+    max_idxs = config["hyper_parameters.max_idxs"]
+    start = time.perf_counter()
+    model = None
+    if pooled:
+        encoder = OneHot(max_idxs, with_ad=True)
+        train = read_stages(files_matching(
+            [config["runner.train_data_dir"]], "_stage1.pkl"), config)
+        model = fit(encoder.transform(train.inputs()), train.labels(), c)
+    else:
+        encoder = OneHot(max_idxs)
+    train_s = time.perf_counter() - start
+
+    def scored(folder):
+        for campaign in reader_test.RecDataset([folder], config):
+            if model is None:
+                pred, _ = campaign_scores(campaign, encoder, c)
+            else:
+                pred = predict(model, encoder.transform(campaign[3]))
+            yield campaign[0], campaign[4], np.asarray(pred, np.float64), {}
+    return {name: evaluate_set(scored(config[key])) if config.get(key)
+            else None for name, key in TEST_SETS}, train_s

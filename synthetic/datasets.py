@@ -3,7 +3,7 @@ the folders the configs read, for the sample data, tests and benchmarks.
 
 A folder holds ``train/train_stage1.pkl``, ``<hot>/<hot>_stage{1,2}.pkl``
 (hot campaigns; ``<hot>`` is ``test`` for the sample data under data/,
-``test_hot`` elsewhere), ``test_cold/test_cold_stage{1,2}.pkl`` and the
+which config.yaml reads, and ``test_hot`` for the benchmarks' data), ``test_cold/test_cold_stage{1,2}.pkl`` and the
 ``max_idxs.yaml`` that ``max_idxs: auto`` reads.
 """
 import dataclasses
@@ -22,7 +22,7 @@ from synthetic import generator
 MARKER = "spec.json"
 
 
-def layout(hot="test_hot"):
+def layout(hot="test"):
     """Each stage's file, relative to the data set's folder."""
     return {"train_stage1": "train/train_stage1.pkl",
             "test_hot_stage1": "%s/%s_stage1.pkl" % (hot, hot),
@@ -31,7 +31,7 @@ def layout(hot="test_hot"):
             "test_cold_stage2": "test_cold/test_cold_stage2.pkl"}
 
 
-def write_stages(stages, out, spec, hot="test_hot", list_cells=True):
+def write_stages(stages, out, spec, hot="test", list_cells=True):
     """Write ``stages`` (``generator.generate``'s arrays) under ``out`` and
     the spec's ``max_idxs.yaml``; each stage's path. ``list_cells``: see
     ``dataio.frames.arrays_to_frame`` (False: int64 arrays, as the
@@ -46,7 +46,7 @@ def write_stages(stages, out, spec, hot="test_hot", list_cells=True):
     return paths
 
 
-def make_data(folder, spec, seed, list_cells=True):
+def make_data(folder, spec, seed, list_cells=True, hot="test_hot"):
     """The stage files of ``spec`` and ``seed`` under ``folder``, reused
     when its ``spec.json`` says they are these. Returns ``(stats,
     reused)``: the oracle GAUC of the test sets, the generation's seconds
@@ -74,7 +74,7 @@ def make_data(folder, spec, seed, list_cells=True):
               ("test_hot_stage2", "test_cold_stage2") if name in stages}
     for arrays in stages.values():
         del arrays["p"]
-    write_stages(stages, folder, spec, list_cells=list_cells)
+    write_stages(stages, folder, spec, hot, list_cells)
     stats = {"oracle_gauc": oracle,
              "generate_s": round(time.perf_counter() - start, 1)}
     stats.update({name: describe(arrays) for name, arrays in stages.items()})
@@ -127,3 +127,16 @@ def sized_spec(rows, campaigns, hot, max_idxs, smoke=False):
         train_rows_range=(max(median // 8, 4), median * 12),
         n_hot=hot, hot_seeds=(2000, 8000) if not smoke else (100, 300),
         n_cold=0, candidates=3000 if not smoke else 200)
+
+
+def make_sized_data(folder, rows, campaigns, hot, max_idxs, smoke=False,
+                    seed=7):
+    """:func:`make_data` of a :func:`sized_spec`, pickled as the released
+    files are (the speed and scaling benchmarks time their loading); the
+    spec. Says when it generated them."""
+    spec = sized_spec(rows, campaigns, hot, max_idxs, smoke)
+    stats, reused = make_data(folder, spec, seed, list_cells=False)
+    if not reused:
+        print("generated %s in %.0f s" % (folder, stats["generate_s"]),
+              flush=True)
+    return spec

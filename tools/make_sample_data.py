@@ -15,9 +15,6 @@ from dataio.vocabulary import MAX_IDXS_FILE  # noqa: E402
 from synthetic import generator  # noqa: E402
 from synthetic.datasets import write_stages  # noqa: E402
 
-# the sample's hot campaigns are under data/test (config.yaml's test_data_dir)
-HOT = "test"
-
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
@@ -27,7 +24,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     spec = generator.SAMPLE
     stages = generator.generate(spec, args.seed)
-    for name, path in write_stages(stages, args.out, spec, HOT).items():
+    for name, path in write_stages(stages, args.out, spec).items():
         arrays = stages[name]
         print("%-18s %6d rows, %3d campaigns, positive rate %.3f -> %s" %
               (name, len(arrays["label"]), len(set(arrays["aid"].tolist())),
