@@ -67,6 +67,8 @@ from baselines.comparison import (  # noqa: E402
 from synthetic import datasets  # noqa: E402
 
 CONFIG = os.path.join(ROOT, "config.yaml")
+
+
 def yaml_list(value):
     return json.dumps(value).replace(" ", "")
 
