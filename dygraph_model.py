@@ -21,9 +21,10 @@ vocabulary. This is exact: a row no task touches has a zero support gradient
 (its fast weight is the shared weight), no effect on the losses, and, for
 Adam started afresh per campaign, zero moments and so no update.
 
-``hyper_parameters.method`` selects a baseline on the same code path:
-``pooled`` trains by plain supervised learning on the same sampled rows;
-``scratch`` does no training (the trainer saves the initial weights).
+``hyper_parameters.method`` selects a baseline on the same code path
+(``DygraphModel.TRAINING_LOSS``, the one place it is read): ``pooled``
+trains by plain supervised learning on the same sampled rows; ``scratch``
+does no training (the trainer saves the initial weights).
 """
 from dataclasses import dataclass
 from typing import Optional
@@ -295,12 +296,32 @@ class DygraphModel:
                 task_bce(pred_q, feeds["y_qry"])).sum()
         return loss / float(2 * feeds["tasks"]), pred_q
 
+    # The one place ``hyper_parameters.method`` is read: each method's loss
+    # of a meta-training step (a DygraphModel method's name). The baselines
+    # share everything else with MetaHeac, sampling to meta-testing.
+    # "scratch" takes no step (None): the trainer saves the seeded initial
+    # weights, which meta-testing fine-tunes from.
+    TRAINING_LOSS = {"metaheac": "meta_loss", "pooled": "pooled_loss",
+                     "scratch": None}
+
+    def training_loss(self, config):
+        """The loss function of ``hyper_parameters.method``'s training step
+        (``(dy_model, feeds, config) -> (loss, query predictions)``), None
+        when the method takes no step."""
+        name = self.TRAINING_LOSS[config.get("hyper_parameters.method")]
+        return None if name is None else getattr(self, name)
+
+    def takes_steps(self, config):
+        """Whether meta-training takes any step with this method."""
+        return self.training_loss(config) is not None
+
     def train_forward(self, dy_model, metric_list, batch, config):
+        loss_of = self.training_loss(config)
+        if loss_of is None:
+            raise ValueError("hyper_parameters.method %s takes no training "
+                             "step" % config.get("hyper_parameters.method"))
         feeds = self.create_feeds(batch, config, dy_model.id_map)
-        if config.get("hyper_parameters.method") == "pooled":
-            loss, pred = self.pooled_loss(dy_model, feeds, config)
-        else:
-            loss, pred = self.meta_loss(dy_model, feeds, config)
+        loss, pred = loss_of(dy_model, feeds, config)
         if metric_list:
             pred = pred.numpy().reshape(-1)
             metric_list[0].update(preds=np.stack([1 - pred, pred], 1),

@@ -1,5 +1,6 @@
 """tools/benchmark_quality.py: the --smoke run (every method, tiny data) and
-the shape of its outputs. Says nothing about quality."""
+the shape of its outputs; its methods, specs and tables
+(baselines/comparison.py). Says nothing about quality."""
 import dataclasses
 import json
 import subprocess
@@ -9,7 +10,8 @@ import numpy as np
 import pytest
 
 from helpers import ROOT
-from tools import benchmark_quality as bq
+from baselines import comparison as bq
+from synthetic import datasets
 
 HEADER = ("| method | hot AUC | hot GAUC | hot P@5% | hot R@5% | cold AUC | "
           "cold GAUC | cold P@5% | cold R@5% | train s | meta-test s |")
@@ -88,7 +90,7 @@ def test_data_folder_it_did_not_write_is_never_deleted(tmp_path):
     folder.mkdir()
     (folder / "keep.txt").write_text("mine")
     with pytest.raises(SystemExit, match="spec.json"):
-        bq.make_data(str(folder), bq.SMOKE_SPECS["benchmark"], 1)
+        datasets.make_data(str(folder), bq.SMOKE_SPECS["benchmark"], 1)
     assert (folder / "keep.txt").read_text() == "mine"
 
 
@@ -148,9 +150,8 @@ def test_size_table_puts_the_specs_side_by_side():
 
 def test_large_spec_leaves_out_the_ablations_unless_asked():
     def keys(spec, methods=None):
-        args = bq.argparse.Namespace(methods=methods)
-        return [m["key"] for m in bq.spec_methods(spec, args)], \
-            bq.fewer_methods_note(spec, args)
+        return [m["key"] for m in bq.spec_methods(spec, methods)], \
+            bq.fewer_methods_note(spec, methods)
     every, note = keys("sparse")
     assert every == bq.METHOD_KEYS and note == ""
     large, note = keys("sparse_large")

@@ -50,7 +50,7 @@ TINY_SPEC = replace(generator.SAMPLE, n_users=800, n_train=4, train_rows_median=
 
 
 def tiny_data(folder):
-    from tools.make_sample_data import write_stages
+    from synthetic.datasets import write_stages
     write_stages(generator.generate(TINY_SPEC, seed=5), str(folder), TINY_SPEC)
     return folder
 

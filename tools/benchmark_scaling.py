@@ -25,7 +25,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from runkit import runtime  # noqa: E402
-from tools.benchmark_speed import make_data  # noqa: E402
 
 # one epoch of the full data: ~4.4M training rows / batch_size 1024
 FULL_META_BATCHES = 4300
@@ -96,7 +95,12 @@ def main(argv=None):
         args.steps, args.batch = min(args.steps, 8), min(args.batch, 32)
     rows = args.steps * args.batch     # an epoch is rows / batch meta-batches
     data = os.path.join(args.out, "data")
-    max_idxs = make_data(data, rows, 60, 0, args.smoke).max_idxs()
+    from runkit.config import load_config
+    from synthetic import datasets
+    full = load_config(os.path.join(ROOT, "config_big.yaml"))[
+        "hyper_parameters.max_idxs"]
+    max_idxs = datasets.make_sized_data(data, rows, 60, 0, full,
+                                        args.smoke).max_idxs()
     start = time.time()
     one = run_single(trainer_overrides(
         data, os.path.join(args.out, "m1"), 2 * args.tasks, args.batch,

@@ -28,49 +28,19 @@ sys.path.insert(0, ROOT)
 from runkit import runtime  # noqa: E402
 from runkit.config import load_config  # noqa: E402
 
-# the full data's vocabularies, as config_big.yaml states them
-FULL_MAX_IDXS = load_config(os.path.join(ROOT, "config_big.yaml"))[
-    "hyper_parameters.max_idxs"]
+
+def full_max_idxs():
+    """The full data's vocabularies, as config_big.yaml states them."""
+    return load_config(os.path.join(ROOT, "config_big.yaml"))[
+        "hyper_parameters.max_idxs"]
 
 
-def spec_for(rows, campaigns, hot, smoke):
-    from synthetic.generator import SynthSpec
-    maxima = [[8, 2, 40, 5, 7, 2, 1], [40, 30, 12, 4000, 2000, 500, 500],
-              [78, 137, 14, 39, 32, 3]] if smoke else FULL_MAX_IDXS
-    median = max(rows // campaigns // 2, 8)
-    return SynthSpec(static_max=tuple(maxima[0]), dynamic_max=tuple(maxima[1]),
-                     ad_max=tuple(maxima[2]), n_users=min(max(rows, 2000), 1000000),
-                     n_categories=8, n_train=campaigns,
-                     train_rows_median=median, train_rows_total=rows,
-                     train_rows_range=(max(median // 8, 4), median * 12),
-                     n_hot=hot, hot_seeds=(2000, 8000) if not smoke else (100, 300),
-                     n_cold=0, candidates=3000 if not smoke else 200)
-
-
-def make_data(folder, rows, campaigns, hot, smoke, seed=7):
-    """Stage files under ``folder`` (train/ and test_hot/), reused if there."""
-    from synthetic import generator
-    from dataio.frames import arrays_to_frame, write_pickle
-    spec = spec_for(rows, campaigns, hot, smoke)
-    marker = os.path.join(folder, "spec.json")
-    wanted = json.dumps({"rows": rows, "campaigns": campaigns, "hot": hot,
-                         "smoke": smoke, "seed": seed, "version": 2})
-    if os.path.exists(marker) and open(marker).read() == wanted:
-        return spec
-    start = time.time()
-    stages = generator.generate(spec, seed)
-    layout = {"train_stage1": "train/train_stage1.pkl",
-              "test_hot_stage1": "test_hot/test_hot_stage1.pkl",
-              "test_hot_stage2": "test_hot/test_hot_stage2.pkl"}
-    for name, rel in layout.items():
-        if name in stages:
-            write_pickle(arrays_to_frame(pad_ids=generator.pad_ids(spec),
-                                         **stages[name]),
-                         os.path.join(folder, rel))
-    with open(marker, "w") as f:
-        f.write(wanted)
-    print("generated %s in %.0f s" % (folder, time.time() - start), flush=True)
-    return spec
+def make_data(folder, rows, campaigns, hot, smoke):
+    """The benchmark's data (synthetic.datasets), with the full data's
+    vocabularies; their spec."""
+    from synthetic import datasets
+    return datasets.make_sized_data(folder, rows, campaigns, hot,
+                                    full_max_idxs(), smoke)
 
 
 def quantiles(values):
@@ -321,38 +291,40 @@ def bench_user_table(config, dataset, folder, model_class, model, init,
     return out
 
 
-LOAD_CHILD = r"""
-import json, sys, time
-from tools.benchmark_speed import peak_rss_gib
-from runkit import runtime
-from runkit.config import load_config
-from dataio import stage_cache
-config = load_config({cfg!r}, {overrides!r})
-runtime.prepare(config)  # threads and CPU fast path, as a training run
-import reader_train
-hit = stage_cache.load(config["runner.cache_dir"], {file!r}) is not None
-start = time.time()
-ds = reader_train.RecDataset([{file!r}], config)
-load_s = time.time() - start
-from tools.trainer import train_step
-times = []
-for _ in range(50):
-    t = time.perf_counter(); ds.meta_batch(); times.append(time.perf_counter() - t)
-steps_s = None
-if {train_steps}:
+def load_child():
+    """The child process of :func:`load_in_child`: load (and train on) the
+    stage file its argument names; prints its figures as one JSON line."""
+    job = json.loads(sys.argv[1])
+    config = load_config(job["config"], job["overrides"])
+    runtime.prepare(config)  # threads and CPU fast path, as a training run
+    import reader_train
+    from dataio import stage_cache
     from dygraph_model import DygraphModel
-    mc = DygraphModel(); model = mc.create_model(config)
-    opt = mc.create_optimizer(model, config)
-    t = time.time()
-    for _ in range({train_steps}):
-        train_step(mc, model, opt, ds.meta_batch(), config)
-    steps_s = time.time() - t
-times.sort()
-print(json.dumps({{"rows": len(ds.stage), "load_s": load_s, "cache_hit": hit,
-                  "sample_ms_median": 1000 * times[len(times) // 2],
-                  "train_steps_s": steps_s,
-                  "peak_rss_gib": peak_rss_gib()}}))
-"""
+    from tools.trainer import train_step
+    hit = stage_cache.load(config["runner.cache_dir"], job["file"]) is not None
+    start = time.time()
+    ds = reader_train.RecDataset([job["file"]], config)
+    load_s = time.time() - start
+    times = []
+    for _ in range(50):
+        t = time.perf_counter()
+        ds.meta_batch()
+        times.append(time.perf_counter() - t)
+    steps_s = None
+    if job["train_steps"]:
+        mc = DygraphModel()
+        model = mc.create_model(config)
+        opt = mc.create_optimizer(model, config)
+        t = time.time()
+        for _ in range(job["train_steps"]):
+            train_step(mc, model, opt, ds.meta_batch(), config)
+        steps_s = time.time() - t
+    times.sort()
+    print(json.dumps({"rows": len(ds.stage), "load_s": load_s,
+                      "cache_hit": hit,
+                      "sample_ms_median": 1000 * times[len(times) // 2],
+                      "train_steps_s": steps_s,
+                      "peak_rss_gib": peak_rss_gib()}))
 
 
 def peak_rss_gib():
@@ -371,43 +343,53 @@ def peak_rss_gib():
 def load_in_child(file, overrides, train_steps=0):
     """Load (and optionally train on) a stage file in a fresh process, so
     its peak RSS is that run's alone."""
-    code = LOAD_CHILD.format(cfg=os.path.join(ROOT, "config.yaml"),
-                             overrides=overrides, file=file,
-                             train_steps=train_steps)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True,
-                         text=True, env=dict(os.environ), cwd=ROOT)
+    job = json.dumps({"config": os.path.join(ROOT, "config.yaml"),
+                      "overrides": overrides, "file": file,
+                      "train_steps": train_steps})
+    out = subprocess.run(
+        [sys.executable, "-c", "from tools.benchmark_speed import load_child; "
+         "load_child()", job], capture_output=True, text=True,
+        env=dict(os.environ), cwd=ROOT)
     if out.returncode:
         raise RuntimeError(out.stderr[-3000:])
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+# the command line: flag, type (bool: a switch), default, help
+OPTIONS = [
+    ("--rows", int, 445000, None),
+    ("--campaigns", int, 86, None),
+    ("--hot", int, 10, None),
+    ("--big-rows", int, 0, "also time loading/sampling/training memory on "
+     "a file of this many rows (e.g. 4400000)"),
+    ("--steps", int, 10, None),
+    ("--warmup", int, 3, None),
+    ("--out", str, lambda: os.path.join(ROOT, "bench_data"), None),
+    ("--smoke", bool, False, "tiny data and vocabularies, batch 64 instead "
+     "of 1024, 2 steps: checks that the benchmark runs, measures nothing"),
+    ("--load-only", bool, False, "only the --big-rows loading, sampling and "
+     "memory figures"),
+    ("--rare-ids-only", bool, False, "only the cost of "
+     "hyper_parameters.min_id_count (counting, and localize with the "
+     "mapping)"),
+    ("--table-only", bool, False, "only the form-2 expansion (user table of "
+     "--table-users users, 1 and 10 campaigns)"),
+    ("--table-users", int, 1000000, None),
+    ("--json", str, None, "write the figures here"),
+]
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=int, default=445000)
-    parser.add_argument("--campaigns", type=int, default=86)
-    parser.add_argument("--hot", type=int, default=10)
-    parser.add_argument("--big-rows", type=int, default=0,
-                        help="also time loading/sampling/training memory on "
-                             "a file of this many rows (e.g. 4400000)")
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--out", default=os.path.join(ROOT, "bench_data"))
-    parser.add_argument("--smoke", action="store_true",
-                        help="tiny data and vocabularies, batch 64 instead "
-                             "of 1024, 2 steps: checks that the benchmark "
-                             "runs, measures nothing")
-    parser.add_argument("--load-only", action="store_true",
-                        help="only the --big-rows loading, sampling and "
-                             "memory figures")
-    parser.add_argument("--rare-ids-only", action="store_true",
-                        help="only the cost of hyper_parameters.min_id_count "
-                             "(counting, and localize with the mapping)")
-    parser.add_argument("--table-only", action="store_true",
-                        help="only the form-2 expansion (user table of "
-                             "--table-users users, 1 and 10 campaigns)")
-    parser.add_argument("--table-users", type=int, default=1000000)
-    parser.add_argument("--json", default=None, help="write the figures here")
+    parser = argparse.ArgumentParser(
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    for flag, kind, default, text in OPTIONS:
+        if kind is bool:
+            parser.add_argument(flag, action="store_true", help=text)
+        else:
+            parser.add_argument(flag, type=kind, help=text,
+                                default=default() if callable(default)
+                                else default)
     args = parser.parse_args(argv)
     if args.smoke:
         args.rows, args.campaigns, args.hot = 3000, 12, 2

@@ -48,7 +48,8 @@ def run_test_set(name, dataset, model_class, model, init_state, config,
     from audience import seed_blend
     from dygraph_model import campaign_rng
     from runkit.distributed import ALONE
-    from runkit.metrics import campaign_metrics, fmt, summarize
+    from runkit.evaluation import evaluate
+    from runkit.metrics import fmt
     log = runtime.logger
     group = group or ALONE
     start = time.time()
@@ -66,21 +67,20 @@ def run_test_set(name, dataset, model_class, model, init_state, config,
                      tuned.passes_kept, campaign.cand_y, pred,
                      campaign.cand_uid))
     done = sorted(sum(group.gather(done), []), key=lambda item: item[0])
-    rows, labels, scores = [], [], []
-    for _, aid, seeds, positives, finetuned, kept, y_qry, pred, uid in done:
-        row = {"aid": aid, "seeds": seeds, "seed_positives": positives,
-               "finetuned": finetuned}
-        if kept is not None:   # runner.infer_holdout: the passes it kept
-            row["passes_kept"] = kept
+    evaluation = evaluate(
+        (aid, y_qry, pred, dict(
+            {"seeds": seeds, "seed_positives": positives,
+             "finetuned": finetuned},
+            # runner.infer_holdout: the passes it kept
+            **({} if kept is None else {"passes_kept": kept})))
+        for _, aid, seeds, positives, finetuned, kept, y_qry, pred, _ in done)
+    for (_, aid, _, positives, finetuned, kept, y_qry, pred, uid), row in zip(
+            done, evaluation["campaigns"]):
         if not finetuned and config.get("runner.infer_train_epoch"):
             log.info("[%s] aid %d: %d positive seed(s), fewer than "
                      "runner.infer_min_positives (%d): scored by the "
                      "meta-trained weights, not fine-tuned", name, aid,
                      positives, config.get("runner.infer_min_positives"))
-        row.update(campaign_metrics(y_qry, pred))
-        rows.append(row)
-        labels.append(y_qry)
-        scores.append(pred)
         if scores_out is not None and group.leader:
             from audience.output import scores_csv
             scores_out.write(os.path.join(scores_folder, name, str(aid),
@@ -95,7 +95,7 @@ def run_test_set(name, dataset, model_class, model, init_state, config,
                      row["candidates"], fmt(row["auc"]), fmt(row["precision"]),
                      fmt(row["recall"]), "" if kept is None else
                      ", fine-tuning passes kept %d" % kept)
-    summary = summarize(rows, labels, scores)
+    summary = evaluation["summary"]
     summary["seconds"] = round(time.time() - start, 3)
     if summary["evaluated_campaigns"] == 0:
         log.warning("[%s] no campaign has both classes among its candidates: "
@@ -106,11 +106,7 @@ def run_test_set(name, dataset, model_class, model, init_state, config,
              fmt(summary["auc"]), fmt(summary["gauc"]),
              fmt(summary["weighted_gauc"]), fmt(summary["precision_at_5pct"]),
              fmt(summary["recall_at_5pct"]), summary["seconds"])
-    return {"summary": summary, "campaigns": rows}
-
-
-TEST_SETS = (("hot", "runner.test_data_dir"),
-             ("cold", "runner.test_cold_data_dir"))
+    return evaluation
 
 
 def scores_path(result):
@@ -324,6 +320,7 @@ def infer(config):
     if not group.leader:  # rank 0 reports for the run
         log.setLevel("WARNING")
     log.info("device %s, %d CPU thread(s)", paddle.get_device(), threads)
+    from runkit.evaluation import TEST_SETS
     test_sets = [(name, key, config.get(key)) for name, key in TEST_SETS
                  if config.get(key)]
     if not test_sets:

@@ -11,30 +11,9 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from dataio.frames import arrays_to_frame, write_pickle  # noqa: E402
-from dataio.vocabulary import MAX_IDXS_FILE, yaml_text  # noqa: E402
-from runkit.atomic import write_text  # noqa: E402
+from dataio.vocabulary import MAX_IDXS_FILE  # noqa: E402
 from synthetic import generator  # noqa: E402
-
-LAYOUT = {
-    "train_stage1": "train/train_stage1.pkl",
-    "test_hot_stage1": "test/test_stage1.pkl",
-    "test_hot_stage2": "test/test_stage2.pkl",
-    "test_cold_stage1": "test_cold/test_cold_stage1.pkl",
-    "test_cold_stage2": "test_cold/test_cold_stage2.pkl",
-}
-
-
-def write_stages(stages, out, spec, layout=LAYOUT):
-    paths = {}
-    for name, arrays in stages.items():
-        path = os.path.join(out, layout[name])
-        frame = arrays_to_frame(pad_ids=generator.pad_ids(spec), list_cells=True,
-                                **arrays)
-        write_pickle(frame, path)
-        paths[name] = path
-    write_text(os.path.join(out, MAX_IDXS_FILE), yaml_text(spec.max_idxs()))
-    return paths
+from synthetic.datasets import write_stages  # noqa: E402
 
 
 def main(argv=None):

@@ -92,6 +92,12 @@ def checkpoint_state():
 
 
 def train(config):
+    """Meta-train as ``config`` says; the paths of the checkpoints saved.
+    The steps, in order: set-up (:func:`start_model`: the model, its resume
+    or warm start), the save folder (:func:`prepare_save_folder`: leftovers,
+    room), the data (:func:`read_training_data`), the optimiser
+    (:func:`start_optimizer`), one :func:`train_epoch` and
+    :func:`save_epoch` per epoch, and :func:`meta_validate`."""
     threads = runtime.prepare(config)
     from runkit import distributed
     from runkit.atomic import folders_to_make, remove_if_empty
@@ -110,25 +116,51 @@ def train(config):
 
 def _train(config, group, threads):
     import paddle  # noqa: F401  (after the thread set-up)
-    from dygraph_model import DygraphModel
-    import numpy as np
-    from dataio import rare_ids
-    from dataio.stage_files import files_matching
-    from dataio.vocabulary import check_train_data
-    from runkit import checkpoint, runs
-    from runkit.atomic import check_room, check_writable
     log = runtime.logger
     if not group.leader:  # rank 0 speaks for the run; warnings still show
         log.setLevel("WARNING")
-
     log.info("config %s", {k: v for k, v in config.items()
                            if not k.startswith("hyper_parameters.max_idxs")})
     log.info("device %s, %d CPU thread(s)", paddle.get_device(), threads)
+    # the model (and a warm start) first: a bad checkpoint fails before the
+    # data are read
+    model_class, model, run = start_model(config, group)
+    prepare_save_folder(config, group, model)
+    dataset = read_training_data(config, group, model, run)
+    # every rank from the same weights (a warm start or resume included)
+    group.same_weights(model)
+    optimizer = start_optimizer(model_class, model, config, run, dataset)
+    metrics = Metrics(model_class, config)
+    saved = []
+    if group.leader:
+        run.start()
+    epochs = config.get("runner.epochs")
+    if run.start_epoch >= epochs:
+        log.info("%s already holds epochs 0..%d of this run: nothing to do "
+                 "(raise runner.epochs to train further)",
+                 config.get("runner.model_save_path"), run.start_epoch - 1)
+    for epoch in range(run.start_epoch, epochs):
+        run.trained_now = True
+        losses = train_epoch(model_class, model, optimizer, dataset, config,
+                             group, metrics, epoch)
+        if group.leader:
+            saved.append(save_epoch(model, optimizer, dataset, run, epoch,
+                                    stepped=bool(losses)))
+    if group.leader:
+        meta_validate(model_class, model, dataset, run, config)
+    return saved
+
+
+def start_model(config, group):
+    """The model and the run it belongs to (runkit/runs.py: a folder of
+    another run is refused here), with a resumed run's weights and
+    mapping or a warm start's weights."""
+    from dygraph_model import DygraphModel
+    from runkit import checkpoint, runs
+    from runkit.atomic import check_writable
     save_dir = config.get("runner.model_save_path")
     if group.leader:
         check_writable(save_dir, "runner.model_save_path")
-    # the model (and a warm start) first: a bad checkpoint fails before the
-    # data are read
     model_class = DygraphModel()
     model = model_class.create_model(config)
     param_names = [p.name for p in model.parameters()]
@@ -143,16 +175,36 @@ def _train(config, group, threads):
         runs.verify_checkpoint(init)
         # weights only: the rare-id mapping is made from this run's rows
         checkpoint.load_into(model, checkpoint.load_state(init), init)
-        log.info("warm start from %s (runner.model_init_path: its weights, "
-                 "a fresh optimiser; runner.resume continues a run)", init)
-    if group.leader:
-        # only once the run is not refused: a refusal touches nothing
-        checkpoint.remove_leftovers(save_dir)
-        # parameters, and Adam's two moments per parameter; before the
-        # data are read
-        check_room(save_dir, 3 * 4 * sum(int(np.prod(p.shape))
-                                         for p in model.parameters()),
-                   "runner.model_save_path")
+        runtime.logger.info(
+            "warm start from %s (runner.model_init_path: its weights, a fresh "
+            "optimiser; runner.resume continues a run)", init)
+    return model_class, model, run
+
+
+def prepare_save_folder(config, group, model):
+    """Rank 0, once the run is not refused (a refusal touches nothing):
+    remove an interrupted save's leftovers, and check there is room for a
+    checkpoint before the data are read."""
+    import numpy as np
+    from runkit import checkpoint
+    from runkit.atomic import check_room
+    if not group.leader:
+        return
+    save_dir = config.get("runner.model_save_path")
+    checkpoint.remove_leftovers(save_dir)
+    # parameters, and Adam's two moments per parameter
+    check_room(save_dir, 3 * 4 * sum(int(np.prod(p.shape))
+                                     for p in model.parameters()),
+               "runner.model_save_path")
+
+
+def read_training_data(config, group, model, run):
+    """The training reader's dataset (this rank's share of a collective
+    run), and, in a new run, the rare-id mapping of its rows."""
+    from dataio import rare_ids
+    from dataio.stage_files import files_matching
+    from dataio.vocabulary import check_train_data
+    log = runtime.logger
     reader = runtime.load_module(config, "runner.train_reader_path")
     check_train_data(config)
     files = files_matching([config.get("runner.train_data_dir")], ".pkl")
@@ -174,89 +226,104 @@ def _train(config, group, threads):
             log.info("rare ids (%s %d, counted over the training rows in "
                      "%.2f s): %s", rare_ids.KEY, model.id_map.min_count,
                      time.time() - start, model.id_map.describe())
+    return dataset
 
-    # every rank from the same weights (a warm start or resume included)
-    group.same_weights(model)
+
+def start_optimizer(model_class, model, config, run, dataset):
+    """The meta-training optimiser; a resumed run's Adam moments and the
+    reader's random state where it stopped."""
+    from runkit import checkpoint
     optimizer = model_class.create_optimizer(model, config)
     if run.resume_from:
         opt_file = os.path.join(run.resume_from, "rec.pdopt")
         if os.path.isfile(opt_file):
             optimizer.set_state_dict(run.optimizer_state(
-                checkpoint.read_pickle_data(opt_file), param_names))
+                checkpoint.read_pickle_data(opt_file),
+                [p.name for p in model.parameters()]))
     if run.reader_state:
         dataset.rng.bit_generator.state = run.reader_state
-    metric_list, metric_names = model_class.create_metrics()
-    if not config.get("runner.use_auc"):
-        metric_list, metric_names = [], []
+    return optimizer
+
+
+class Metrics:
+    """The training AUC (``runner.use_auc``) and the text of a log line."""
+
+    def __init__(self, model_class, config):
+        self.metrics, self.names = model_class.create_metrics()
+        if not config.get("runner.use_auc"):
+            self.metrics, self.names = [], []
+
+    def reset(self):
+        for metric in self.metrics:
+            metric.reset()
+
+    def text(self):
+        return metric_text(self.names, self.metrics)
+
+
+def train_epoch(model_class, model, optimizer, dataset, config, group,
+                metrics, epoch):
+    """One epoch of meta-steps, logged every ``runner.print_interval``
+    meta-batches and at its end; this process's losses (none when the
+    method takes no training step)."""
+    log = runtime.logger
     interval = config.get("runner.print_interval")
     rows_per_batch = 2 * config.get("hyper_parameters.task_count") * \
         config.get("hyper_parameters.batch_size") * group.size
-    saved = []
-    if group.leader:
-        run.start()
-    if run.start_epoch >= config.get("runner.epochs"):
-        log.info("%s already holds epochs 0..%d of this run: nothing to do "
-                 "(raise runner.epochs to train further)", save_dir,
-                 run.start_epoch - 1)
-    for epoch in range(run.start_epoch, config.get("runner.epochs")):
-        run.trained_now = True
-        model.train()
-        for metric in metric_list:
-            metric.reset()
-        epoch_start = reader_start = interval_start = time.time()
-        reader_cost = batch_cost = 0.0
-        losses = []
-        # the "scratch" baseline is not trained: its checkpoints hold the
-        # seeded initial weights that meta-testing fine-tunes from
-        batches = [] if config.get("hyper_parameters.method") == "scratch" \
-            else dataset
-        for batch_id, batch in enumerate(batches):
-            reader_cost += time.time() - reader_start
-            step_start = time.time()
-            try:
-                losses.append(train_step(model_class, model, optimizer, batch,
-                                         config, metric_list,
-                                         group if group.active else None))
-            except NonFinite as exc:
-                raise NonFinite(diverged(
-                    config, epoch, batch_id, exc.args[0],
-                    runtime.STATUS.get("last_checkpoint"))) from None
-            batch_cost += time.time() - step_start
-            if (batch_id + 1) % interval == 0:
-                n = interval
-                # the loss over every rank's tasks; the AUC is rank 0's
-                mean_loss = group.mean(sum(losses[-n:]) / n)
-                auc = metric_text(metric_names, metric_list)
-                log.info(
-                    "epoch: %d, batch_id: %d, loss: %.6f%s, avg_reader_cost: "
-                    "%.5f sec, avg_batch_cost: %.5f sec, ips: %.2f ins/s",
-                    epoch, batch_id, mean_loss, auc, reader_cost / n,
-                    (reader_cost + batch_cost) / n,
-                    n * rows_per_batch / (time.time() - interval_start))
-                reader_cost = batch_cost = 0.0
-                interval_start = time.time()
-            reader_start = time.time()
-        auc = metric_text(metric_names, metric_list)
-        if not losses:
-            log.info("epoch: %d: method scratch, no training step", epoch)
-        else:
-            log.info("epoch: %d done, mean loss: %.6f%s, epoch time: %.2f s",
-                     epoch, group.mean(sum(losses) / len(losses)), auc,
-                     time.time() - epoch_start)
-        if not group.leader:
-            continue
-        # no step taken (scratch): no optimiser state worth saving
-        stepped = optimizer if losses else None
-        path = run.save_epoch(
-            epoch, lambda folder: checkpoint.write_checkpoint(model, stepped,
-                                                              folder),
-            dataset.rng.bit_generator.state)
-        log.info("saved %s", path)
-        runtime.STATUS["last_checkpoint"] = path
-        saved.append(path)
-    if group.leader:
-        meta_validate(model_class, model, dataset, run, config)
-    return saved
+    model.train()
+    metrics.reset()
+    epoch_start = reader_start = interval_start = time.time()
+    reader_cost = batch_cost = 0.0
+    losses = []
+    batches = dataset if model_class.takes_steps(config) else []
+    for batch_id, batch in enumerate(batches):
+        reader_cost += time.time() - reader_start
+        step_start = time.time()
+        try:
+            losses.append(train_step(model_class, model, optimizer, batch,
+                                     config, metrics.metrics,
+                                     group if group.active else None))
+        except NonFinite as exc:
+            raise NonFinite(diverged(
+                config, epoch, batch_id, exc.args[0],
+                runtime.STATUS.get("last_checkpoint"))) from None
+        batch_cost += time.time() - step_start
+        if (batch_id + 1) % interval == 0:
+            n = interval
+            # the loss over every rank's tasks; the AUC is rank 0's
+            mean_loss = group.mean(sum(losses[-n:]) / n)
+            log.info(
+                "epoch: %d, batch_id: %d, loss: %.6f%s, avg_reader_cost: "
+                "%.5f sec, avg_batch_cost: %.5f sec, ips: %.2f ins/s",
+                epoch, batch_id, mean_loss, metrics.text(), reader_cost / n,
+                (reader_cost + batch_cost) / n,
+                n * rows_per_batch / (time.time() - interval_start))
+            reader_cost = batch_cost = 0.0
+            interval_start = time.time()
+        reader_start = time.time()
+    auc = metrics.text()
+    if not losses:
+        log.info("epoch: %d: method %s, no training step", epoch,
+                 config.get("hyper_parameters.method"))
+    else:
+        log.info("epoch: %d done, mean loss: %.6f%s, epoch time: %.2f s",
+                 epoch, group.mean(sum(losses) / len(losses)), auc,
+                 time.time() - epoch_start)
+    return losses
+
+
+def save_epoch(model, optimizer, dataset, run, epoch, stepped):
+    """Rank 0: the epoch's checkpoint, with the reader's random state (a
+    resume draws on from there); its path."""
+    from runkit import checkpoint
+    # no step taken (scratch): no optimiser state worth saving
+    kept = optimizer if stepped else None
+    path = run.save_epoch(
+        epoch, lambda folder: checkpoint.write_checkpoint(model, kept, folder),
+        dataset.rng.bit_generator.state)
+    runtime.logger.info("saved %s", path)
+    runtime.STATUS["last_checkpoint"] = path
+    return path
 
 
 def meta_validate(model_class, model, dataset, run, config):
