@@ -195,6 +195,19 @@ def bench_meta_test(config, folder, campaigns, plain_campaigns):
             "campaigns": len(data), "seeds_candidates": sizes}
 
 
+def model_and_first_hot_campaign(config, folder):
+    """A fresh model, its initial weights and the first hot test campaign
+    of ``folder``: what the expansion figures start from."""
+    import reader_test
+    from dygraph_model import DygraphModel
+    model_class = DygraphModel()
+    model = model_class.create_model(config)
+    init = {k: v.clone() for k, v in model.state_dict().items()}
+    test = next(iter(reader_test.RecDataset(
+        [os.path.join(folder, "test_hot")], config)))
+    return model_class, model, init, test
+
+
 def bench_expand(config, dataset, folder, seeds=400, candidates=100000,
                  repeats=3, table_users=1000000):
     """One cold campaign (``seeds`` labelled seeds of a hot test campaign)
@@ -202,15 +215,10 @@ def bench_expand(config, dataset, folder, seeds=400, candidates=100000,
     through ``audience.expansion.expand_campaign``; and the scoring rate
     alone (candidates per second, the campaign's fine-tuned weights)."""
     import numpy as np
-    import reader_test
     from audience.expansion import expand_campaign
     from dataio.campaign import Campaign
-    from dygraph_model import DygraphModel
-    model_class = DygraphModel()
-    model = model_class.create_model(config)
-    init = {k: v.clone() for k, v in model.state_dict().items()}
-    test = next(iter(reader_test.RecDataset(
-        [os.path.join(folder, "test_hot")], config)))
+    model_class, model, init, test = model_and_first_hot_campaign(config,
+                                                                  folder)
     aid, x_spt, y_spt = test.aid, test.seed_x, test.seed_y
     rng = np.random.default_rng(0)
     pick = rng.choice(len(y_spt), size=min(seeds, len(y_spt)), replace=False)
@@ -518,18 +526,13 @@ def bench_table_only(config, folder, args):
     """The form-2 figures alone, on the first hot campaign's seeds (as
     ``bench_expand``)."""
     import numpy as np
-    import reader_test
     import reader_train
-    from dygraph_model import DygraphModel
+    from dataio.campaign import Campaign
     dataset = reader_train.RecDataset(
         [os.path.join(folder, "train", "train_stage1.pkl")], config)
-    model_class = DygraphModel()
-    model = model_class.create_model(config)
-    init = {k: v.clone() for k, v in model.state_dict().items()}
-    test = next(iter(reader_test.RecDataset(
-        [os.path.join(folder, "test_hot")], config)))
+    model_class, model, init, test = model_and_first_hot_campaign(config,
+                                                                  folder)
     aid, x_spt, y_spt = test.aid, test.seed_x, test.seed_y
-    from dataio.campaign import Campaign
     pick = np.random.default_rng(0).choice(len(y_spt), min(400, len(y_spt)),
                                            replace=False)
     campaign = Campaign(aid, [a[pick] for a in x_spt], np.arange(len(pick)),
