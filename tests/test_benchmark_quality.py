@@ -32,7 +32,7 @@ def test_smoke_runs_every_method_on_both_specs(tmp_path):
     proc = subprocess.run(
         [sys.executable, str(ROOT / "tools" / "benchmark_quality.py"),
          "--smoke", "--out", str(out)],
-        cwd=str(ROOT), capture_output=True, text=True, timeout=300)
+        cwd=str(ROOT), capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     keys = [m["key"] for m in bq.METHODS]
     labels = [m["label"] for m in bq.METHODS]
