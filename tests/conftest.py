@@ -14,6 +14,7 @@
   here with a message saying so, so the fast loop stays fast.
 """
 import os
+import sys
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
@@ -56,26 +57,38 @@ def demo(_demo_in_background):
     return _demo_in_background.result()
 
 
-@pytest.fixture(autouse=True)
-def _subprocesses_only_when_slow(request, monkeypatch):
-    if request.node.get_closest_marker("slow") is not None:
-        return
-    import subprocess
-    import sys
-    popen = subprocess.Popen
+# the test that runs now, when it is not marked slow (an audit hook cannot
+# be removed, so it reads this)
+_UNMARKED = []
 
-    def refuse(args, *rest, **kwargs):
-        # a Python process (a tool run); Paddle's own first import runs
-        # a shell command (ldd), which is let through
-        words = [args] if isinstance(args, (str, bytes)) else list(args)
-        if any(sys.executable in str(w) or "python" in str(w)
-               for w in words):
-            raise AssertionError(
-                "%s starts a Python subprocess: mark it @pytest.mark.slow "
-                "(the fast loop, pytest -m 'not slow', must stay under "
-                "90 s)" % request.node.nodeid)
-        return popen(args, *rest, **kwargs)
-    monkeypatch.setattr(subprocess, "Popen", refuse)
+
+def _refuse_python_subprocess(event, args):
+    if event != "subprocess.Popen" or not _UNMARKED:
+        return
+    # (executable, args, cwd, env): a Python process is a tool run; Paddle's
+    # own first import runs a shell command (ldd), which is let through
+    words = [args[0]] + ([args[1]] if isinstance(args[1], (str, bytes))
+                         else list(args[1] or []))
+    if any("python" in str(w) or sys.executable in str(w) for w in words):
+        raise AssertionError(
+            "%s starts a Python subprocess: mark it @pytest.mark.slow (the "
+            "fast loop, pytest -m 'not slow', must stay under 90 s)"
+            % _UNMARKED[0])
+
+
+sys.addaudithook(_refuse_python_subprocess)
+
+
+@pytest.fixture(autouse=True)
+def _subprocesses_only_when_slow(request):
+    if request.node.get_closest_marker("slow") is not None:
+        yield
+        return
+    _UNMARKED[:] = [request.node.nodeid]
+    try:
+        yield
+    finally:
+        _UNMARKED.clear()
 
 
 @pytest.fixture

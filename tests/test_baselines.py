@@ -18,6 +18,7 @@ def sparse_stages():
     return generator.generate(spec, 3, probabilities=True)
 
 
+@pytest.mark.slow
 def test_sparse_spec_is_as_sparse_as_claimed(sparse_stages):
     train = sparse_stages["train_stage1"]
     assert 0.02 < train["label"].mean() < 0.08          # about 5 % positives
@@ -44,6 +45,7 @@ def test_sparse_spec_is_as_sparse_as_claimed(sparse_stages):
     assert 0.7 < np.mean(aucs) < 0.9
 
 
+@pytest.mark.slow
 def test_probabilities_leave_the_draws_unchanged():
     a = generator.generate(generator.SAMPLE, 5)
     b = generator.generate(generator.SAMPLE, 5, probabilities=True)

@@ -17,6 +17,7 @@ from dataio.schema import IdMaxima
 MAXIMA = IdMaxima.from_config(FULL_MAX_IDXS)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, rows, campaigns", [
     ("paddlerec_sample_stage1.pkl", 586, 5),
     ("reproduction_sample_stage2.pkl", 5000, 86)])

@@ -81,6 +81,7 @@ def test_precision_per_tier_is_pooled_over_the_folds():
 
 
 # ------------------------------------------------------ against the truth
+@pytest.mark.slow
 def test_expected_auc_is_within_the_tolerance_of_the_realised_one(caplog):
     """A strongly separable generated campaign, labelled seeds and labelled
     candidates: the seeds' 5-fold AUC is within 0.06 of the audience's
@@ -103,6 +104,7 @@ def test_expected_auc_is_within_the_tolerance_of_the_realised_one(caplog):
     assert "expected AUC %.3f" % d["auc"] in caplog.text
 
 
+@pytest.mark.slow
 def test_seeds_that_tell_nothing_are_not_distinctive(caplog):
     caplog.set_level(logging.WARNING)
     (result, ) = run([make_campaign(seed=2, tells=0.0, seeds=100)])
@@ -127,6 +129,7 @@ def test_too_few_positives_is_too_small_to_say(caplog):
     assert "too few seeds" in caplog.text and "campaign 2" in caplog.text
 
 
+@pytest.mark.slow
 def test_drawn_negatives_are_the_negatives_of_the_cross_validation():
     config = small_config("hyper_parameters.batch_size=16",
                           "expand.negative_ratio=1")
@@ -140,6 +143,7 @@ def test_drawn_negatives_are_the_negatives_of_the_cross_validation():
 
 
 # ------------------------------------------- the expansion is unchanged
+@pytest.mark.slow
 def test_off_leaves_the_audience_as_it_was_and_on_is_deterministic():
     off = small_config("hyper_parameters.batch_size=16",
                        "runner.infer_seed_blend=0.5", "expand.diagnose=False",
@@ -181,6 +185,7 @@ class _Rank:
         return [obj, self.other] if self.rank == 0 else [self.other, obj]
 
 
+@pytest.mark.slow
 def test_the_folds_split_across_ranks_give_one_record():
     model_class, model, init = small_model(CONFIG)
     campaign = make_campaign(seed=5, seeds=60)
@@ -197,6 +202,7 @@ def test_the_folds_split_across_ranks_give_one_record():
     assert split == alone
 
 
+@pytest.mark.slow
 def test_form_two_reports_the_same_diagnostics_as_its_arrays(users):  # noqa: F811
     _, table = users
     ad = np.array([3, 3, 3, 3, 3, 3])

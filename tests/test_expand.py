@@ -97,6 +97,7 @@ def test_positives_only_or_unlabelled_seeds_get_drawn_negatives(labels, caplog):
     assert set(result.uid.tolist()) == set(campaign.cand_uid.tolist())
 
 
+@pytest.mark.slow
 def test_labelled_negative_seeds_draw_nothing():
     (result, ), _ = run([make_campaign(seed_y="mixed")])
     assert result.summary["negatives_drawn"] == 0
@@ -113,6 +114,7 @@ def test_a_small_campaign_is_skipped_and_the_others_go_on(caplog):
     assert "campaign 1 skipped" in caplog.text
 
 
+@pytest.mark.slow
 def test_expansion_is_deterministic():
     a = run([make_campaign()])[0][0]
     b = run([make_campaign()])[0][0]
@@ -313,6 +315,7 @@ def test_form_two_scores_every_user_of_the_table_but_the_seeds(tmp_path):
     assert aid in set(ads.aid)
 
 
+@pytest.mark.slow
 def test_python_entry_point_takes_frames():
     """In a notebook: two DataFrames in, the ranked audiences out."""
     from audience.sources import frame_campaigns

@@ -82,6 +82,7 @@ def campaign(aid, cand_uid, seed=0):
                     (np.arange(n) % 3 == 0).astype(np.float32))
 
 
+@pytest.mark.slow
 def test_excluded_users_are_in_no_audience_form_one(tmp_path):
     shut = exclusions.read_exclusions(write(
         tmp_path / "ex.csv", "uid,aid\n100,\n101,\n150,2\n9000,1\n"))
@@ -98,6 +99,7 @@ def test_excluded_users_are_in_no_audience_form_one(tmp_path):
     assert one.summary["candidates"] == 58 and two.summary["candidates"] == 57
 
 
+@pytest.mark.slow
 def test_excluded_users_are_in_no_audience_form_two(users):
     _, table = users    # uids 0, 5, ..., 995
     shut = exclusions.Exclusions("ex", np.array([100, 105, 7]),
@@ -204,6 +206,7 @@ def written_audiences(out):
                      for c in summary["campaigns"]}
 
 
+@pytest.mark.slow
 def test_the_tool_excludes_tiers_and_reports_overlap(tmp_path, checkpoint):
     shut = write(tmp_path / "ex.txt", "500\n501\n502\n")
     out = tmp_path / "out"
@@ -232,6 +235,7 @@ def test_the_tool_excludes_tiers_and_reports_overlap(tmp_path, checkpoint):
     assert row.share_of_b == pytest.approx(len(a & b) / len(b), abs=1e-6)
 
 
+@pytest.mark.slow
 def test_overlap_of_earlier_runs_equals_the_files(tmp_path, checkpoint):
     runs = [tmp_path / "one" / "aud", tmp_path / "two" / "aud"]
     for i, out in enumerate(runs):
@@ -289,6 +293,7 @@ def test_a_bad_exclusion_file_stops_the_tool_before_any_work(
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_plot_writes_a_png_of_the_run(tmp_path, checkpoint):
     out = tmp_path / "out"
     assert expand_tool(checkpoint, tmp_path, out, "--tiers", "5,10",

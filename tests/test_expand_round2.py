@@ -324,6 +324,7 @@ def test_seeds_without_a_positive_are_recorded_as_not_fine_tuned(caplog):
         untouched.summary["not_fine_tuned_because"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("labels", ["positive", None, "mixed"])
 def test_seeds_with_positives_are_recorded_as_fine_tuned(labels):
     """Positives-only or unlabelled seeds get drawn negatives: the seeds
@@ -364,6 +365,7 @@ def users(tmp_path_factory):
     return folder, table
 
 
+@pytest.mark.slow
 def test_form_two_records_a_campaign_that_was_not_fine_tuned(users, caplog):
     caplog.set_level(logging.INFO)
     _, table = users
@@ -406,6 +408,7 @@ def test_a_campaign_without_candidates_is_recorded_as_skipped(caplog):
     assert sum("campaign 3" in m for m in messages(caplog, logging.WARNING)) == 1
 
 
+@pytest.mark.slow
 def test_form_two_a_campaign_missing_from_ads_is_recorded_as_skipped(
         users, tmp_path):
     folder, table = users
@@ -479,6 +482,7 @@ def stage_files(tmp_path, seed_aids=(9, ), cand_aids=(9, ), labels="mixed"):
     return seeds, cands
 
 
+@pytest.mark.slow
 def test_expand_records_skips_in_the_summary_and_the_count(tmp_path, checkpoint,
                                                            caplog):
     caplog.set_level(logging.INFO)
@@ -544,6 +548,7 @@ def test_overwrite_onto_a_file_is_refused_before_any_work(tmp_path, name,
     assert target.read_text() == "mine" and hidden(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_export_records_a_campaign_that_was_not_fine_tuned(tmp_path,
                                                            checkpoint, caplog):
     caplog.set_level(logging.INFO)
@@ -559,6 +564,7 @@ def test_export_records_a_campaign_that_was_not_fine_tuned(tmp_path,
                for m in messages(caplog, logging.WARNING))
 
 
+@pytest.mark.slow
 def test_export_records_a_fine_tuned_campaign(tmp_path, checkpoint):
     seeds, cands = stage_files(tmp_path, labels="positive")
     out = tmp_path / "exp"

@@ -62,6 +62,7 @@ def test_overwrite_onto_another_tools_output_is_refused(tmp_path, checkpoint,
     assert "no summary.json" in errors(caplog)[0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("overwrite", [False, True])
 def test_an_empty_folder_may_be_the_output(tmp_path, checkpoint, caplog,
                                            overwrite):  # noqa: F811
@@ -77,6 +78,7 @@ def test_an_empty_folder_may_be_the_output(tmp_path, checkpoint, caplog,
     assert hidden(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_overwrite_still_replaces_an_earlier_output(tmp_path,
                                                     checkpoint):  # noqa: F811
     out = tmp_path / "out"
@@ -106,6 +108,7 @@ def test_files_put_into_the_empty_output_folder_meanwhile_are_kept(
 
 
 # --------------------------- U3: fine-tuned on seeds without any positive
+@pytest.mark.slow
 def test_seeds_without_a_positive_fine_tuned_anyway_are_warned_about(caplog):
     caplog.set_level(logging.INFO)
     config = small_config("hyper_parameters.batch_size=16",
@@ -122,6 +125,7 @@ def test_seeds_without_a_positive_fine_tuned_anyway_are_warned_about(caplog):
                                        config).summary
 
 
+@pytest.mark.slow
 def test_export_records_seeds_without_a_positive(tmp_path, checkpoint,
                                                  caplog):  # noqa: F811
     from helpers import CONFIG as CONFIG_FILE
@@ -155,6 +159,7 @@ def test_a_loose_checkpoint_file_is_named_with_its_own_folder(tmp_path,
 
 
 # ----------------------------------------------------------- G5: export
+@pytest.mark.slow
 def test_export_without_candidates_says_nothing_of_uids_and_records_paths(
         tmp_path, checkpoint, caplog, monkeypatch):  # noqa: F811
     caplog.set_level(logging.INFO)

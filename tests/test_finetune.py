@@ -51,6 +51,7 @@ def test_localised_fine_tuning_gives_the_plain_scores(batch_size):
     np.testing.assert_allclose(local, plain, rtol=0, atol=2e-6)
 
 
+@pytest.mark.slow
 def test_fine_tuning_moves_the_scores_towards_the_seeds():
     tuned = small_config("hyper_parameters.batch_size=16",
                          "runner.infer_train_epoch=20",

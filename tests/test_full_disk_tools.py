@@ -71,6 +71,7 @@ def test_expand_onto_a_full_disk_is_refused_before_any_work(
     assert sorted(os.listdir(small_disk)) == ["filler"]
 
 
+@pytest.mark.slow
 def test_expand_filling_the_disk_names_the_output_and_keeps_nothing(
         small_disk, tmp_path, checkpoint, caplog):  # noqa: F811
     caplog.set_level(logging.INFO)
@@ -100,6 +101,7 @@ def test_export_onto_a_full_disk_is_refused_before_saving(
     assert sorted(os.listdir(small_disk)) == ["filler"]
 
 
+@pytest.mark.slow
 def test_a_serving_model_cut_short_by_a_full_disk_is_an_error(small_disk):
     """paddle.jit.save itself says nothing when the weights do not fit."""
     from audience import serving

@@ -107,6 +107,7 @@ def test_scores_of_an_earlier_meta_test_are_refused_before_any_work(
     assert files_of(tmp_path / "r.scores") == before
 
 
+@pytest.mark.slow
 def test_overwrite_replaces_the_scores_only_once_complete(setup, tmp_path,
                                                           monkeypatch):
     from tools import infer_meta

@@ -50,6 +50,7 @@ def test_scores_of_another_result_file_are_refused_even_with_overwrite(
     assert not (tmp_path / "a.txt").exists()
 
 
+@pytest.mark.slow
 def test_a_run_without_scores_leaves_another_result_files_scores(
         setup, tmp_path, caplog):  # noqa: F811
     caplog.set_level("INFO")

@@ -146,6 +146,7 @@ def dense_grads(model, batch, config):
 
 
 # --------------------------------------------------------------------- tests
+@pytest.mark.slow
 def test_second_order_gradient_matches_finite_differences(float64):
     config = config_for(meta_order=2)
     model = make_model(config)
@@ -157,6 +158,7 @@ def test_second_order_gradient_matches_finite_differences(float64):
         assert abs(g - fd) / abs(fd) < 1e-5, (name, index, g, fd)
 
 
+@pytest.mark.slow
 def test_first_order_differs_from_second_order(float64):
     batch = make_batch()
     first = config_for(meta_order=1)

@@ -71,6 +71,7 @@ def test_form_two_draws_outside_the_candidates_when_it_can(users, caplog):  # no
     assert "users of the table outside the candidates" in caplog.text
 
 
+@pytest.mark.slow
 def test_form_two_draws_among_the_candidates_and_keeps_them(users):  # noqa: F811
     _, table = users
     # every user a candidate: nobody outside, the drawn stay candidates

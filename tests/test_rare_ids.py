@@ -336,6 +336,7 @@ def test_a_resumed_run_keeps_its_mapping(trained, data, tmp_path, caplog):
         (folder / "0" / rare_ids.FILE).read_bytes()
 
 
+@pytest.mark.slow
 def test_a_warm_start_counts_its_own_rows(trained, data, tmp_path):
     from tools.trainer import train
     save = tmp_path / "warm"

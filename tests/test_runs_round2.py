@@ -87,6 +87,7 @@ def add_user_files(folder):
                                                 "infer_result.json", "scores")}
 
 
+@pytest.mark.slow
 def test_overwrite_removes_only_the_earlier_runs_files(copy_of, caplog):
     caplog.set_level(logging.INFO)
     folder = copy_of()
@@ -105,6 +106,7 @@ def test_overwrite_removes_only_the_earlier_runs_files(copy_of, caplog):
     assert "kept infer_result.json, mydata, notes.txt, scores" in log
 
 
+@pytest.mark.slow
 def test_overwrite_of_a_run_without_manifest_removes_only_checkpoints(
         copy_of, caplog):
     caplog.set_level(logging.INFO)
@@ -235,6 +237,7 @@ def test_resume_refuses_a_damaged_earlier_epoch(copy_of):
         runs.Run(str(folder), config, [])
 
 
+@pytest.mark.slow
 def test_run_json_records_what_each_resume_changed(copy_of, tmp_path):
     folder = copy_of()
     data = tmp_path / "data2"

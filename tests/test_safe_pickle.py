@@ -116,6 +116,7 @@ HOSTILE = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(HOSTILE))
 def test_hostile_payload_is_live_under_plain_pickle(tmp_path, case):
     # Guards the test below: each payload really does create the marker.

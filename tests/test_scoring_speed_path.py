@@ -108,6 +108,7 @@ def campaigns():
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("per_pass", [1, 3])
 def test_campaigns_in_one_pass_rank_as_the_network(table, monkeypatch,
                                                    per_pass):

@@ -8,6 +8,7 @@ from runkit.metrics import TOP_FRACTION, campaign_metrics, top_count, top_k
 from test_expand import CONFIG, make_campaign, small_model
 
 
+@pytest.mark.slow
 def test_top_count_is_the_papers_int_with_at_least_one():
     n = np.arange(1, 100001)
     got = np.array([top_count(0.05, int(k)) for k in n])

@@ -5,6 +5,7 @@ leftovers; the free space is checked before the data are read."""
 import logging
 import os
 import shutil
+import pytest
 
 from dataio.vocabulary import read_max_idxs_file
 from helpers import ROOT, yaml_list
@@ -30,6 +31,7 @@ def test_an_empty_training_folder_leaves_no_save_folder(tmp_path, caplog):
     assert not (tmp_path / "runs").exists()   # and the parent it made
 
 
+@pytest.mark.slow
 def test_a_damaged_warm_start_leaves_no_save_folder(copy_of, tmp_path):  # noqa: F811
     params = copy_of() / "0" / "rec.pdparams"
     flip_a_byte(params)

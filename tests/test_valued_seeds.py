@@ -67,6 +67,7 @@ def test_equal_values_fine_tune_bit_for_bit_as_no_values():
     assert any(not np.array_equal(plain[k], valued[k]) for k in plain)
 
 
+@pytest.mark.slow
 def test_the_expansion_without_values_is_unchanged_by_equal_values():
     a = expand(CONFIG, [make_campaign(seed_y=None)], 0.1,
                *small_model(CONFIG))[0][0]
@@ -102,6 +103,7 @@ def test_a_campaign_whose_positives_are_all_worth_0_is_skipped():
 
 
 # ------------------------------------------------- form 1: the stage file
+@pytest.mark.slow
 @pytest.mark.parametrize("bad, shown", [(-1.5, "-1.5"), ("lots", "'lots'"),
                                         (None, "None")])
 def test_form_one_refuses_a_bad_value_before_any_work(
@@ -125,6 +127,7 @@ def test_form_one_refuses_a_bad_value_before_any_work(
     assert "\n" not in line and not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_form_one_values_reach_the_fine_tuning(tmp_path, checkpoint):  # noqa: F811
     import json
     seeds, cands = stage_files(tmp_path, labels="positive")
@@ -157,6 +160,7 @@ def test_form_two_reads_values_and_refuses_bad_ones(users, tmp_path):  # noqa: F
         assert shown in message and "\n" not in message
 
 
+@pytest.mark.slow
 def test_form_two_values_weight_the_fine_tuning(users):  # noqa: F811
     _, table = users
     ad = np.array([3, 3, 3, 3, 3, 3])
