@@ -9,6 +9,7 @@ import paddle
 import pandas as pd
 import pytest
 
+from audience import expansion
 from audience.expansion import expand
 from audience.sources import user_table_campaigns
 from audience.training_set import VALUED, seed_weights
