@@ -204,6 +204,7 @@ def read_training_data(config, group, model, run):
     from dataio import rare_ids
     from dataio.stage_files import files_matching
     from dataio.vocabulary import check_train_data
+    from runkit import size_hint
     log = runtime.logger
     reader = runtime.load_module(config, "runner.train_reader_path")
     check_train_data(config)
@@ -213,6 +214,9 @@ def read_training_data(config, group, model, run):
         if group.active else reader.RecDataset(files, config)
     log.info("read %d rows, %d campaigns from %s in %.2f s", len(dataset.stage),
              len(dataset.index.aids), ", ".join(files), time.time() - start)
+    advice = size_hint.hint(config, len(dataset.stage) * group.size)
+    if advice and group.leader:
+        log.warning(advice)
     held = getattr(dataset, "validation", ())
     if len(held):
         log.info("meta-validation: %d campaign(s) held out of meta-training "
@@ -333,6 +337,9 @@ def meta_validate(model_class, model, dataset, run, config):
     validates only if the run has no choice yet."""
     from tuning import search
     log = runtime.logger
+    advice = size_hint.hint(config, len(dataset.stage) * group.size)
+    if advice and group.leader:
+        log.warning(advice)
     held = getattr(dataset, "validation", ())
     if not len(held):
         if config.get("tuning.share") > 0:
