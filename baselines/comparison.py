@@ -135,6 +135,12 @@ SMOKE_SHARED = [
     "hyper_parameters.batch_size=32",
     "runner.epochs=1",
     "runner.infer_train_epoch=1",
+    # meta-validation runs, on a grid of two settings and two folds: the
+    # full grid took 85 % of the smoke's time (tests/test_meta_validation.py
+    # covers the search itself)
+    "tuning.learning_rates=[0.003,0.01]",
+    "tuning.passes=[1]",
+    "tuning.folds=2",
 ]
 
 SETS = ("hot", "cold")

@@ -3,12 +3,15 @@
 * Few CPU threads and the tools' CPU fast path: Paddle reads
   OMP_NUM_THREADS once, when first imported, and conftest is imported
   before any test module.
-* The shipped demo (tools/trainer.py + tools/infer_meta.py on config.yaml,
-  about a minute of CPU) is started in the background at the beginning of
-  the session when an end-to-end test that needs it is selected, and the
-  end-to-end tests are moved to the end of the run: the demo trains on one
-  core while the unit tests run on the other. METAHEAC_SKIP_DEMO=1 skips
-  those demo tests (for quick local iterations; CI should run them).
+* Two workers (``make test``: pytest-xdist, ``-n 2 --dist loadgroup``): each
+  test module is one group, run by one worker; the tests that need the
+  shipped demo (tools/trainer.py + tools/infer_meta.py on config.yaml, about
+  a minute and a half of CPU) are one group too, handed out first, so one
+  worker trains the demo while the other runs the rest.
+  Without xdist (``pytest tests``) the demo is started in the background at
+  the beginning of the session and the tests that need it run last.
+  METAHEAC_SKIP_DEMO=1 skips those demo tests (for quick local iterations;
+  CI runs them).
 * The fast loop, ``pytest -m "not slow"``: a test that starts a process
   (a tool's subprocess) must be marked ``slow``; an unmarked one fails
   here with a message saying so, so the fast loop stays fast.
@@ -28,14 +31,33 @@ import pytest  # noqa: E402
 import helpers  # noqa: E402
 
 
+# a worker of pytest-xdist (make test runs two): there the demo runs in
+# the worker that takes its tests, not beside the unit tests
+XDIST = "PYTEST_XDIST_WORKER" in os.environ
+
+
+def _needs_demo(item):
+    return "demo" in getattr(item, "fixturenames", ())
+
+
 def pytest_collection_modifyitems(session, config, items):
-    # stable: other tests keep their order, the ones needing the demo last
-    items.sort(key=lambda item: "demo" in getattr(item, "fixturenames", ()))
+    if not XDIST:
+        # stable: other tests keep their order, the ones needing the demo
+        # last (the demo trains in the background meanwhile)
+        items.sort(key=_needs_demo)
+        return
+    # --dist loadgroup hands out whole groups in this order: the demo's
+    # tests first, as one group (one worker trains it while the other runs
+    # the rest), then each module as a group (its module fixtures built once)
+    items.sort(key=lambda item: not _needs_demo(item))
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(
+            "demo" if _needs_demo(item) else item.module.__name__))
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _demo_in_background(request, tmp_path_factory):
-    wanted = not os.environ.get("METAHEAC_SKIP_DEMO") and any(
+    wanted = not os.environ.get("METAHEAC_SKIP_DEMO") and not XDIST and any(
         "demo" in getattr(item, "fixturenames", ())
         for item in request.session.items)
     if not wanted:
@@ -50,10 +72,16 @@ def _demo_in_background(request, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def demo(_demo_in_background):
+def demo(_demo_in_background, tmp_path_factory):
     """The finished demo run: logs, return codes, the result JSON."""
-    if _demo_in_background is None:
+    if os.environ.get("METAHEAC_SKIP_DEMO"):
         pytest.skip("METAHEAC_SKIP_DEMO is set")
+    if _demo_in_background is None:   # a worker of pytest-xdist: run it now
+        run = helpers.DemoRun(tmp_path_factory.mktemp("demo"))
+        try:
+            return run.result()
+        finally:
+            run.stop()
     return _demo_in_background.result()
 
 

@@ -82,11 +82,13 @@ def training_overrides(overrides):
     return overrides
 
 
-def tool_command(script, overrides, config=CONFIG, extra=()):
+def tool_command(script, overrides, config=CONFIG, extra=(), tuning=False):
+    """The command line of a tool run; a training run goes without
+    meta-validation (``NO_TUNING``) unless ``tuning``."""
     import sys
     command = [sys.executable, str(ROOT / "tools" / script), "-m", str(config)]
     command += list(extra)
-    if script == "trainer.py":
+    if script == "trainer.py" and not tuning:
         overrides = training_overrides(overrides)
     return command + (["-o"] + list(overrides) if overrides else [])
 
@@ -121,7 +123,9 @@ class DemoRun:
         import subprocess
         self.log = open(self.folder / "train.log", "w")
         self.proc = subprocess.Popen(
-            tool_command("trainer.py", self.paths), cwd=str(ROOT),
+            # config.yaml as make demo runs it: meta-validation included
+            tool_command("trainer.py", self.paths, tuning=True),
+            cwd=str(ROOT),
             env=tool_env(), stdout=self.log, stderr=subprocess.STDOUT,
             text=True)
 

@@ -32,7 +32,7 @@ def test_smoke_runs_every_method_on_both_specs(tmp_path):
     proc = subprocess.run(
         [sys.executable, str(ROOT / "tools" / "benchmark_quality.py"),
          "--smoke", "--out", str(out)],
-        cwd=str(ROOT), capture_output=True, text=True, timeout=900)
+        cwd=str(ROOT), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     keys = [m["key"] for m in bq.METHODS]
     labels = [m["label"] for m in bq.METHODS]
@@ -46,7 +46,7 @@ def test_smoke_runs_every_method_on_both_specs(tmp_path):
         for key in keys:
             info = results["methods"][key]
             assert [r["seed"] for r in info["runs"]] == results["seeds"]
-            assert len(results["seeds"]) == 3
+            assert results["seeds"] == [2021, 2022]
             for name in ("hot", "cold"):
                 for metric, _ in bq.METRICS:
                     stat = info["summary"][name][metric]

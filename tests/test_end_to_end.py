@@ -183,6 +183,9 @@ def test_demo_trains_and_saves_checkpoints(demo):
     assert "epoch: %d done" % (EPOCHS - 1) in demo["train_log"]
     assert "saved %s" % (model / str(EPOCHS - 1)) in demo["train_log"]
     assert "Traceback" not in demo["train_log"]
+    # config.yaml as make demo runs it, meta-validation included: the
+    # readme's figures come from that run
+    assert "meta-validation on" in demo["train_log"]
 
 
 @pytest.mark.parametrize("test_set", ["hot", "cold"])

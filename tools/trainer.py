@@ -337,9 +337,6 @@ def meta_validate(model_class, model, dataset, run, config):
     validates only if the run has no choice yet."""
     from tuning import search
     log = runtime.logger
-    advice = size_hint.hint(config, len(dataset.stage) * group.size)
-    if advice and group.leader:
-        log.warning(advice)
     held = getattr(dataset, "validation", ())
     if not len(held):
         if config.get("tuning.share") > 0:
