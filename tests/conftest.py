@@ -3,11 +3,11 @@
 * Few CPU threads and the tools' CPU fast path: Paddle reads
   OMP_NUM_THREADS once, when first imported, and conftest is imported
   before any test module.
-* Two workers (``make test``: pytest-xdist, ``-n 2 --dist loadgroup``): each
-  test module is one group, run by one worker; the tests that need the
-  shipped demo (tools/trainer.py + tools/infer_meta.py on config.yaml, about
-  a minute and a half of CPU) are one group too, handed out first, so one
-  worker trains the demo while the other runs the rest.
+* Two workers (``make test``: pytest-xdist, ``-n 2 --dist loadfile``): each
+  test module is run by one worker. The tests that need the shipped demo
+  (tools/trainer.py + tools/infer_meta.py on config.yaml, about a minute
+  and a half of CPU) are in one module, handed out first, so one worker
+  trains the demo while the other runs the rest.
   Without xdist (``pytest tests``) the demo is started in the background at
   the beginning of the session and the tests that need it run last.
   METAHEAC_SKIP_DEMO=1 skips those demo tests (for quick local iterations;
@@ -31,9 +31,10 @@ import pytest  # noqa: E402
 import helpers  # noqa: E402
 
 
-# a worker of pytest-xdist (make test runs two): there the demo runs in
-# the worker that takes its tests, not beside the unit tests
-XDIST = "PYTEST_XDIST_WORKER" in os.environ
+def _xdist_worker(config):
+    """True in a worker of pytest-xdist (make test runs two): there the demo
+    runs in the worker that takes its tests, not beside the unit tests."""
+    return hasattr(config, "workerinput")
 
 
 def _needs_demo(item):
@@ -41,23 +42,25 @@ def _needs_demo(item):
 
 
 def pytest_collection_modifyitems(session, config, items):
-    if not XDIST:
-        # stable: other tests keep their order, the ones needing the demo
-        # last (the demo trains in the background meanwhile)
-        items.sort(key=_needs_demo)
-        return
-    # --dist loadgroup hands out whole groups in this order: the demo's
-    # tests first, as one group (one worker trains it while the other runs
-    # the rest), then each module as a group (its module fixtures built once)
-    items.sort(key=lambda item: not _needs_demo(item))
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(
-            "demo" if _needs_demo(item) else item.module.__name__))
+    # stable: other tests keep their order. Alone, the ones needing the demo
+    # run last (the demo trains in the background meanwhile); in a worker of
+    # make test's --dist loadfile they come first, so their module is handed
+    # out first and one worker trains the demo while the other runs the rest
+    worker = _xdist_worker(config)
+    items.sort(key=lambda item: _needs_demo(item) != worker)
+    modules = sorted({item.module.__name__ for item in items
+                      if _needs_demo(item)})
+    if len(modules) > 1:
+        raise pytest.UsageError(
+            "the demo fixture is used in %s: keep its tests in one module "
+            "(test_end_to_end.py), else each worker of make test trains the "
+            "demo" % ", ".join(modules))
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _demo_in_background(request, tmp_path_factory):
-    wanted = not os.environ.get("METAHEAC_SKIP_DEMO") and not XDIST and any(
+    wanted = not os.environ.get("METAHEAC_SKIP_DEMO") and \
+        not _xdist_worker(request.config) and any(
         "demo" in getattr(item, "fixturenames", ())
         for item in request.session.items)
     if not wanted:

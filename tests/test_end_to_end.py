@@ -4,15 +4,20 @@
   checkpoints, and meta-test quality above thresholds;
 * determinism and kept checkpoints, on a tiny synthetic data set;
 * the released PaddleRec sample, whose labels are all 1: single-class
-  campaigns are reported as such, never scored 0.5.
+  campaigns are reported as such, never scored 0.5;
+* the demo's checkpoint through tools/expand.py, and its saved scores.
 
-The demo run is started in the background by conftest.py (fixture
-``demo``) so that it trains while the unit tests run.
+The demo run (fixture ``demo``, conftest.py) is shared by the tests of this
+module only, so that the two workers of make test never both train it.
 """
 import json
+import os
 from dataclasses import replace
 
+import numpy as np
+import pandas as pd
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from helpers import (CONFIG, FIXTURES, FULL_MAX_IDXS, ROOT, run_tool,
                      yaml_list)
@@ -228,13 +233,73 @@ def documented_results():
 
 
 def test_demo_matches_the_readme_within_tolerance(demo):
-    """Float sums differ between CPUs and math libraries: the documented
-    figures are met within 0.02 (P@5 % moves by 1/15 per swapped candidate
-    of a campaign, so it gets 0.04), not to the last digit."""
+    """Float sums differ between CPUs and math libraries, and fine-tuning
+    carries the difference on: the same seed gave hot / cold GAUC 0.799 /
+    0.772 on AMD EPYC without AVX-512 and 0.787 / 0.789 on AMD EPYC with
+    it, P@5 % 0.733 / 0.717 and 0.683 / 0.725 (one swapped candidate
+    moves a campaign's P@5 % by 1/15). So the documented figures are met
+    within 0.03, P@5 % within 0.08, not to the last digit; a change that
+    moves them further has made the readme stale."""
     assert demo["train_rc"] == 0, demo["train_log"][-3000:]
     for name, want in documented_results().items():
         got = demo["json"]["epochs"]["0"][name]["summary"]
         for metric, value in want.items():
-            tolerance = 0.04 if metric == "precision_at_5pct" else 0.02
+            tolerance = 0.08 if metric == "precision_at_5pct" else 0.03
             assert got[metric] == pytest.approx(value, abs=tolerance), \
                 (name, metric)
+
+
+# --------------- the demo's checkpoint through tools/expand.py and the scores
+@pytest.mark.slow
+def test_expansion_on_the_sample_finds_the_held_back_positives(demo, tmp_path):
+    """The candidates' labels are removed from the file the tool gets, then
+    the audience is checked against them; per campaign the tool's AUC is the
+    meta-test's (one code path)."""
+    assert demo["train_rc"] == 0, demo["train_log"][-3000:]
+    for name, folder, stem in (("hot", "test", "test"),
+                               ("cold", "test_cold", "test_cold")):
+        truth = pd.read_pickle(ROOT / "data" / folder / ("%s_stage2.pkl" % stem))
+        unlabelled = tmp_path / ("%s_candidates.pkl" % name)
+        truth.drop(columns="label").to_pickle(unlabelled)
+        out = tmp_path / name
+        done = run_tool("expand.py", [
+            "expand.checkpoint=%s" % (demo["model_dir"] / "0")], extra=[
+            "--seeds", str(ROOT / "data" / folder / ("%s_stage1.pkl" % stem)),
+            "--candidates", str(unlabelled), "--out", str(out)])
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        lifts = []
+        for aid, group in truth.groupby("aid"):
+            audience = pd.read_csv(out / str(aid) / "audience.csv")
+            assert len(audience) == 15   # 5 % of 300
+            rate = truth.label.to_numpy()[audience.uid.to_numpy()].mean()
+            lifts.append(rate / group.label.mean())
+        assert np.mean(lifts) > 1.5, lifts
+        aucs = {c["aid"]: c["auc"] for c in
+                demo["json"]["epochs"]["0"][name]["campaigns"]}
+        # same code path as the meta-test: same scores, so the same AUC
+        for aid, group in truth.groupby("aid"):
+            scores = pd.read_csv(out / str(aid) / "scores.csv")
+            auc = roc_auc_score(truth.label.to_numpy()[scores.uid.to_numpy()],
+                                scores.score)
+            assert auc == pytest.approx(aucs[aid], abs=1e-3)
+
+
+
+@pytest.mark.slow
+def test_infer_meta_saves_every_candidates_score(demo, tmp_path):
+    assert demo["train_rc"] == 0, demo["train_log"][-3000:]
+    result = tmp_path / "r.json"
+    done = run_tool("infer_meta.py", [
+        "runner.infer_load_path=%s" % demo["model_dir"],
+        "runner.infer_result_path=%s" % result, "runner.save_scores=True",
+        "runner.test_cold_data_dir=null"])
+    assert done.returncode == 0, done.stdout[-3000:]
+    rows = json.loads(result.read_text())["epochs"]["0"]["hot"]["campaigns"]
+    folder = tmp_path / "r.scores" / "0" / "hot"
+    assert sorted(os.listdir(folder)) == sorted(str(r["aid"]) for r in rows)
+    for row in rows:
+        scores = pd.read_csv(folder / str(row["aid"]) / "scores.csv")
+        assert list(scores.columns) == ["uid", "score", "label"]
+        assert len(scores) == row["candidates"]
+        assert roc_auc_score(scores.label, scores.score) == pytest.approx(
+            row["auc"], abs=1e-4)

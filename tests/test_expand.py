@@ -8,7 +8,6 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.metrics import roc_auc_score
 
 from audience import expansion, output
 from audience.expansion import audience_size, expand, parse_top
@@ -227,41 +226,6 @@ def test_row_index_names_users_without_a_uid_column(checkpoint, tmp_path):
     assert "auc" not in summary["campaigns"][0]   # no labels given
 
 
-# ------------------------------------------- the sample data, end to end
-@pytest.mark.slow
-def test_expansion_on_the_sample_finds_the_held_back_positives(demo, tmp_path):
-    """The candidates' labels are removed from the file the tool gets, then
-    the audience is checked against them; per campaign the tool's AUC is the
-    meta-test's (one code path)."""
-    assert demo["train_rc"] == 0, demo["train_log"][-3000:]
-    for name, folder, stem in (("hot", "test", "test"),
-                               ("cold", "test_cold", "test_cold")):
-        truth = pd.read_pickle(ROOT / "data" / folder / ("%s_stage2.pkl" % stem))
-        unlabelled = tmp_path / ("%s_candidates.pkl" % name)
-        truth.drop(columns="label").to_pickle(unlabelled)
-        out = tmp_path / name
-        done = run_tool("expand.py", [
-            "expand.checkpoint=%s" % (demo["model_dir"] / "0")], extra=[
-            "--seeds", str(ROOT / "data" / folder / ("%s_stage1.pkl" % stem)),
-            "--candidates", str(unlabelled), "--out", str(out)])
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-        lifts = []
-        for aid, group in truth.groupby("aid"):
-            audience = pd.read_csv(out / str(aid) / "audience.csv")
-            assert len(audience) == 15   # 5 % of 300
-            rate = truth.label.to_numpy()[audience.uid.to_numpy()].mean()
-            lifts.append(rate / group.label.mean())
-        assert np.mean(lifts) > 1.5, lifts
-        aucs = {c["aid"]: c["auc"] for c in
-                demo["json"]["epochs"]["0"][name]["campaigns"]}
-        # same code path as the meta-test: same scores, so the same AUC
-        for aid, group in truth.groupby("aid"):
-            scores = pd.read_csv(out / str(aid) / "scores.csv")
-            auc = roc_auc_score(truth.label.to_numpy()[scores.uid.to_numpy()],
-                                scores.score)
-            assert auc == pytest.approx(aucs[aid], abs=1e-3)
-
-
 # ------------------------------------------------- form 2: a user table
 @pytest.mark.slow
 def test_form_two_scores_every_user_of_the_table_but_the_seeds(tmp_path):
@@ -337,21 +301,3 @@ def test_python_entry_point_takes_frames():
         assert r.audience_size == 5 and "auc" not in r.summary
 
 
-@pytest.mark.slow
-def test_infer_meta_saves_every_candidates_score(demo, tmp_path):
-    assert demo["train_rc"] == 0, demo["train_log"][-3000:]
-    result = tmp_path / "r.json"
-    done = run_tool("infer_meta.py", [
-        "runner.infer_load_path=%s" % demo["model_dir"],
-        "runner.infer_result_path=%s" % result, "runner.save_scores=True",
-        "runner.test_cold_data_dir=null"])
-    assert done.returncode == 0, done.stdout[-3000:]
-    rows = json.loads(result.read_text())["epochs"]["0"]["hot"]["campaigns"]
-    folder = tmp_path / "r.scores" / "0" / "hot"
-    assert sorted(os.listdir(folder)) == sorted(str(r["aid"]) for r in rows)
-    for row in rows:
-        scores = pd.read_csv(folder / str(row["aid"]) / "scores.csv")
-        assert list(scores.columns) == ["uid", "score", "label"]
-        assert len(scores) == row["candidates"]
-        assert roc_auc_score(scores.label, scores.score) == pytest.approx(
-            row["auc"], abs=1e-4)
