@@ -40,7 +40,7 @@ class _Seeds:
     def needs_negatives(self):
         """Seeds that hold no negative (only positives, or no label at all:
         the usual upload of converters) are trained against drawn
-        negatives (audience/negatives.py)."""
+        negatives (audience/training_set.py)."""
         return self.seed_y is None or not (np.asarray(self.seed_y) == 0).any()
 
 

@@ -115,7 +115,10 @@ class DemoRun:
         self.result_path = self.folder / "r.json"
         self.paths = ["runner.model_save_path=%s" % self.model_dir,
                       "runner.infer_load_path=%s" % self.model_dir,
-                      "runner.infer_result_path=%s" % self.result_path]
+                      "runner.infer_result_path=%s" % self.result_path,
+                      # the readme's table: make demo on 2 cores, whose
+                      # float sums (and figures) differ from one thread's
+                      "runner.num_threads=2"]
         self.proc = None
         self._result = None
 

@@ -233,18 +233,18 @@ def documented_results():
 
 
 def test_demo_matches_the_readme_within_tolerance(demo):
-    """Float sums differ between CPUs and math libraries, and fine-tuning
-    carries the difference on: the same seed gave hot / cold GAUC 0.799 /
-    0.772 on AMD EPYC without AVX-512 and 0.787 / 0.789 on AMD EPYC with
-    it, P@5 % 0.733 / 0.717 and 0.683 / 0.725 (one swapped candidate
-    moves a campaign's P@5 % by 1/15). So the documented figures are met
-    within 0.03, P@5 % within 0.08, not to the last digit; a change that
-    moves them further has made the readme stale."""
+    """The demo runs on 2 threads, as the readme's make demo on 2 cores:
+    float sums differ with the thread count, and fine-tuning carries the
+    difference on (one thread gave hot / cold GAUC 0.787 / 0.789 where two
+    gave 0.799 / 0.773). Between CPUs they differ less (two threads: 0.7993
+    / 0.7720 on AMD EPYC without AVX-512, 0.7987 / 0.7734 with it), so the
+    documented figures are met within 0.02 (P@5 % within 0.04: one swapped
+    candidate moves a campaign's by 1/15), not to the last digit."""
     assert demo["train_rc"] == 0, demo["train_log"][-3000:]
     for name, want in documented_results().items():
         got = demo["json"]["epochs"]["0"][name]["summary"]
         for metric, value in want.items():
-            tolerance = 0.08 if metric == "precision_at_5pct" else 0.03
+            tolerance = 0.04 if metric == "precision_at_5pct" else 0.02
             assert got[metric] == pytest.approx(value, abs=tolerance), \
                 (name, metric)
 
