@@ -25,12 +25,12 @@ demo: venv
 
 # two workers, one per core (tests/conftest.py: how the tests are grouped)
 test: venv
-	$(PY) -m pytest -q -n 2 --dist loadfile tests
+	$(PY) -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder tests
 
 # the edit-test loop: every test that starts a tool's subprocess is marked
 # slow (tests/conftest.py fails an unmarked one)
 test-fast: venv
-	$(PY) -m pytest -q -n 2 --dist loadfile -m "not slow" tests
+	$(PY) -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder -m "not slow" tests
 
 clean:
 	rm -rf output_model* .pytest_cache

@@ -3,8 +3,9 @@
 * Few CPU threads and the tools' CPU fast path: Paddle reads
   OMP_NUM_THREADS once, when first imported, and conftest is imported
   before any test module.
-* Two workers (``make test``: pytest-xdist, ``-n 2 --dist loadfile``): each
-  test module is run by one worker. The tests that need the shipped demo
+* Two workers (``make test``: pytest-xdist, ``-n 2 --dist loadfile
+  --no-loadscope-reorder``, modules handed out in collection order, not
+  largest first): each test module is run by one worker. The tests that need the shipped demo
   (tools/trainer.py + tools/infer_meta.py on config.yaml, about a minute
   and a half of CPU) are in one module, handed out first, so one worker
   trains the demo while the other runs the rest.
@@ -44,8 +45,9 @@ def _needs_demo(item):
 def pytest_collection_modifyitems(session, config, items):
     # stable: other tests keep their order. Alone, the ones needing the demo
     # run last (the demo trains in the background meanwhile); in a worker of
-    # make test's --dist loadfile they come first, so their module is handed
-    # out first and one worker trains the demo while the other runs the rest
+    # make test's --dist loadfile (--no-loadscope-reorder) they come first,
+    # so their module is handed out first and one worker trains the demo
+    # while the other runs the rest
     worker = _xdist_worker(config)
     items.sort(key=lambda item: _needs_demo(item) != worker)
     modules = sorted({item.module.__name__ for item in items

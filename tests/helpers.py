@@ -60,8 +60,8 @@ def randomize_parameters(model, rng, scale=0.5):
 
 # ------------------------------------------------------ tool subprocesses
 def tool_env():
-    """Environment of a tool subprocess: one CPU thread (the suite runs
-    the shipped demo beside the other tests on 2 cores)."""
+    """Environment of a tool subprocess: one CPU thread (two workers share
+    2 cores), unless the run sets ``runner.num_threads`` (the demo: 2)."""
     import os
     env = dict(os.environ)
     env["OMP_NUM_THREADS"] = "1"

@@ -1,6 +1,7 @@
 """Audience expansion: the rules (seeds left out, negatives drawn for
 positives-only seeds, small campaigns skipped, sizes), the files, and the
-tool end to end on the sample data against held-back labels."""
+tool end to end on small data (on the demo's checkpoint against held-back
+labels: tests/test_end_to_end.py, the one module that uses the demo)."""
 import json
 import logging
 import os

@@ -214,7 +214,8 @@ def read_training_data(config, group, model, run):
         if group.active else reader.RecDataset(files, config)
     log.info("read %d rows, %d campaigns from %s in %.2f s", len(dataset.stage),
              len(dataset.index.aids), ", ".join(files), time.time() - start)
-    advice = size_hint.hint(config, len(dataset.stage) * group.size)
+    # every rank reads every row (its share is of the tasks drawn)
+    advice = size_hint.hint(config, len(dataset.stage))
     if advice and group.leader:
         log.warning(advice)
     held = getattr(dataset, "validation", ())
