@@ -52,3 +52,19 @@ def test_trainer_logs_it_when_reading_the_training_data(monkeypatch, caplog):
     with caplog.at_level(logging.WARNING, logger="metaheac"):
         trainer.read_training_data(config(), ALONE, model, run)
     assert not any("training rows" in r.getMessage() for r in caplog.records)
+
+
+def test_a_collective_run_counts_the_rows_once(monkeypatch, caplog):
+    """Every rank reads every row (its share is of the tasks drawn), so the
+    rows are not multiplied by the number of processes."""
+    from tools import trainer
+    model = SimpleNamespace(id_map=None)
+    run = SimpleNamespace(resume_from=None)
+    group = SimpleNamespace(active=True, rank=0, size=2, leader=True)
+    dataset = trainer.read_training_data(config(), ALONE, model, run)
+    rows = len(dataset.stage)
+    monkeypatch.setattr(size_hint, "LARGE_ROWS", rows + 1)
+    with caplog.at_level(logging.WARNING, logger="metaheac"):
+        shared = trainer.read_training_data(config(), group, model, run)
+    assert len(shared.stage) == rows
+    assert not any("training rows" in r.getMessage() for r in caplog.records)
