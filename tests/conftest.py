@@ -63,8 +63,7 @@ def pytest_collection_modifyitems(session, config, items):
 def _demo_in_background(request, tmp_path_factory):
     wanted = not os.environ.get("METAHEAC_SKIP_DEMO") and \
         not _xdist_worker(request.config) and any(
-        "demo" in getattr(item, "fixturenames", ())
-        for item in request.session.items)
+            _needs_demo(item) for item in request.session.items)
     if not wanted:
         yield None
         return

@@ -285,7 +285,6 @@ def test_expansion_on_the_sample_finds_the_held_back_positives(demo, tmp_path):
             assert auc == pytest.approx(aucs[aid], abs=1e-3)
 
 
-
 @pytest.mark.slow
 def test_infer_meta_saves_every_candidates_score(demo, tmp_path):
     assert demo["train_rc"] == 0, demo["train_log"][-3000:]
