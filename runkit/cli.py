@@ -63,8 +63,8 @@ def _stopped(exc):
         "Ctrl-C" if isinstance(exc, KeyboardInterrupt) else None)
     if signal:   # whatever the signal caused on its way out
         left = _left_after_interrupt()
-        log.error("interrupted by %s; partial files removed%s", signal,
-                  "; " + left if left else "")
+        log.error("interrupted by %s%s; partial files removed%s", signal,
+                  _why_terminated(signal), "; " + left if left else "")
         return 143 if signal == "SIGTERM" else 130
     if isinstance(exc, Refused):
         log.error("%s", exc)
@@ -82,6 +82,20 @@ def _stopped(exc):
         log.error("%s", _os_error_line(exc, last))
         return 1
     return None
+
+
+def _why_terminated(signal):
+    """In a collective run, the launcher ends the survivors with SIGTERM
+    once one process has died, often before gloo has told them: the line
+    must point at that process, not read as a stop someone asked for."""
+    from runkit import runtime
+    group = runtime.STATUS.get("collective")
+    if signal != "SIGTERM" or not group:
+        return ""
+    rank, size = group
+    return (" (rank %d of %d: in a collective run the launcher sends it "
+            "when another process of the run has stopped; the launcher's "
+            "--log_dir (workerlog.<rank>) says why it stopped)" % (rank, size))
 
 
 def _left_after_interrupt():

@@ -166,6 +166,8 @@ def start(config, job="train"):
     import paddle.distributed as dist
     dist.init_parallel_env()
     group = Group(dist.get_rank(), dist.get_world_size(), local)
+    from runkit import runtime
+    runtime.STATUS["collective"] = (group.rank, group.size)   # stop messages
     if group.leader:
         logger.info("collective run: %d processes (%d on this machine), "
                     "backend %s", group.size, local,

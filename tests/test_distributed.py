@@ -231,9 +231,39 @@ def test_a_rank_that_dies_stops_the_others_with_a_clear_error(runs):
     proc.communicate(timeout=60)    # the survivors stop: no hang
     assert proc.returncode != 0
     text = worker0.read_text(errors="replace")
+    # rank 0 stops by either path, whichever comes first on a busy machine:
+    # gloo reports the lost peer (PeerLost), or the launcher's SIGTERM
+    # arrives first; both lines name the cause and the way on
     assert "another process of the run has stopped" in text
     assert "Traceback" not in text
     assert "continue with -o runner.resume=True" in text
+
+
+def test_sigterm_in_a_collective_run_names_the_lost_process(caplog):
+    from runkit import cli, runtime
+    runtime.STATUS.clear()
+    runtime.STATUS.update(collective=(0, 2), signal="SIGTERM",
+                          last_checkpoint="/m/0",
+                          on_interrupt="last complete checkpoint: /m/0 "
+                                       "(continue with -o runner.resume=True)")
+    try:
+        with caplog.at_level("ERROR", logger="metaheac"):
+            assert cli._stopped(runtime.Terminated()) == 143
+    finally:
+        runtime.STATUS.clear()
+    line = caplog.text
+    assert "rank 0 of 2" in line
+    assert "another process of the run has stopped" in line
+    assert "continue with -o runner.resume=True" in line
+    # alone, a SIGTERM is a stop someone asked for: no word of other ranks
+    runtime.STATUS.update(signal="SIGTERM")
+    caplog.clear()
+    try:
+        with caplog.at_level("ERROR", logger="metaheac"):
+            cli._stopped(runtime.Terminated())
+    finally:
+        runtime.STATUS.clear()
+    assert "another process" not in caplog.text
 
 
 # -------------------------------------------------- refused before any work

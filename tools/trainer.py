@@ -87,7 +87,8 @@ def metric_text(names, metrics):
 def checkpoint_state():
     """What an interrupted training leaves."""
     last = runtime.STATUS.get("last_checkpoint")
-    return "last complete checkpoint: %s" % last if last else \
+    return "last complete checkpoint: %s (continue with -o " \
+        "runner.resume=True)" % last if last else \
         "no checkpoint of this run was complete"
 
 
