@@ -289,10 +289,15 @@ def check_target(path, overwrite=False, option="--out",
     if not os.listdir(path):
         return True
     if not os.path.isfile(os.path.join(path, summary)):
+        other = written_by(path)
         raise Refused("%s %s is a folder holding files but no %s, so it is "
-                      "not an earlier output of this tool: --overwrite "
+                      "not an earlier output of this tool%s: --overwrite "
                       "replaces only those; choose another %s (a new or "
-                      "empty folder)" % (option, path, summary, option))
+                      "empty folder)" % (
+                          option, path, summary, "" if other is None else
+                          " (it is %s, written by %s)" % (other.what,
+                                                          other.program),
+                          option))
     why = _why_not(path, tool)
     if why:
         raise Refused("%s %s holds a %s but is not an earlier output of %s: "
