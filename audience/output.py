@@ -476,13 +476,19 @@ def _place(done, path, tool):
 
 def _discard(path, what, tool=None):
     """Remove ``path`` (``what`` it is, for the log); with ``tool``, a
-    folder holding anything that tool does not write is kept, and said."""
-    foreign = foreign_entries(path, tool) if tool and os.path.isdir(path) \
-        and not os.path.islink(path) else []
-    if foreign:
-        logger.warning("kept %s, %s: it holds what %s does not write (%s): "
-                       "move that where it belongs", path, what, tool.program,
-                       _listed(foreign))
+    folder holding anything that tool does not write, or a summary that
+    is not that tool's, is kept, and said (one half removed, without its
+    summary, goes)."""
+    why = None
+    if tool and os.path.isdir(path) and not os.path.islink(path):
+        foreign = foreign_entries(path, tool)
+        why = "it holds what %s does not write (%s)" % (
+            tool.program, _listed(foreign)) if foreign else None
+        if not why and os.path.isfile(os.path.join(path, tool.summary)):
+            why = _why_not(path, tool)
+    if why:
+        logger.warning("kept %s, %s: %s; move what is yours where it "
+                       "belongs", path, what, why)
         return
     failed = _remove(path)
     if failed:

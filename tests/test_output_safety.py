@@ -322,3 +322,25 @@ def test_a_lock_that_is_a_symbolic_link_is_refused(tmp_path):
     assert not victim.exists() and lock.is_symlink()
     assert not (tmp_path / "aud").exists()
     assert [n for n in hidden(tmp_path) if n != ".aud.lock"] == []
+
+
+def test_a_lock_link_planted_after_the_check_is_not_followed(tmp_path,
+                                                             monkeypatch):
+    """The open itself refuses to follow a link (O_NOFOLLOW): one planted
+    between the check and the open creates nothing either."""
+    victim = tmp_path / "victim"
+    lock = tmp_path / ".aud.lock"
+    lock.symlink_to(victim)
+    real = os.path.islink
+    seen = []
+
+    def not_yet(path):   # the check misses it once, as in a race
+        if str(path) == str(lock) and not seen:
+            seen.append(path)
+            return False
+        return real(path)
+    monkeypatch.setattr(os.path, "islink", not_yet)
+    with pytest.raises(Refused, match="symbolic link"):
+        OutputDir(str(tmp_path / "aud"))
+    monkeypatch.undo()
+    assert seen and not victim.exists() and lock.is_symlink()
