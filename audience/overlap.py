@@ -36,8 +36,23 @@ def overlap_rows(audiences):
 
 
 def overlap_csv(audiences):
+    """The table; audience names, which hold folder names, are text
+    cells: quoted when needed and never evaluated as a formula
+    (:func:`audience.output.csv_text`)."""
     from audience.output import csv_text
-    return csv_text(COLUMNS, overlap_rows(audiences))
+    return csv_text(COLUMNS, overlap_rows(audiences),
+                    text_columns=("aid_a", "aid_b"))
+
+
+def is_overlap_csv(path):
+    """Whether the file ``path`` begins with the header line of
+    :func:`overlap_csv`: a table this code wrote."""
+    header = (",".join(COLUMNS) + "\n").encode()
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(header)) == header
+    except OSError:
+        return False
 
 
 def of_expansions(expansions):

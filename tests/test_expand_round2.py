@@ -51,7 +51,8 @@ def finished(folder, tag, summary="summary.json"):
     with open(os.path.join(folder, "9", "audience.csv"), "w") as f:
         f.write("uid,score,rank,percentile\n%s,0.5,1,100.0\n" % tag)
     with open(os.path.join(folder, summary), "w") as f:
-        json.dump({"tag": tag}, f)
+        json.dump({"tool": "export" if summary == "export.json" else
+                   "expand", "tag": tag}, f)
     return folder
 
 

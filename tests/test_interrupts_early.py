@@ -82,7 +82,7 @@ def test_sigterm_while_paddle_loads_in_export_keeps_the_earlier_output(
         tmp_path):
     out = tmp_path / "srv"
     out.mkdir()
-    (out / "export.json").write_text("{}")   # an earlier export
+    (out / "export.json").write_text('{"tool": "export"}')   # an earlier one
     done = interrupted("export", "paddle.base", signal.SIGTERM, [
         "--out", out, "--overwrite", "-o"] + ARCH)
     line = one_line(done)

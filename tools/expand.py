@@ -26,8 +26,9 @@ users outside the candidates when there are enough); campaigns with fewer
 than ``expand.min_seeds`` seeds, or without candidates, are skipped with a
 warning and listed in the summary; a run that expands no campaign writes
 nothing and exits 1. An existing DIR is refused (exit 2) unless
-``--overwrite`` and it is an earlier expansion (it holds summary.json);
-an empty folder may be DIR.
+``--overwrite`` and it is an earlier expansion (its summary.json says so)
+holding nothing else (what it holds besides is named); an empty folder may
+be DIR, a symbolic link is written where it points.
 
 ``--exclude FILE`` (a CSV of ``uid[,aid]`` or a list of uids) keeps its
 users out of every audience (``excluded`` in the summary); ``--tiers``
@@ -205,22 +206,24 @@ def extras(args, expansions, tiers, exclusions, out):
 
 def run(config, args):
     from audience.expansion import expand
-    from audience.output import OutputDir, check_target, summary_document
+    from audience.output import (OutputDir, check_target, out_path,
+                                 summary_document)
     from runkit.atomic import check_writable, existing_folder
     top, tiers, exclusions = checked_options(args)
     if args.diagnose is not None:
         config["expand.diagnose"] = args.diagnose
-    check_target(args.out, args.overwrite)   # before paddle is loaded
-    check_writable(existing_folder(os.path.dirname(os.path.abspath(
-        args.out))), "the folder of --out", "--out")
+    # before paddle is loaded
+    check_target(args.out, args.overwrite, tool="expand")
+    check_writable(existing_folder(os.path.dirname(out_path(args.out))),
+                   "the folder of --out", "--out")
     runtime.writes_output(args.out, "--out")
     runtime.prepare(config)
     from runkit import distributed
     group = distributed.start(config, "expand")
     if not group.leader:  # rank 0 reports and writes for the run
         runtime.logger.setLevel("WARNING")
-    out = OutputDir(args.out, overwrite=args.overwrite) if group.leader \
-        else None
+    out = OutputDir(args.out, overwrite=args.overwrite, tool="expand") \
+        if group.leader else None
     try:
         campaigns, table, all_scores = campaigns_of(config, args)
 

@@ -14,7 +14,8 @@ scores [N]) and DIR/export.json describing them (with ``fine_tuned``, and
 ``not_fine_tuned_because`` when the model is the meta-trained one, as for a
 campaign whose seeds hold fewer positives than runner.infer_min_positives).
 An existing DIR is refused (exit 2) unless ``--overwrite`` and it is an
-earlier export (it holds export.json); an empty folder may be DIR.
+earlier export (its export.json says so) holding nothing else; an empty
+folder may be DIR.
 """
 import os
 import sys

@@ -229,7 +229,8 @@ def open_scores(out, scores, config):
     from audience.output import OutputDir
     try:
         folder = OutputDir(scores, overwrite=config.get("runner.overwrite"),
-                           option="runner.infer_result_path's scores folder")
+                           option="runner.infer_result_path's scores folder",
+                           tool="infer_meta")
     except cli.Refused:
         if not config.get("runner.overwrite"):
             # put back by OutputDir from an interrupted replacement: said

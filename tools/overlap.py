@@ -9,7 +9,10 @@ Each DIR is an ``--out`` folder of tools/expand.py; every
 ``expand.py --overlap`` writes for one run). Audiences are named by aid,
 or by folder/aid when an aid occurs in more than one DIR (the folder's last
 part, or its path when two share that). An existing FILE is refused
-(exit 2) unless --overwrite.
+(exit 2) unless --overwrite and it is an overlap table written before
+(its header line is this one); a FILE inside a tool's output folder (an
+expansion's, an export's) is refused, and a FILE that is a symbolic link
+is written where it points.
 """
 import argparse
 import os
@@ -18,6 +21,43 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from runkit import cli, runtime  # noqa: E402
+
+
+def checked_out(path, overwrite):
+    """The path the CSV goes to (a symbolic link resolved once: where it
+    points), refused (exit 2, nothing touched) when it is a folder, lies
+    in an output folder of a tool (its files are that run's), or exists
+    and is not an overlap table (--overwrite replaces only those) or
+    --overwrite is not given."""
+    from audience.output import out_path, written_by
+    from audience.overlap import is_overlap_csv
+    given = os.path.abspath(path)
+    out = out_path(path)
+    if out != given:
+        runtime.logger.info("--out %s is a symbolic link: the CSV goes where "
+                            "it points, %s", given, out)
+    if os.path.isdir(out):
+        raise cli.Refused("--out %s is a folder: name the CSV to write" % out)
+    folder = os.path.dirname(out)
+    while os.path.dirname(folder) != folder:
+        tool = written_by(folder) if os.path.isdir(folder) else None
+        if tool is not None:
+            raise cli.Refused(
+                "--out %s is inside %s, %s (written by %s): its files are "
+                "that run's; write the CSV elsewhere" % (
+                    out, folder, tool.what, tool.program))
+        folder = os.path.dirname(folder)
+    if not os.path.lexists(out):
+        return out
+    if not overwrite:
+        raise cli.Refused("%s exists: choose another --out, or pass "
+                          "--overwrite to replace it" % out)
+    if not is_overlap_csv(out):
+        raise cli.Refused("--out %s is not an overlap table (its first line "
+                          "is not the header this tool writes): --overwrite "
+                          "replaces only those; choose another --out, or "
+                          "move the file away" % out)
+    return out
 
 
 def main(argv=None):
@@ -33,19 +73,17 @@ def main(argv=None):
     def job():
         from audience.overlap import folder_audiences, overlap_csv
         from runkit.atomic import write_text
-        out = os.path.abspath(args.out)
-        if os.path.isdir(out):
-            raise cli.Refused("--out %s is a folder: name the CSV to write"
-                              % out)
-        if os.path.lexists(out) and not args.overwrite:
-            raise cli.Refused("%s exists: choose another --out, or pass "
-                              "--overwrite to replace it" % out)
+        out = checked_out(args.out, args.overwrite)
+        replaced = os.path.lexists(out)
         given = [os.path.realpath(f) for f in args.folders]
         if len(set(given)) < len(given):
             raise ValueError("a folder is given twice: %s" %
                              " ".join(args.folders))
         audiences = folder_audiences(args.folders)
         write_text(out, overlap_csv(audiences))
+        if replaced:
+            runtime.logger.info("replaced %s, an overlap table written "
+                                "before", out)
         pairs = len(audiences) * (len(audiences) - 1) // 2
         runtime.logger.info("wrote %d pair(s) of %d audiences to %s", pairs,
                             len(audiences), out)
