@@ -133,15 +133,18 @@ def test_a_meta_test_killed_after_placing_its_scores_completes_at_the_next_start
     with pytest.raises(Killed):
         meta_test(setup, result, "runner.save_scores=True",
                   "runner.overwrite=True", "runner.infer_train_epoch=2")
+    # the new scores are in place: no result stands beside them yet
+    assert summary_of(scores)["run_id"] and not result.exists()
     monkeypatch.setattr(OutputDir, "commit", real)
     caplog.set_level(logging.INFO)
     # the next start, as a user would type it again (no overwrite)
     assert meta_test(setup, result, "runner.save_scores=True") == 2
-    assert any("put %s in place" % result in w for w in warnings_of(caplog))
+    # the scores in place are the new run's: so is the result beside them
     doc = result_of(result)
     assert doc["config"]["runner.infer_train_epoch"] == 2
     assert doc["run_id"] == summary_of(scores)["run_id"]
     assert doc["scores"] == str(scores)
+    assert any("put %s in place" % result in w for w in warnings_of(caplog))
     assert not [n for n in os.listdir(result.parent) if n.startswith(".")]
 
 
@@ -179,8 +182,8 @@ def test_an_overwrite_without_scores_killed_before_its_result_completes(
         meta_test(setup, result, "runner.overwrite=True",
                   "runner.infer_train_epoch=2")
     # killed: the new result must not stand beside the earlier scores
-    assert not (result_of(result)["config"]["runner.infer_train_epoch"] == 2
-                and scores.exists())
+    assert not (result.exists() and scores.exists() and
+                result_of(result)["config"]["runner.infer_train_epoch"] == 2)
     monkeypatch.setattr(infer_meta, "drop_replaced_scores", real)
     caplog.set_level(logging.INFO)
     assert meta_test(setup, result) == 2

@@ -16,7 +16,9 @@ an existing result file or scores folder is refused before any work
 unless ``runner.overwrite``, which replaces them only once the new ones are
 complete (and removes the replaced result's scores when this run saves
 none); scores of another result file of the same stem are never replaced
-or removed. A result path that is a folder is refused.
+or removed. The result and its scores go in place as one
+(:func:`put_in_place`): a run stopped between the two is completed or
+rolled back by the next start. A result path that is a folder is refused.
 
 A test folder whose files hold no campaign is skipped with a warning (an
 error when every set is).
@@ -435,16 +437,23 @@ def pending_path(out):
     return os.path.join(folder, ".%s.pending" % name)
 
 
+def replaced_path(out):
+    """Where the earlier result waits meanwhile (hidden, beside it)."""
+    folder, name = os.path.split(os.path.abspath(out))
+    return os.path.join(folder, ".%s.replaced" % name)
+
+
 def put_in_place(out, scores, results, scores_out, summary, overwrite, log):
     """The result file and its scores folder, in place as one output: the
-    result is written whole under its pending name, then the scores go in
-    place (or, with ``overwrite`` and none saved, the replaced result's
-    scores go), then the result is renamed over the earlier one. A run
-    stopped between leaves the pending result, which the next start
-    completes or drops (:func:`settle_pending`): a result never stands
-    beside another run's scores."""
+    result is written whole under its pending name, the earlier result is
+    moved aside, the scores go in place (or, with ``overwrite`` and none
+    saved, the replaced result's scores go), then the result is renamed
+    into place and the earlier one removed. At no moment does a result
+    stand beside another run's scores; a run stopped half-way leaves the
+    pending result, which the next start completes or rolls back
+    (:func:`settle_pending`)."""
     from runkit.atomic import write_text
-    pending = pending_path(out)
+    pending, replaced = pending_path(out), replaced_path(out)
     write_text(pending, json.dumps(results, indent=1, default=str))
 
     def stopped():
@@ -452,9 +461,11 @@ def put_in_place(out, scores, results, scores_out, summary, overwrite, log):
             return "the output is complete: %s" % out
         return ("the finished result waits in %s: the next start of "
                 "tools/infer_meta.py with this runner.infer_result_path puts "
-                "it in place if its scores are, else removes it and keeps the "
-                "earlier result and scores as they were" % pending)
+                "it in place if its scores are, else puts the earlier result "
+                "back beside its scores" % pending)
     runtime.STATUS["on_interrupt"] = stopped
+    if os.path.exists(out):
+        os.replace(out, replaced)
     if scores_out is not None:
         log.info("wrote the candidates' scores to %s",
                  scores_out.commit(summary))
@@ -462,6 +473,8 @@ def put_in_place(out, scores, results, scores_out, summary, overwrite, log):
         drop_replaced_scores(out, scores, log)
     os.replace(pending, out)
     runtime.STATUS["output_done"] = True
+    if os.path.exists(replaced):
+        os.remove(replaced)
     log.info("wrote %s", out)
 
 
@@ -475,15 +488,26 @@ def scores_run(scores):
 
 
 def settle_pending(out, scores, log):
-    """Before anything else: a result left pending by a run stopped while
-    putting its output in place (:func:`put_in_place`) is put in place
-    when its scores got there (or it saved none), else removed, the
-    earlier result and scores kept as they were."""
-    pending = pending_path(out)
+    """Before anything else, what a run stopped while putting its output
+    in place (:func:`put_in_place`) left: its pending result is put in
+    place when its scores got there (or it saved none), else removed and
+    the earlier result put back beside its scores; a leftover earlier
+    result is removed once the new one is in place."""
+    pending, replaced = pending_path(out), replaced_path(out)
     if os.path.exists(pending + ".tmp"):   # stopped while writing it
         os.remove(pending + ".tmp")
-    if not os.path.isfile(pending):
-        return
+    if os.path.isfile(pending):
+        _settle(out, scores, pending, replaced, log)
+    if os.path.exists(replaced):
+        if os.path.exists(out):
+            os.remove(replaced)
+        else:
+            os.replace(replaced, out)
+            log.warning("put back %s, the result a meta-test stopped while "
+                        "replacing it had moved to %s", out, replaced)
+
+
+def _settle(out, scores, pending, replaced, log):
     try:
         with open(pending) as f:
             doc = json.load(f)
