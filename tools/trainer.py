@@ -5,7 +5,9 @@ manifest (runkit/runs.py); a folder holding another run is refused unless
 ``-o runner.resume=True`` (continue it exactly) or
 ``-o runner.overwrite=True`` (replace it: only that run's epoch folders, their
 ``.prev`` copies and its run.json are removed). A loss that turns NaN or
-inf stops the run before the step, naming the learning rates to lower.
+inf stops the run before the step, naming the learning rates to lower; an
+epoch that diverged without one (:func:`looks_diverged`) is saved with a
+warning, also in its run.json record.
 
 Several processes (``python -m paddle.distributed.launch --nproc_per_node N
 tools/trainer.py -m config.yaml -o runner.use_fleet=True``): each draws its
