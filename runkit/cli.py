@@ -142,6 +142,11 @@ def run(description, job, argv=None, add_arguments=None):
     runtime.hold_signals()
     try:
         runtime.setup_logging()
+        absent = runtime.absent_requirements()
+        if absent:   # before any work, every one of them named
+            runtime.release_signals()
+            runtime.logger.error("%s", runtime.requirements_line(absent))
+            return 1
         from dataio.vocabulary import resolve_max_idxs
         parsed = parse(description, argv, add_arguments)
     except BaseException as exc:   # --help, a bad option: no job to guard
