@@ -29,7 +29,8 @@ import pytest
 from helpers import CONFIG, ROOT, tool_env
 from runkit import runs
 from runkit.cli import Refused
-from test_expand_round2 import checkpoint, messages, stage_files, tool  # noqa: F401
+from test_expand_round2 import (checkpoint, messages,  # noqa: F401
+                                stage_files, tool)
 from test_infer_meta_outputs import meta_test, setup  # noqa: F401
 from test_runs_round2 import config_for, train_here
 
@@ -120,7 +121,7 @@ def earlier(setup, tmp_path):  # noqa: F811
     return result, tmp_path / "r.scores"
 
 
-def test_a_meta_test_killed_after_placing_its_scores_completes_at_the_next_start(
+def test_a_meta_test_killed_after_placing_its_scores_completes_next_start(
         setup, earlier, monkeypatch, caplog):  # noqa: F811
     from audience.output import OutputDir
     result, scores = earlier
@@ -331,7 +332,8 @@ import runpy, sys
 class NoPaddle:   # as in a Python without paddle installed
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] == "paddle":
-            raise ModuleNotFoundError("No module named 'paddle'", name="paddle")
+            raise ModuleNotFoundError("No module named 'paddle'",
+                                      name="paddle")
 
 sys.meta_path.insert(0, NoPaddle())
 sys.argv = {argv!r}
