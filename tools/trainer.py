@@ -71,12 +71,17 @@ def train_step(model_class, model, optimizer, batch, config, metric_list=(),
     non-finite loss raises :class:`NonFinite` before the step. ``watch``
     (a :class:`_Watch`) counts the step's predictions at 0 or 1."""
     import math
-    watch = watch or _Watch()
-    watch.metric = metric_list[0] if metric_list else None
-    watch.finite = True
-    loss, _, _ = model_class.train_forward(model, [watch], batch, config)
+    if watch is None and metric_list:
+        watch = _Watch()
+    if watch is not None:
+        watch.metric = metric_list[0] if metric_list else None
+        watch.finite = True
+    # no watch and no metric (the speed benchmark): the predictions stay
+    # in Paddle, as a bare step has them
+    loss, _, _ = model_class.train_forward(
+        model, [watch] if watch is not None else [], batch, config)
     value = float(loss)
-    if not math.isfinite(value) or not watch.finite:
+    if not math.isfinite(value) or (watch is not None and not watch.finite):
         raise NonFinite(value)
     optimizer.clear_grad()
     loss.backward()
