@@ -10,6 +10,7 @@ both. matplotlib is imported here only: ``--plot`` checks for it first
 (:func:`require`).
 """
 import io
+import os
 
 import numpy as np
 
@@ -18,11 +19,41 @@ LEGEND_MAX = 12   # more campaigns than this: lines without a legend
 
 
 def require():
-    """Stop before any work when matplotlib is missing (one line)."""
+    """Stop before any work, in one line, when the plot cannot be drawn:
+    matplotlib missing, or a part of it the plot uses (``pyplot``, the
+    Agg backend, the PNG writer) failing, which would otherwise surface
+    only after every campaign was computed. A tiny figure is drawn to a
+    PNG in memory, as :func:`reach_png` draws."""
     try:
         import matplotlib  # noqa: F401
     except ImportError:
         raise ValueError(NEEDS)
+    try:
+        _trial_png()
+    except Exception as exc:  # noqa: BLE001 - whatever stops the drawing
+        raise ValueError(
+            "--plot cannot draw reach.png with the matplotlib of this "
+            "Python (%s %s): %s: %s; reinstall it (pip install --force-"
+            "reinstall matplotlib) or leave out --plot" % (
+                matplotlib.__version__, os.path.dirname(matplotlib.__file__),
+                type(exc).__name__, exc))
+
+
+def _pyplot():
+    import matplotlib
+    matplotlib.use("Agg")   # no display: a file is all we want
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _trial_png():
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(1, 1))
+    axis.plot([1, 2], [1, 2])
+    axis.set_xscale("log")
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=10, metadata={"Software": None})
+    plt.close(figure)
 
 
 def _grid(n):
@@ -58,9 +89,7 @@ def score_curve(expansion):
 
 def reach_png(expansions, tiers=None, title=None):
     """The PNG's bytes."""
-    import matplotlib
-    matplotlib.use("Agg")   # no display: a file is all we want
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
     shown = [e for e in expansions if len(e.score)]
     figure, (top, bottom) = plt.subplots(2, 1, figsize=(8, 8), sharex=True)
     any_precision = False

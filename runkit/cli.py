@@ -1,15 +1,19 @@
-"""Command-line parsing shared by the tools: ``-m config.yaml -o k=v ...``."""
+"""Command-line parsing shared by the tools: ``-m config.yaml -o k=v ...``.
+
+Only the standard library is imported at the top, so that a tool started
+by a Python without the project's requirements (``python3 tools/...``
+instead of ``.venv/bin/python``) can say so in one line
+(``runtime.missing_requirement``) rather than with a traceback."""
 import argparse
 import errno
 import os
-
-from runkit.config import ConfigError, load_config
 
 
 def parse(description, argv=None, add_arguments=None):
     """The config of ``-m config.yaml -o k=v ...``; with ``add_arguments``
     (a function given the parser) the tool's own arguments too, returned
     as ``(config, args)``."""
+    from runkit.config import ConfigError, load_config
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("-m", "--config_yaml", required=True,
                         help="config file (config.yaml, config_big.yaml)")
@@ -69,6 +73,10 @@ def _stopped(exc):
     if isinstance(exc, Refused):
         log.error("%s", exc)
         return 2
+    missing = runtime.missing_requirement(exc)
+    if missing:
+        log.error("%s", missing)
+        return 1
     if isinstance(exc, (ValueError, FileNotFoundError)):
         log.error("%s", exc)
         return 1
@@ -147,12 +155,21 @@ def run(description, job, argv=None, add_arguments=None):
     # paddle are imported then stops with one line too
     runtime.hold_signals()
     try:
-        from dataio.vocabulary import resolve_max_idxs
         runtime.setup_logging()
+        absent = runtime.absent_requirements()
+        if absent:   # before any work, every one of them named
+            runtime.release_signals()
+            runtime.logger.error("%s", runtime.requirements_line(absent))
+            return 1
+        from dataio.vocabulary import resolve_max_idxs
         parsed = parse(description, argv, add_arguments)
-    except BaseException:   # --help, a bad option: no job to guard
+    except BaseException as exc:   # --help, a bad option: no job to guard
         runtime.release_signals()
-        raise
+        missing = runtime.missing_requirement(exc)
+        if missing is None:
+            raise
+        runtime.logger.error("%s", missing)
+        return 1
     config = parsed[0] if add_arguments else parsed
 
     def job_with_maxima():

@@ -35,7 +35,7 @@ import shutil
 import subprocess
 
 from dataio.rare_ids import FILE as ID_MAP_FILE
-from runkit.atomic import keep_previous, temporary_folder, write_text
+from runkit.atomic import atomic_write, keep_previous, temporary_folder
 from runkit.checkpoint import TMP_MARK, CheckpointError
 from runkit.cli import Refused
 
@@ -195,6 +195,20 @@ def verify_epoch(save_dir, epoch, manifest, names=None, then=""):
         "-o runner.overwrite=True)" % then)))
 
 
+def _sync_folder(folder):
+    """Make a rename in ``folder`` durable (where the system allows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass   # a file system or platform without directory fsync
+    finally:
+        os.close(fd)
+
+
 _warned = set()
 
 
@@ -330,13 +344,7 @@ class Run:
 
     def _resume(self, manifest):
         if manifest is None:
-            raise Refused("runner.resume: %s has no %s to resume from%s" % (
-                self.save_dir, MANIFEST,
-                " (its checkpoints predate manifests: use "
-                "runner.model_init_path to warm-start from one)"
-                if run_entries(self.save_dir, None) else
-                ": no run was started there; start one without "
-                "runner.resume"))
+            raise Refused(self._no_manifest())
         before = self._effective_config(manifest)
         differ = sorted(k for k in set(training_config(before)) |
                         set(training_config(self.config))
@@ -385,6 +393,36 @@ class Run:
                         "%s %r -> %r" % (k, a, b)
                         for k, (a, b) in changed.items()) if changed else "")
 
+    def _no_manifest(self):
+        """Why a folder without run.json cannot be resumed, and what can
+        be done with its checkpoints. Epoch folders without it are a run
+        from before manifests (or PaddleRec's), or a run of this trainer
+        whose run.json was lost (moved, or not on disk yet when the
+        machine stopped in its first save): either way the reader's random
+        state and the config it trained with are gone, so it cannot go on
+        exactly."""
+        entries = run_entries(self.save_dir, None)
+        if not entries:
+            return ("runner.resume: %s has no %s to resume from: no run was "
+                    "started there; start one without runner.resume" % (
+                        self.save_dir, MANIFEST))
+        epochs = sorted({epoch_of(n) for n in entries
+                         if not n.endswith(PREV)})
+        last = os.path.join(self.save_dir, str(epochs[-1])) if epochs \
+            else os.path.join(self.save_dir, entries[-1])
+        return ("runner.resume: %s has no %s, though it holds checkpoints "
+                "(%s); %s records what a resume needs (the config the run "
+                "trained with, the reader's random state after each epoch): "
+                "this is a run from before manifests (or PaddleRec's), or "
+                "one whose %s was lost, so it cannot be continued exactly; "
+                "warm-start "
+                "from its last epoch with -o runner.model_init_path=%s "
+                "(its weights, a fresh optimiser) into another "
+                "runner.model_save_path, or train it again with -o "
+                "runner.overwrite=True" % (
+                    self.save_dir, MANIFEST, ", ".join(entries), MANIFEST,
+                    MANIFEST, last))
+
     @staticmethod
     def _effective_config(manifest):
         """The config the run last trained with: the one it started with,
@@ -426,9 +464,18 @@ class Run:
             self._write()
 
     def _write(self):
+        """run.json, on disk before anything it lists is renamed into
+        place: a machine that stops right after an epoch's rename must
+        not come back with the epoch folder and no manifest."""
         os.makedirs(self.save_dir, exist_ok=True)
-        write_text(os.path.join(self.save_dir, MANIFEST),
-                   json.dumps(self.manifest, indent=1, default=str))
+        data = json.dumps(self.manifest, indent=1, default=str).encode()
+
+        def write(f):
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        atomic_write(os.path.join(self.save_dir, MANIFEST), write)
+        _sync_folder(self.save_dir)
 
     def optimizer_state(self, state, param_names):
         """``rec.pdopt`` keys renamed from the resumed run's parameter names
@@ -443,12 +490,13 @@ class Run:
             out[key] = value
         return out
 
-    def save_epoch(self, epoch, write, reader_state):
+    def save_epoch(self, epoch, write, reader_state, warning=None):
         """Save epoch ``epoch``: ``write(folder)`` fills a temporary folder;
         the manifest lists the epoch as being saved, the folder is renamed
         into place, then the manifest lists it as saved. The first save of
-        an overwriting run removes the earlier run's entries. Returns the
-        epoch folder."""
+        an overwriting run removes the earlier run's entries. ``warning``
+        (e.g. the training diverged) goes into the epoch's record. Returns
+        the epoch folder."""
         name = str(epoch)
         target = os.path.join(self.save_dir, name)
         if os.path.lexists(target) and name not in self._replaces:
@@ -462,6 +510,8 @@ class Run:
             write(tmp)
             record = {"files": file_record(tmp), "reader_rng": reader_state,
                       "saved": now(), "saving": True}
+            if warning:
+                record["warning"] = warning
             self.manifest["epochs"][name] = record
             if self._replaces:
                 self.manifest["replaces"] = {"run_id": self._replaced_run,

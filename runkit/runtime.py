@@ -21,6 +21,45 @@ def setup_logging(stream=None):
                         level=logging.INFO, stream=stream or sys.stdout)
 
 
+# the top-level modules of requirements.txt
+REQUIREMENTS = ("paddle", "numpy", "pandas", "sklearn", "yaml")
+
+
+def missing_requirement(exc):
+    """The one line for ``exc`` when it is a module of the project's
+    requirements missing from this Python (a tool started with the
+    system's ``python3``, as PaddleRec's readme has it, instead of the
+    project's environment); None for anything else."""
+    if not isinstance(exc, ImportError):
+        return None
+    name = (getattr(exc, "name", None) or "").split(".")[0]
+    if name not in REQUIREMENTS:
+        return None
+    return requirements_line([name])
+
+
+def absent_requirements():
+    """The modules of the requirements this Python cannot import (looked
+    up, not imported)."""
+    import importlib.util
+    return [n for n in REQUIREMENTS if importlib.util.find_spec(n) is None]
+
+
+def requirements_line(names):
+    venv = os.path.join(ROOT, ".venv", "bin", "python")
+    tool = sys.argv[0] if sys.argv and sys.argv[0].endswith(".py") else \
+        "tools/<tool>.py"
+    return ("this Python (%s) has no module%s %s, which the project needs "
+            "(requirements.txt): run the tools with the project's "
+            "environment, %s %s ...%s" % (
+                sys.executable, "s" if len(names) > 1 else "",
+                ", ".join(repr(n) for n in names),
+                os.path.relpath(venv), os.path.relpath(tool),
+                "" if os.path.exists(venv) else
+                " (make venv creates it: python3 -m venv .venv, then "
+                ".venv/bin/pip install -r requirements.txt)"))
+
+
 def available_cores():
     try:
         return len(os.sched_getaffinity(0))

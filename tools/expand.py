@@ -199,8 +199,16 @@ def extras(args, expansions, tiers, exclusions, out):
         extra["overlap"] = "overlap.csv"
     if args.plot:
         from audience.plot import reach_png
-        out.write_bytes("reach.png", reach_png(expansions, tiers))
-        extra["plot"] = "reach.png"
+        try:
+            png = reach_png(expansions, tiers)
+        except Exception as exc:  # noqa: BLE001 - checked at the start
+            # the audiences are computed: they are written without it
+            extra["plot"] = "not drawn: %s: %s" % (type(exc).__name__, exc)
+            runtime.logger.warning("--plot: reach.png %s; the audiences "
+                                   "are written without it", extra["plot"])
+        else:
+            out.write_bytes("reach.png", png)
+            extra["plot"] = "reach.png"
     return extra
 
 

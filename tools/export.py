@@ -2,12 +2,14 @@
 
     python tools/export.py -m config.yaml --out DIR [--overwrite]
     python tools/export.py -m config.yaml --aid A --seeds SEEDS
-        [--candidates CANDS] --out DIR
+        [--candidates CANDS] [--exclude FILE] --out DIR
 
 Without ``--aid``: the meta-trained model (``expand.checkpoint``, by default
 the last meta-test checkpoint). With ``--aid``: campaign A's model,
 fine-tuned on its rows of SEEDS exactly as tools/expand.py does (seeds
-without negatives need CANDS to draw negatives from). Writes DIR/model.json
+without negatives need CANDS to draw negatives from; the draw leaves out the
+users of ``--exclude FILE``, so the expansion's model is exported only
+with the same CANDS and FILE it had). Writes DIR/model.json
 and DIR/model.pdiparams (``paddle.jit.save``; inputs ``static`` [N, 7],
 ``dynamic`` [N, 50], ``lengths`` [N, 7], ``ad`` [N, 6], int64; output the
 scores [N]) and DIR/export.json describing them (with ``fine_tuned``, and
@@ -36,6 +38,10 @@ def add_arguments(parser):
     parser.add_argument("--candidates",
                         help="stage file of candidates to draw negatives "
                         "from, for seeds without negatives")
+    parser.add_argument("--exclude", metavar="FILE",
+                        help="with --aid: the --exclude file of the "
+                        "expansion whose model this is (its users are not "
+                        "drawn as negatives)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing --out folder")
 
@@ -57,9 +63,27 @@ def find_campaign(config, args):
                      "holds them as --seeds" % (args.aid, args.seeds))
 
 
-def campaign_weights(config, args, model_class, model, init_state):
+def read_excluded(args):
+    """The uids ``--exclude`` leaves out for campaign ``--aid``, or None;
+    checked before any work."""
+    if not args.exclude:
+        return None
+    if args.aid is None:
+        raise ValueError("--exclude applies to a campaign's model: give "
+                         "--aid (the meta-trained model draws no negatives)")
+    from audience.exclusions import read_exclusions
+    excluded = read_exclusions(args.exclude).of(args.aid)
+    runtime.logger.info("--exclude %s: %d user(s) for campaign %d",
+                        args.exclude, len(excluded), args.aid)
+    return excluded
+
+
+def campaign_weights(config, args, model_class, model, init_state,
+                     excluded=None):
     """The campaign's fine-tuned weights over the full tables, and what
-    export.json says of its fine-tuning (as expand's summary does)."""
+    export.json says of its fine-tuning (as expand's summary does).
+    ``excluded``: the uids of ``--exclude``, left out as the expansion
+    left them."""
     from dygraph_model import campaign_rng
     from audience.expansion import campaign_record, fine_tune_campaign
     from audience.serving import full_weights
@@ -72,11 +96,32 @@ def campaign_weights(config, args, model_class, model, init_state):
     # tools/expand.py's own steps: seeds out of the candidates, negatives
     # drawn, fine-tuned
     done = fine_tune_campaign(model_class, model, init_state, campaign,
-                              config, rng)
+                              config, rng, excluded)
     record = {"seed_users": campaign.seeds,
               "seed_positives": campaign.seed_positives,
               "negatives_drawn": int(len(done.train.drawn))}
+    if excluded is not None:
+        record["exclude"] = os.path.abspath(args.exclude)
+        record["excluded"] = done.excluded
+        if not done.excluded:
+            runtime.logger.warning(
+                "--exclude %s names no candidate of campaign %d in %s: "
+                "nothing was left out; check that it holds the same user "
+                "ids as the candidates", args.exclude, args.aid,
+                args.candidates or args.seeds)
     record.update(campaign_record(done.tuned, done.train))
+    if len(done.train.drawn):
+        # the one input the export cannot check: an expansion with
+        # --exclude drew these from fewer users, so a model trained apart
+        record["negatives_drawn_from"] = (
+            "%s, leaving out its seeds%s: the expansion's model only if it "
+            "had the same --candidates and --exclude" % (
+                os.path.abspath(args.candidates),
+                " and the %d users of --exclude" % done.excluded
+                if excluded is not None else " (no --exclude)"))
+        runtime.logger.info("campaign %d: %d negatives drawn from %s",
+                            args.aid, len(done.train.drawn),
+                            record["negatives_drawn_from"])
     if config.get("runner.infer_seed_blend") > 0:
         # the blend ranks a whole candidate set; a served model scores
         # one user at a time, so it is the network alone
@@ -102,6 +147,7 @@ def export(config, args):
     from audience.output import OutputDir
     import math
     from runkit.atomic import check_room
+    excluded = read_excluded(args)   # checked before any work
     runtime.writes_output(args.out, "--out")
     out = OutputDir(args.out, overwrite=args.overwrite,
                     summary="export.json")   # refused early
@@ -119,7 +165,7 @@ def export(config, args):
                       "no --aid: the meta-trained model"}
         else:
             weights, record = campaign_weights(config, args, model_class,
-                                               model, init_state)
+                                               model, init_state, excluded)
         serving.save(serving.ServingModel(model, weights),
                      os.path.join(out.tmp, "model"))
         meta = {"checkpoint": checkpoint_path(config), "aid": args.aid,

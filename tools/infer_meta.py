@@ -16,7 +16,9 @@ an existing result file or scores folder is refused before any work
 unless ``runner.overwrite``, which replaces them only once the new ones are
 complete (and removes the replaced result's scores when this run saves
 none); scores of another result file of the same stem are never replaced
-or removed. A result path that is a folder is refused.
+or removed. The result and its scores go in place as one
+(:func:`put_in_place`): a run stopped between the two is completed or
+rolled back by the next start. A result path that is a folder is refused.
 
 A test folder whose files hold no campaign is skipped with a warning (an
 error when every set is).
@@ -135,6 +137,39 @@ def check_test_folders(test_sets, reader):
                 "%s: the %s test folder %s %s: point %s at a folder with "
                 "the test stage files, or set it to null to skip the %s "
                 "meta-test" % (key, name, data_dir, problem, key, name))
+
+
+def check_checkpoints(config):
+    """Every checkpoint the meta-test loads is there, before any work;
+    a folder no training wrote to is named as such, with what to run."""
+    load_dir = config.get("runner.infer_load_path")
+    first, end = (config.get("runner.infer_start_epoch"),
+                  config.get("runner.infer_end_epoch"))
+    missing = [os.path.join(load_dir, str(epoch), "rec.pdparams")
+               for epoch in range(first, end)
+               if not os.path.isfile(os.path.join(load_dir, str(epoch),
+                                                  "rec.pdparams"))]
+    if not missing:
+        return
+    held = sorted(int(n) for n in (os.listdir(load_dir)
+                                   if os.path.isdir(load_dir) else ())
+                  if n.isdigit() and os.path.isfile(
+                      os.path.join(load_dir, n, "rec.pdparams")))
+    if not held:
+        raise FileNotFoundError(
+            "no checkpoint %s: no model was trained there (runner."
+            "infer_load_path %s %s): train one first with tools/trainer.py "
+            "and the same config (it saves to runner.model_save_path, now "
+            "%s), or point runner.infer_load_path at the folder a training "
+            "saved to (-o runner.infer_load_path=DIR)" % (
+                missing[0], load_dir,
+                "holds no <epoch>/rec.pdparams" if os.path.isdir(load_dir)
+                else "does not exist", config.get("runner.model_save_path")))
+    raise FileNotFoundError(
+        "no checkpoint %s: runner.infer_load_path %s holds epoch(s) %s, and "
+        "the meta-test loads epochs runner.infer_start_epoch %d .. "
+        "runner.infer_end_epoch - 1 (%d): choose them among those" % (
+            missing[0], load_dir, ", ".join(map(str, held)), first, end - 1))
 
 
 def result_path(config):
@@ -307,6 +342,9 @@ def results_size(datasets, epochs, save_scores):
 def infer(config):
     out = result_path(config)
     scores = scores_path(out)
+    from runkit.distributed import environment
+    if environment()[0] == 0:
+        settle_pending(out, scores, runtime.logger)
     check_outputs(out, scores, config)   # before paddle is loaded
     runtime.writes_output(out, "runner.infer_result_path")
     threads = runtime.prepare(config)
@@ -315,7 +353,7 @@ def infer(config):
     from runkit import checkpoint, distributed
     from runkit import runs
     from tuning import choice
-    from runkit.atomic import check_room, check_writable, write_text
+    from runkit.atomic import check_room, check_writable
     log = runtime.logger
     group = distributed.start(config, "meta-test")
     if not group.leader:  # rank 0 reports for the run
@@ -336,13 +374,9 @@ def infer(config):
     # everything this run needs is there, before the first campaign
     check_test_folders(test_sets, runtime.load_module(
         config, "runner.infer_reader_path"))
+    check_checkpoints(config)
     for epoch in epochs:
-        path = os.path.join(load_dir, str(epoch), "rec.pdparams")
-        if not os.path.isfile(path):
-            raise FileNotFoundError(
-                "no checkpoint %s (runner.infer_load_path, epochs "
-                "runner.infer_start_epoch .. runner.infer_end_epoch - 1)" % path)
-        manifest = runs.verify_checkpoint(os.path.dirname(path))
+        manifest = runs.verify_checkpoint(os.path.join(load_dir, str(epoch)))
     # the meta-test settings: the config's, else the run's meta-validated
     results["meta_test_settings"] = choice.resolve(config, manifest)
     results["config"] = {k: v for k, v in config.items()}
@@ -388,20 +422,118 @@ def infer(config):
         raise
     if not group.leader:
         return results
-    if scores_out is not None:
-        log.info("wrote the candidates' scores to %s", scores_out.commit(
-            {"result": os.path.basename(out), "epochs": list(epochs),
-             "sets": [name for name, _ in datasets]}))
-        runtime.STATUS["on_interrupt"] = (
-            "the candidates' scores are in %s, the result file %s was not "
-            "written: run again with -o runner.overwrite=True" % (scores, out))
-    # written completely, then renamed over an earlier result
-    write_text(out, json.dumps(results, indent=1, default=str))
-    runtime.STATUS["output_done"] = True
-    log.info("wrote %s", out)
-    if scores_out is None and config.get("runner.overwrite"):
-        drop_replaced_scores(out, scores, log)
+    results["run_id"] = os.urandom(8).hex()
+    results["scores"] = scores if scores_out is not None else None
+    put_in_place(out, scores, results, scores_out, {
+        "result": os.path.basename(out), "run_id": results["run_id"],
+        "epochs": list(epochs), "sets": [name for name, _ in datasets]},
+        config.get("runner.overwrite"), log)
     return results
+
+
+def pending_path(out):
+    """Where a finished result waits while its scores go in place: a
+    hidden name beside the result, which the next start looks for."""
+    folder, name = os.path.split(os.path.abspath(out))
+    return os.path.join(folder, ".%s.pending" % name)
+
+
+def replaced_path(out):
+    """Where the earlier result waits meanwhile (hidden, beside it)."""
+    folder, name = os.path.split(os.path.abspath(out))
+    return os.path.join(folder, ".%s.replaced" % name)
+
+
+def put_in_place(out, scores, results, scores_out, summary, overwrite, log):
+    """The result file and its scores folder, in place as one output: the
+    result is written whole under its pending name, the earlier result is
+    moved aside, the scores go in place (or, with ``overwrite`` and none
+    saved, the replaced result's scores go), then the result is renamed
+    into place and the earlier one removed. At no moment does a result
+    stand beside another run's scores; a run stopped half-way leaves the
+    pending result, which the next start completes or rolls back
+    (:func:`settle_pending`)."""
+    from runkit.atomic import write_text
+    pending, replaced = pending_path(out), replaced_path(out)
+    write_text(pending, json.dumps(results, indent=1, default=str))
+
+    def stopped():
+        if not os.path.exists(pending):
+            return "the output is complete: %s" % out
+        return ("the finished result waits in %s: the next start of "
+                "tools/infer_meta.py with this runner.infer_result_path puts "
+                "it in place if its scores are, else puts the earlier result "
+                "back beside its scores" % pending)
+    runtime.STATUS["on_interrupt"] = stopped
+    if os.path.exists(out):
+        os.replace(out, replaced)
+    if scores_out is not None:
+        log.info("wrote the candidates' scores to %s",
+                 scores_out.commit(summary))
+    elif overwrite:
+        drop_replaced_scores(out, scores, log)
+    os.replace(pending, out)
+    runtime.STATUS["output_done"] = True
+    if os.path.exists(replaced):
+        os.remove(replaced)
+    log.info("wrote %s", out)
+
+
+def scores_run(scores):
+    """The run id a scores folder's summary.json records, or None."""
+    try:
+        with open(os.path.join(scores, "summary.json")) as f:
+            return json.load(f).get("run_id")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def settle_pending(out, scores, log):
+    """Before anything else, what a run stopped while putting its output
+    in place (:func:`put_in_place`) left: its pending result is put in
+    place when its scores got there (or it saved none), else removed and
+    the earlier result put back beside its scores; a leftover earlier
+    result is removed once the new one is in place."""
+    pending, replaced = pending_path(out), replaced_path(out)
+    if os.path.exists(pending + ".tmp"):   # stopped while writing it
+        os.remove(pending + ".tmp")
+    if os.path.isfile(pending):
+        _settle(out, scores, pending, replaced, log)
+    if os.path.exists(replaced):
+        if os.path.exists(out):
+            os.remove(replaced)
+        else:
+            os.replace(replaced, out)
+            log.warning("put back %s, the result a meta-test stopped while "
+                        "replacing it had moved to %s", out, replaced)
+
+
+def _settle(out, scores, pending, replaced, log):
+    try:
+        with open(pending) as f:
+            doc = json.load(f)
+        run_id, saved = doc["run_id"], doc.get("scores")
+        overwrite = doc["config"].get("runner.overwrite")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        os.remove(pending)
+        log.warning("removed %s: an unreadable pending result of an "
+                    "interrupted meta-test", pending)
+        return
+    if saved and os.path.isdir(os.path.dirname(scores)):
+        from audience.output import recover
+        recover(scores)   # a scores swap stopped half-way is finished first
+    if saved and scores_run(scores) != run_id:
+        os.remove(pending)
+        log.warning("removed %s, the result of a meta-test stopped before "
+                    "its scores were in place: %s and %s are as the earlier "
+                    "meta-test left them", pending, out, scores)
+        return
+    if not saved and overwrite:
+        drop_replaced_scores(out, scores, log)
+    os.replace(pending, out)
+    log.warning("put %s in place from %s: the meta-test that wrote it was "
+                "stopped while putting its output in place%s", out, pending,
+                ", after its scores (%s)" % scores if saved else "")
 
 
 def main(argv=None):

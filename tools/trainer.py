@@ -5,7 +5,9 @@ manifest (runkit/runs.py); a folder holding another run is refused unless
 ``-o runner.resume=True`` (continue it exactly) or
 ``-o runner.overwrite=True`` (replace it: only that run's epoch folders, their
 ``.prev`` copies and its run.json are removed). A loss that turns NaN or
-inf stops the run before the step, naming the learning rates to lower.
+inf stops the run before the step, naming the learning rates to lower; an
+epoch that diverged without one (:func:`looks_diverged`) is saved with a
+warning, also in its run.json record.
 
 Several processes (``python -m paddle.distributed.launch --nproc_per_node N
 tools/trainer.py -m config.yaml -o runner.use_fleet=True``): each draws its
@@ -28,32 +30,58 @@ class NonFinite(ValueError):
     """The loss (or the predictions it comes from) became NaN or inf."""
 
 
-class _FiniteOnly:
-    """The AUC metric of one step, fed only finite predictions: a diverged
-    model's NaN would otherwise stop Paddle's AUC with "cannot convert float
-    NaN to integer" before the loss can be checked."""
+class _Watch:
+    """What one step's predictions show, seen as the AUC metric would see
+    them: whether they are all finite (a diverged model's NaN would
+    otherwise stop Paddle's AUC with "cannot convert float NaN to integer"
+    before the loss can be checked), and how many sit at 0 or 1. The
+    training AUC (``metric``, when runner.use_auc) is fed the finite ones."""
 
-    def __init__(self, metric):
+    def __init__(self, metric=None):
         self.metric, self.finite = metric, True
+        self.predictions = self.saturated = 0
 
     def update(self, preds, labels):
         import numpy as np
-        if np.isfinite(preds).all():
-            self.metric.update(preds=preds, labels=labels)
-        else:
+        if not np.isfinite(preds).all():
             self.finite = False
+            return
+        p = preds[:, 1]
+        self.predictions += len(p)
+        self.saturated += int(np.count_nonzero(
+            (p < SATURATED) | (p > 1.0 - SATURATED)))
+        if self.metric is not None:
+            self.metric.update(preds=preds, labels=labels)
+
+
+# A saved epoch is called diverged (a warning, and "warning" in its
+# run.json record) when its mean loss is above ln 2, what scoring every
+# user 0.5 gives, and at least half its predictions are within SATURATED
+# of 0 or 1: confidently wrong, as global_learning_rate 1000 trains
+# (loss 3.9, every prediction at 0 or 1, AUC 0.50). A healthy run cannot
+# meet it: its loss stays below ln 2 (the demo's first epoch: 0.42).
+SATURATED = 1e-3
+SATURATED_SHARE = 0.5
 
 
 def train_step(model_class, model, optimizer, batch, config, metric_list=(),
-               group=None):
+               group=None, watch=None):
     """One meta step: meta-loss, backward, (the mean gradient of a
     collective run's ranks,) Adam. Returns this process's loss value; a
-    non-finite loss raises :class:`NonFinite` before the step."""
+    non-finite loss raises :class:`NonFinite` before the step. ``watch``
+    (a :class:`_Watch`) counts the step's predictions at 0 or 1."""
     import math
-    guarded = [_FiniteOnly(m) for m in metric_list]
-    loss, _, _ = model_class.train_forward(model, guarded, batch, config)
+    if watch is None and metric_list:
+        watch = _Watch()
+    if watch is not None:
+        watch.metric = metric_list[0] if metric_list else None
+        watch.finite = True
+    # no watch and no metric (the speed benchmark): the predictions stay
+    # in Paddle, as a bare step has them
+    loss, _, _ = model_class.train_forward(
+        model, [watch] if watch is not None else [], batch, config)
     value = float(loss)
-    if not math.isfinite(value) or not all(g.finite for g in guarded):
+    if not math.isfinite(value) or (watch is not None and not watch.finite):
         raise NonFinite(value)
     optimizer.clear_grad()
     loss.backward()
@@ -77,6 +105,23 @@ def diverged(config, epoch, batch_id, value, last):
                     "%s (now %g)" % (k, config.get(k)) for k in keys),
                 "; the last checkpoint saved before it is %s" % last
                 if last else ""))
+
+
+def looks_diverged(config, epoch, mean_loss, saturated_share, auc_text=""):
+    """The warning of an epoch that trained to confidently wrong scores
+    (see SATURATED), or None."""
+    import math
+    if not (mean_loss > math.log(2) and saturated_share >= SATURATED_SHARE):
+        return None
+    keys = ("hyper_parameters.optimizer.global_learning_rate",
+            "hyper_parameters.local_lr")
+    return ("training looks diverged at epoch %d: mean loss %.3f, above ln 2 "
+            "= 0.693 (what scoring every user 0.5 gives), with %.0f %% of "
+            "its predictions within %g of 0 or 1%s: the checkpoint is saved, "
+            "but it likely ranks no better than chance; lower %s" % (
+                epoch, mean_loss, 100.0 * saturated_share, SATURATED,
+                auc_text, " and/or ".join("%s (now %g)" % (k, config.get(k))
+                                          for k in keys)))
 
 
 def metric_text(names, metrics):
@@ -142,11 +187,11 @@ def _train(config, group, threads):
                  config.get("runner.model_save_path"), run.start_epoch - 1)
     for epoch in range(run.start_epoch, epochs):
         run.trained_now = True
-        losses = train_epoch(model_class, model, optimizer, dataset, config,
-                             group, metrics, epoch)
+        losses, warning = train_epoch(model_class, model, optimizer, dataset,
+                                      config, group, metrics, epoch)
         if group.leader:
             saved.append(save_epoch(model, optimizer, dataset, run, epoch,
-                                    stepped=bool(losses)))
+                                    stepped=bool(losses), warning=warning))
     if group.leader:
         meta_validate(model_class, model, dataset, run, config)
     return saved
@@ -271,7 +316,8 @@ def train_epoch(model_class, model, optimizer, dataset, config, group,
                 metrics, epoch):
     """One epoch of meta-steps, logged every ``runner.print_interval``
     meta-batches and at its end; this process's losses (none when the
-    method takes no training step)."""
+    method takes no training step), and the warning of an epoch that
+    looks diverged (:func:`looks_diverged`; else None)."""
     log = runtime.logger
     interval = config.get("runner.print_interval")
     rows_per_batch = 2 * config.get("hyper_parameters.task_count") * \
@@ -281,6 +327,7 @@ def train_epoch(model_class, model, optimizer, dataset, config, group,
     epoch_start = reader_start = interval_start = time.time()
     reader_cost = batch_cost = 0.0
     losses = []
+    watch = _Watch()
     batches = dataset if model_class.takes_steps(config) else []
     for batch_id, batch in enumerate(batches):
         reader_cost += time.time() - reader_start
@@ -288,7 +335,7 @@ def train_epoch(model_class, model, optimizer, dataset, config, group,
         try:
             losses.append(train_step(model_class, model, optimizer, batch,
                                      config, metrics.metrics,
-                                     group if group.active else None))
+                                     group if group.active else None, watch))
         except NonFinite as exc:
             raise NonFinite(diverged(
                 config, epoch, batch_id, exc.args[0],
@@ -311,22 +358,29 @@ def train_epoch(model_class, model, optimizer, dataset, config, group,
     if not losses:
         log.info("epoch: %d: method %s, no training step", epoch,
                  config.get("hyper_parameters.method"))
-    else:
-        log.info("epoch: %d done, mean loss: %.6f%s, epoch time: %.2f s",
-                 epoch, group.mean(sum(losses) / len(losses)), auc,
-                 time.time() - epoch_start)
-    return losses
+        return losses, None
+    mean_loss = group.mean(sum(losses) / len(losses))
+    log.info("epoch: %d done, mean loss: %.6f%s, epoch time: %.2f s",
+             epoch, mean_loss, auc, time.time() - epoch_start)
+    warning = looks_diverged(
+        config, epoch, mean_loss,
+        group.mean(watch.saturated / max(watch.predictions, 1)),
+        " (training%s)" % auc.replace(",", "", 1) if auc else "")
+    if warning:
+        log.warning("%s", warning)
+    return losses, warning
 
 
-def save_epoch(model, optimizer, dataset, run, epoch, stepped):
+def save_epoch(model, optimizer, dataset, run, epoch, stepped, warning=None):
     """Rank 0: the epoch's checkpoint, with the reader's random state (a
-    resume draws on from there); its path."""
+    resume draws on from there) and ``warning`` (a diverged epoch's) in
+    its run.json record; its path."""
     from runkit import checkpoint
     # no step taken (scratch): no optimiser state worth saving
     kept = optimizer if stepped else None
     path = run.save_epoch(
         epoch, lambda folder: checkpoint.write_checkpoint(model, kept, folder),
-        dataset.rng.bit_generator.state)
+        dataset.rng.bit_generator.state, warning)
     runtime.logger.info("saved %s", path)
     runtime.STATUS["last_checkpoint"] = path
     return path
