@@ -183,3 +183,16 @@ def test_a_file_where_the_scores_go_is_refused_even_with_overwrite(
     assert "%s is a file" % (tmp_path / "r.scores") in caplog.text
     assert "[hot]" not in caplog.text
     assert (tmp_path / "r.scores").read_text() == "someone's notes"
+
+
+def test_overwrite_without_scores_keeps_a_users_file_in_the_replaced_scores(
+        setup, tmp_path, caplog):
+    result = tmp_path / "r.json"
+    assert meta_test(setup, result, "runner.save_scores=True") == 0
+    notes = tmp_path / "r.scores" / "notes.txt"
+    notes.write_text("mine")
+    before = result.read_bytes()
+    # the scores folder would be removed with the user's file in it: refused
+    assert meta_test(setup, result, "runner.overwrite=True") == 2
+    assert "notes.txt" in caplog.text
+    assert notes.read_text() == "mine" and result.read_bytes() == before

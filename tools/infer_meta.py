@@ -249,6 +249,21 @@ def check_outputs(out, scores, config):
         # scores of another result file are not this run's concern
         # unless it saves scores (refused above)
         refuse_earlier_outputs(out, scores if ours else None)
+    elif ours and not config.get("runner.save_scores"):
+        refuse_added_files(scores)
+
+
+def refuse_added_files(scores):
+    """An overwrite that saves no scores removes the replaced result's
+    scores folder: never with files a user put in it."""
+    from audience.output import TOOLS, foreign_entries
+    added = foreign_entries(scores, TOOLS["infer_meta"])
+    if added:
+        raise cli.Refused(
+            "%s, the scores of the result runner.overwrite replaces, also "
+            "holds %s, which the meta-test did not write: move them away "
+            "first (runner.overwrite removes only what it wrote)" % (
+                scores, ", ".join(added)))
 
 
 def check_scores_folder(scores):
@@ -285,7 +300,14 @@ def drop_replaced_scores(out, scores, log):
     result beside the new one would pass for its own. Only that result's:
     another result file of the same stem keeps its own."""
     import shutil
+    from audience.output import TOOLS, foreign_entries
     if scores_owner(scores) == os.path.basename(out):
+        added = foreign_entries(scores, TOOLS["infer_meta"])
+        if added:   # put there during the run: checked empty at the start
+            log.warning("kept %s, the scores of the replaced result: it "
+                        "holds %s, which the meta-test did not write; move "
+                        "them, then remove it", scores, ", ".join(added))
+            return
         shutil.rmtree(scores)
         log.info("removed %s: the candidates' scores of the replaced result "
                  "(this run saved none; runner.save_scores)", scores)
