@@ -151,7 +151,7 @@ def test_form_two_reads_values_and_refuses_bad_ones(users, tmp_path):  # noqa: F
                                              str(folder / "ads.csv")))
     np.testing.assert_array_equal(campaign.seed_value, [1.5, 0, 2])
     for text, shown in (("3,10,-2", "-2"), ("3,10,abc", "'abc'"),
-                        ("3,10,", "nan")):
+                        ("3,10,", "value missing")):
         seeds.write_text("aid,uid,value\n3,0,1.5\n3,5,0\n%s\n" % text)
         # raised when called, not when the campaigns are taken
         with pytest.raises(DataError) as err:
