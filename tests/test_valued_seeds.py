@@ -106,7 +106,7 @@ def test_a_campaign_whose_positives_are_all_worth_0_is_skipped():
 # ------------------------------------------------- form 1: the stage file
 @pytest.mark.slow
 @pytest.mark.parametrize("bad, shown", [(-1.5, "-1.5"), ("lots", "'lots'"),
-                                        (None, "None")])
+                                        (None, "value missing")])
 def test_form_one_refuses_a_bad_value_before_any_work(
         tmp_path, checkpoint, monkeypatch, caplog, bad, shown):  # noqa: F811
     caplog.set_level(logging.INFO)
