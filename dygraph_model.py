@@ -77,7 +77,16 @@ def campaign_rng(config, aid):
     shuffles, hold-out and drawn negatives): seeded by ``runner.seed`` and
     the aid, so a campaign's scores do not depend on the campaigns before
     it or on the process that handles it."""
-    return np.random.default_rng([config.get("runner.seed"), int(aid)])
+    return np.random.default_rng([config.get("runner.seed"),
+                                  aid_entropy(aid)])
+
+
+def aid_entropy(aid):
+    """``aid`` as a seed sequence takes it: a seed sequence refuses
+    negative numbers, and campaign ids may be signed 64-bit (hashed ids),
+    so its unsigned 64-bit value; an aid >= 0 is itself, so the streams of
+    such campaigns are what they always were."""
+    return int(aid) & 0xFFFFFFFFFFFFFFFF
 
 
 def to_tensors(inputs):

@@ -53,7 +53,8 @@ def enabled(config):
 
 def fold_rng(config, aid, fold):
     """Fold ``fold``'s stream; ``fold`` -1 deals the rows into folds."""
-    return np.random.default_rng([config.get("runner.seed"), int(aid),
+    from dygraph_model import aid_entropy
+    return np.random.default_rng([config.get("runner.seed"), aid_entropy(aid),
                                   _STREAM, fold + 1])
 
 

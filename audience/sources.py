@@ -65,13 +65,25 @@ def seed_values(df, name, first_line=None):
     if len(bad):
         at = int(bad[0])
         where = "line %d" % (first_line + at) if first_line else \
-            "row %d (index %r)" % (at, df.index[at])
+            "row %d (index %s)" % (at, shown(df.index[at]))
+        cell = shown(raw.iloc[at])
         raise DataError(
-            "%s, %s: value %r is not a number >= 0 (column 'value' weights "
-            "each seed in fine-tuning)%s" % (
-                name, where, raw.iloc[at],
-                "" if len(bad) == 1 else "; %d rows like it" % len(bad)))
+            "%s, %s: %s (column 'value' weights each seed in fine-tuning)%s"
+            % (name, where, "value missing: every seed needs a number >= 0"
+               if cell == "missing" else
+               "value %s is not a number >= 0" % cell,
+               "" if len(bad) == 1 else "; %d rows like it" % len(bad)))
     return values
+
+
+def shown(cell):
+    """A cell of a file as a message shows it: ``missing``, a plain
+    number (numpy's scalars print as ``np.float64(-2.5)``), or a text in
+    quotes."""
+    import pandas as pd
+    if pd.api.types.is_scalar(cell) and pd.isna(cell):
+        return "missing"
+    return repr(str(cell)) if isinstance(cell, str) else str(cell)
 
 
 def frame_campaigns(seeds, candidates, config, names=("seeds", "candidates"),
@@ -121,6 +133,14 @@ def feature_row_campaigns(seeds_path, candidates_path, config):
     """The campaigns of form 1 from two stage files (``candidates_path``
     None: see :func:`frame_campaigns`); the seeds' values are checked
     here, before the campaigns are taken."""
+    for option, path in (("--seeds", seeds_path),
+                         ("--candidates", candidates_path)):
+        if path and _looks_like_csv(path):
+            raise DataError(
+                "%s %s is a CSV, not a stage file (a pickled DataFrame of "
+                "feature rows): CSVs of uids are read against a user table, "
+                "tools/expand.py --users USERS --ads ADS --seeds SEEDS.csv "
+                "[--candidates CANDIDATES.csv]" % (option, path))
     seeds = read_frame(seeds_path)
     return frame_campaigns(seeds, read_frame(candidates_path)
                            if candidates_path else None, config,
@@ -139,16 +159,53 @@ ADS_CSV = ("an ads CSV has a header line aid,%s and a line per campaign "
            ",".join(schema.AD_FIELDS))
 
 
-def _read_csv(path, required, holds):
-    """The CSV at ``path`` with the ``required`` integer columns; ``holds``
-    says what such a file must hold, for the messages."""
+# every pickle of protocol 2 or later (pandas writes 4 and 5) starts so
+PICKLE_START = b"\x80"
+
+
+def _first_bytes(path, count=4096):
+    with open(path, "rb") as f:
+        return f.read(count)
+
+
+def _looks_like_csv(path):
+    """Whether ``path`` (given as a stage file) is a text file whose first
+    line has a comma (or is ``uid``): a CSV meant for form 2. Anything else
+    is left to the unpickler's own message."""
+    if not os.path.isfile(path):
+        return False
+    start = _first_bytes(path)
+    if start.startswith(PICKLE_START) or b"\0" in start:
+        return False
+    try:
+        first = start.decode("utf-8-sig").splitlines()[0]
+    except (UnicodeDecodeError, IndexError):
+        return False
+    return "," in first or first.strip().strip('"') == UID_COL
+
+
+def _read_csv(path, required, holds, option):
+    """The CSV at ``path`` (``option``'s) with the ``required`` integer
+    columns; ``holds`` says what such a file must hold, for the
+    messages."""
     import pandas as pd
     if not os.path.isfile(path):
         raise FileNotFoundError("%s does not exist" % path)
+    if _first_bytes(path).startswith(PICKLE_START):
+        raise DataError(
+            "%s %s is a pickle (a stage file?), not a CSV: with --users, %s; "
+            "stage files are expanded without --users (--seeds SEEDS.pkl "
+            "--candidates CANDIDATES.pkl)" % (option, path, holds))
     try:
         df = pd.read_csv(path)
     except pd.errors.EmptyDataError:
         raise DataError("%s is empty: %s" % (path, holds))
+    except UnicodeDecodeError as exc:
+        raise DataError("%s %s is not a text CSV (%s): %s" % (
+            option, path, exc.reason, holds))
+    except pd.errors.ParserError as exc:
+        raise DataError("%s %s is not a CSV pandas can read (%s): %s" % (
+            option, path, str(exc).strip(), holds))
     missing = [c for c in required if c not in df.columns]
     if missing:
         raise DataError("%s lacks column(s) %s (has %s): %s" % (
@@ -168,7 +225,7 @@ def user_table_campaigns(table, seeds_csv, ads_csv, candidates_csv=None):
     to give each campaign its own). A campaign missing from ``ads_csv``
     comes as its :func:`skip_record`. The seeds' file is read and checked
     here (its values too), the campaigns are taken one by one."""
-    seeds = _read_csv(seeds_csv, ("aid", "uid"), SEEDS_CSV)
+    seeds = _read_csv(seeds_csv, ("aid", "uid"), SEEDS_CSV, "--seeds")
     # line 1 is the header
     values = seed_values(seeds, seeds_csv, first_line=2)
     if values is not None:
@@ -177,11 +234,12 @@ def user_table_campaigns(table, seeds_csv, ads_csv, candidates_csv=None):
 
 
 def _table_campaigns(table, seeds, seeds_csv, ads_csv, candidates_csv):
-    ads = _read_csv(ads_csv, ("aid", ) + schema.AD_FIELDS,
-                    ADS_CSV).set_index("aid")
+    ads = _read_csv(ads_csv, ("aid", ) + schema.AD_FIELDS, ADS_CSV,
+                    "--ads").set_index("aid")
     cands = None
     if candidates_csv:
-        cands = _read_csv(candidates_csv, ("uid", ), CANDIDATES_CSV)
+        cands = _read_csv(candidates_csv, ("uid", ), CANDIDATES_CSV,
+                          "--candidates")
         cands["row"] = table.positions(cands["uid"].to_numpy())
         if (cands["row"] < 0).any():
             logger.warning("%s: %d uids are not in the user table %s: "

@@ -124,10 +124,17 @@ def seed_weights(y, value):
     seeds = np.arange(len(value))
     positive = seeds[y[seeds] == 1]
     if len(positive):
-        mean = float(np.mean(value[positive]))
-        if mean <= 0:
+        mine = np.asarray(value[positive], np.float64)
+        top = float(mine.max())
+        if top <= 0:
             raise ValueError("every positive seed has value 0: nothing to "
                              "fine-tune on; give the seeds positive values, "
                              "or drop the value column")
-        weight[positive] = value[positive] / mean
+        # values near the float64 maximum (1e308) sum to infinity, and
+        # every weight would be 0: scaled first by the power of two that
+        # brings the largest below 1, so the sum cannot overflow, and
+        # exactly (a power of two), so the weights of ordinary values are
+        # bit for bit what they were without it
+        mine = np.ldexp(mine, -np.frexp(top)[1])
+        weight[positive] = mine / np.mean(mine)
     return weight

@@ -106,7 +106,7 @@ def test_a_campaign_whose_positives_are_all_worth_0_is_skipped():
 # ------------------------------------------------- form 1: the stage file
 @pytest.mark.slow
 @pytest.mark.parametrize("bad, shown", [(-1.5, "-1.5"), ("lots", "'lots'"),
-                                        (None, "None")])
+                                        (None, "value missing")])
 def test_form_one_refuses_a_bad_value_before_any_work(
         tmp_path, checkpoint, monkeypatch, caplog, bad, shown):  # noqa: F811
     caplog.set_level(logging.INFO)
@@ -151,7 +151,7 @@ def test_form_two_reads_values_and_refuses_bad_ones(users, tmp_path):  # noqa: F
                                              str(folder / "ads.csv")))
     np.testing.assert_array_equal(campaign.seed_value, [1.5, 0, 2])
     for text, shown in (("3,10,-2", "-2"), ("3,10,abc", "'abc'"),
-                        ("3,10,", "nan")):
+                        ("3,10,", "value missing")):
         seeds.write_text("aid,uid,value\n3,0,1.5\n3,5,0\n%s\n" % text)
         # raised when called, not when the campaigns are taken
         with pytest.raises(DataError) as err:

@@ -249,7 +249,7 @@ def run(config, args):
         if out is None:
             return
         if exclusions is not None:
-            exclusions.check_use(expansions, skipped)
+            exclusions.check_use(expansions, skipped, table)
         path = out.commit(summary_document(
             config, expansions, skipped, top,
             extras(args, expansions, tiers, exclusions, out)))
