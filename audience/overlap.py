@@ -9,6 +9,7 @@ audiences are given (a before b), so the first row of each ``aid_a`` reads
 as Meta's comparison against a base audience.
 """
 import os
+import re
 
 import numpy as np
 
@@ -85,7 +86,9 @@ def folder_audiences(folders):
         if not os.path.isdir(folder):
             raise FileNotFoundError("%s is not a folder (give the --out "
                                     "folders of tools/expand.py)" % folder)
-        aids = sorted(int(n) for n in os.listdir(folder) if n.isdigit() and
+        # campaign ids may be negative (hashed, signed 64-bit)
+        aids = sorted(int(n) for n in os.listdir(folder)
+                      if re.match(r"-?\d+\Z", n) and
                       os.path.isfile(os.path.join(folder, n, "audience.csv")))
         if not aids:
             raise FileNotFoundError("%s holds no <aid>/audience.csv: not an "

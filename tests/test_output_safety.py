@@ -309,6 +309,16 @@ def test_overlap_of_folders_with_such_names(tmp_path):
     assert rows[1][:2] == ["run 1, cold/9", "'=HYPERLINK(\"x\",\"y\")/9"]
 
 
+def test_overlap_reads_campaigns_with_negative_ids(tmp_path):
+    a = legacy_expansion(str(tmp_path / "a"))
+    os.rename(os.path.join(a, "9"), os.path.join(a, "-9"))
+    b = legacy_expansion(str(tmp_path / "b"))
+    out = tmp_path / "overlap.csv"
+    assert overlap_tool(a, b, "--out", out) == 0
+    rows = rows_of(out.read_text())
+    assert rows[1][:2] == ["-9", "9"] and rows[1][4] == "1"
+
+
 # ----------------------------- 11: a lock path that is a link is not followed
 def test_a_lock_that_is_a_symbolic_link_is_refused(tmp_path):
     victim = tmp_path / "elsewhere" / "victim"
