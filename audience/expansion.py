@@ -20,6 +20,7 @@ from typing import Optional
 import numpy as np
 
 from audience import seed_blend, training_set
+from audience.exclusions import member, sorted_ids, union_sorted
 from audience.training_set import CANDIDATES, OUTSIDE
 from dataio.campaign import Campaign
 from runkit.metrics import campaign_metrics, top_count
@@ -175,7 +176,8 @@ def without_seeds(campaign, excluded=None):
     is_seed = np.isin(campaign.cand_uid, campaign.seed_uid) \
         if campaign.exclude_seeds else np.zeros(len(campaign.cand_uid), bool)
     seeds_excluded = int(is_seed.sum())
-    is_excluded = ~is_seed & np.isin(campaign.cand_uid, excluded) \
+    is_excluded = ~is_seed & member(campaign.cand_uid,
+                                    sorted_ids(excluded)) \
         if excluded is not None else np.zeros(len(is_seed), bool)
     if is_excluded.any() and is_excluded.sum() + seeds_excluded == \
             len(is_seed):
@@ -235,7 +237,7 @@ def expand_campaign(model_class, model, init_state, campaign, config, rng,
     # fine_tune_campaign shares with tools/export.py
     scores = model_class.score(model, tuned.cand_x, config, tuned.packed)
     seeds_model = seed_blend.seed_model(model.maxima, train.x, train.y,
-                                        config)
+                                        config, train.weight)
     if seeds_model is not None:
         scores = seed_blend.blend(scores, seeds_model.scores(campaign.cand_x),
                                   seed_blend.weight(config))
@@ -272,14 +274,14 @@ def expand_table_campaign(model_class, model, init_state, table, campaign,
     in_pool = np.isin(pool, seeds, assume_unique=True)
     candidates = int(len(pool) - in_pool.sum())
     excluded_rows = _table_rows(table, excluded)
-    is_excluded = np.isin(pool, excluded_rows) & ~in_pool
+    is_excluded = member(pool, excluded_rows) & ~in_pool
     left_out = int(is_excluded.sum())
     if left_out and left_out == candidates:
         raise ValueError(EVERY_CANDIDATE_EXCLUDED % left_out)
     # excluded users are no negatives either (as in form 1)
     train = table_training_set(
         table, campaign, pool[~in_pool & ~is_excluded],
-        np.union1d(seeds, excluded_rows), config, rng)
+        union_sorted(seeds, excluded_rows), config, rng)
     no_candidates = [a[:0] for a in train.x]
     diagnosed = _diagnostics(model_class, model, init_state, campaign.aid,
                              train.x, train.y, config, len(train.drawn) > 0,
@@ -287,12 +289,12 @@ def expand_table_campaign(model_class, model, init_state, table, campaign,
     tuned = model_class.fine_tune(model, init_state, train.x, train.y,
                                   no_candidates, config, rng, train.weight)
     seeds_model = seed_blend.seed_model(model.maxima, train.x, train.y,
-                                        config)
+                                        config, train.weight)
     import paddle
     with paddle.no_grad():
         weights = full_weights(model, init_state, tuned.packed, tuned.rows)
     # drawn negatives stay candidates (table_training_set)
-    skip = np.union1d(seeds, excluded_rows)
+    skip = union_sorted(seeds, excluded_rows)
     from audience import batch_scoring
     job = batch_scoring.TableJob(
         campaign.aid, pool, skip, batch_scoring.CampaignNet(
@@ -322,12 +324,23 @@ EVERY_CANDIDATE_EXCLUDED = ("every candidate that is not a seed (%d) is in "
                             "the --exclude file: no audience to make")
 
 
+_LAST_ROWS = []   # [(table, uids, rows)] of the last call
+
+
 def _table_rows(table, uids):
-    """The table rows of ``uids`` (those the table holds), sorted."""
+    """The table rows of ``uids`` (those the table holds), sorted. The
+    campaigns without rows of their own share one array of the
+    exclusion file (``Exclusions.of``): its rows are looked up once, not
+    per campaign (millions of customer ids)."""
     if uids is None or not len(uids):
         return np.zeros(0, np.int64)
+    if _LAST_ROWS and _LAST_ROWS[0][0] is table and \
+            _LAST_ROWS[0][1] is uids:
+        return _LAST_ROWS[0][2]
     rows = np.asarray(table.positions(np.asarray(uids, np.int64)))
-    return np.unique(rows[rows >= 0])
+    rows = np.unique(rows[rows >= 0])
+    _LAST_ROWS[:] = [(table, uids, rows)]
+    return rows
 
 
 def table_training_set(table, campaign, candidates, seeds, config, rng):

@@ -23,38 +23,22 @@ def weight(config):
     return float(config.get("runner.infer_seed_blend"))
 
 
-class SeedModel:
-    """The logistic regression on a campaign's seeds (their one-hot ids,
-    baselines/logistic.py); scores candidates in chunks."""
-
-    def __init__(self, maxima, x_spt, y_spt, c):
-        from baselines import logistic
-        self._logistic = logistic
-        self.encoder = logistic.OneHot([list(maxima.static),
-                                        list(maxima.dynamic),
-                                        list(maxima.ad)])
-        self.model = logistic.fit(self.encoder.transform(x_spt),
-                                  np.asarray(y_spt).astype(int), c)
-
-    def scores(self, x):
-        return self._logistic.predict(self.model, self.encoder.transform(x))
+def fitted(maxima, x_spt, y_spt, c, weight=None):
+    """The seeds' regression (adaptation/seed_regression.py), or None when
+    they hold one class (nothing to rank by: the network's order is
+    kept)."""
+    from adaptation.seed_regression import SeedRegression
+    return SeedRegression.fit(maxima, x_spt, y_spt, c, weight)
 
 
-def fitted(maxima, x_spt, y_spt, c):
-    """A SeedModel of the seeds, or None when they hold one class (nothing
-    to rank by: the network's order is kept)."""
-    y = np.asarray(y_spt)
-    if len(y) == 0 or y.min() == y.max():
-        return None
-    return SeedModel(maxima, x_spt, y_spt, c)
-
-
-def seed_model(maxima, x_spt, y_spt, config):
-    """The campaign's SeedModel, or None when there is nothing to blend
-    (``runner.infer_seed_blend`` 0, or seeds of one class)."""
+def seed_model(maxima, x_spt, y_spt, config, values=None):
+    """The campaign's seed regression (rows weighted by ``values``: valued
+    seeds, as the network's fine-tuning is), or None when there is nothing
+    to blend (``runner.infer_seed_blend`` 0, or seeds of one class)."""
     if weight(config) <= 0:
         return None
-    return fitted(maxima, x_spt, y_spt, config.get("runner.infer_seed_c"))
+    return fitted(maxima, x_spt, y_spt, config.get("runner.infer_seed_c"),
+                  values)
 
 
 def seed_model_scores(maxima, x_spt, y_spt, x_qry, c):

@@ -8,54 +8,10 @@ the configured id maxima (``dataio.schema``), so an id beyond them fails
 here as it does in the network.
 """
 import numpy as np
-from scipy import sparse
-from sklearn.linear_model import LogisticRegression
 
-from dataio import schema
-from dataio.schema import IdMaxima
-
-
-class OneHot:
-    """Sparse one-hot matrix of the four input arrays."""
-
-    def __init__(self, max_idxs, with_ad=False):
-        maxima = IdMaxima.from_config(max_idxs)
-        sizes = [m + 1 for m in maxima.static] + \
-            [m + 1 for m in maxima.dynamic]
-        if with_ad:
-            sizes += [m + 1 for m in maxima.ad]
-        self.offsets = np.concatenate([[0], np.cumsum(sizes)])
-        self.width = int(self.offsets[-1])
-        self.with_ad = with_ad
-
-    def transform(self, x):
-        static, dynamic, lengths, ad = [np.asarray(a) for a in x]
-        n = len(static)
-        rows, cols = [], []
-        field = 0
-        for i in range(static.shape[1]):
-            rows.append(np.arange(n))
-            cols.append(static[:, i] + self.offsets[field])
-            field += 1
-        for j, (start, width) in enumerate(zip(schema.DYNAMIC_OFFSETS,
-                                               schema.DYNAMIC_LENGTHS)):
-            ids = dynamic[:, start:start + width]
-            valid = np.arange(width)[None, :] < lengths[:, j:j + 1]
-            r, c = np.nonzero(valid)
-            rows.append(r)
-            cols.append(ids[r, c] + self.offsets[field])
-            field += 1
-        if self.with_ad:
-            for k in range(ad.shape[1]):
-                rows.append(np.arange(n))
-                cols.append(ad[:, k] + self.offsets[field])
-                field += 1
-        rows, cols = np.concatenate(rows), np.concatenate(cols)
-        # a repeated id in one list counts once: the value is presence
-        matrix = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)),
-                                   shape=(n, self.width))
-        matrix.data[:] = 1.0
-        return matrix
+# the encoder and fit are the product's (the seeds' regression of a
+# campaign model); this module adds the pooled model and the evaluation
+from adaptation.seed_regression import OneHot, fit_logistic
 
 
 def fit(features, labels, c):
@@ -64,8 +20,7 @@ def fit(features, labels, c):
     labels = np.asarray(labels).astype(int)
     if labels.min() == labels.max():
         return float(labels[0])
-    model = LogisticRegression(C=c, max_iter=2000)
-    return model.fit(features, labels)
+    return fit_logistic(features, labels, c)
 
 
 def predict(model, features):

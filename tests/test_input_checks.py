@@ -400,3 +400,49 @@ def test_a_stage_file_given_as_a_csv_says_it_goes_without_users(
     message = str(err.value)
     assert "--%s %s is a pickle" % (which, pickled) in message
     assert "without --users" in message
+
+
+# ---------------------------------- a customer list of millions, per campaign
+def test_membership_in_a_sorted_list_is_np_isin():
+    from audience.exclusions import member, sorted_ids, union_sorted
+    rng = np.random.default_rng(0)
+    many = sorted_ids(rng.integers(-10**12, 10**12, 5000))
+    values = np.concatenate([rng.choice(many, 50), rng.integers(
+        -10**12, 10**12, 50), [many[0], many[-1], many[-1] + 1]])
+    assert np.array_equal(member(values, many), np.isin(values, many))
+    assert not member(values, many[:0]).any()
+    few = np.concatenate([values[:20], values[:5]])
+    assert np.array_equal(union_sorted(few, many), np.union1d(few, many))
+    shuffled = rng.permutation(np.concatenate([many, many[:10]]))
+    assert np.array_equal(sorted_ids(shuffled), many)
+
+
+def test_a_campaign_against_millions_of_excluded_ids_does_not_sort_them(
+        monkeypatch):
+    """The customer list is sorted once, when read: a campaign's check is
+    a binary search, not np.isin / np.union1d, which sort the millions of
+    ids again for every campaign."""
+    from audience import expansion
+    from audience.exclusions import Exclusions
+    from dataio.campaign import Campaign
+    ex = Exclusions("ex.csv", np.arange(0, 2 * 10**5, 2), {7: [1, 3]})
+    for name in ("isin", "union1d"):
+        real = getattr(np, name)
+
+        def small_only(a, b, *args, _real=real, _name=name, **kwargs):
+            assert len(np.ravel(a)) + len(np.ravel(b)) < 1000, \
+                "np.%s over the exclusion list" % _name
+            return _real(a, b, *args, **kwargs)
+        monkeypatch.setattr(np, name, small_only)
+    x = [np.zeros((4, 7), np.int64), np.zeros((4, 50), np.int64),
+         np.zeros((4, 7), np.int64), np.zeros((4, 6), np.int64)]
+    for aid, left in ((5, [1, 3]), (7, [])):
+        campaign = Campaign(aid, [a[:1] for a in x], np.array([100]),
+                            np.array([1]), x, np.array([1, 2, 3, 4]),
+                            np.array([0, 1, 0, 1]))
+        if not left:
+            with pytest.raises(ValueError):
+                expansion.without_seeds(campaign, ex.of(aid))
+            continue
+        kept, _, excluded = expansion.without_seeds(campaign, ex.of(aid))
+        assert kept.cand_uid.tolist() == left and excluded == 2
