@@ -557,6 +557,12 @@ def load_model(config, path=None):
     from runkit import checkpoint, runs
     from tuning import choice
     path = path or checkpoint_path(config)
+    if not os.path.exists(path):   # before any word on its settings
+        raise FileNotFoundError(
+            "no checkpoint %s: no model was trained there; train one first "
+            "(tools/trainer.py -m config.yaml), or point "
+            "runner.infer_load_path (or expand.checkpoint) at a trained "
+            "run's folder" % path)
     manifest = runs.verify_checkpoint(path)   # a folder or a file in one
     # the meta-test settings: the config's, else the run's meta-validated
     choice.resolve(config, manifest)

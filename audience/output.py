@@ -131,19 +131,22 @@ def _scores_entry(parts, is_dir):
 
 
 Tool = collections.namedtuple("Tool", "name summary program what legacy "
-                                      "entry")
+                                      "entry overwrite")
 # What each tool that writes an output folder writes, by the name its
 # summary gives it (``"tool"``). A summary without that name comes from
 # before the tools wrote it; ``legacy`` recognises such a summary by what
 # it holds.
 TOOLS = {t.name: t for t in (
     Tool("expand", "summary.json", "tools/expand.py", "an expansion",
-         lambda doc: isinstance(doc.get("campaigns"), list), _expand_entry),
+         lambda doc: isinstance(doc.get("campaigns"), list), _expand_entry,
+         "--overwrite"),
     Tool("export", "export.json", "tools/export.py", "an exported model",
-         lambda doc: isinstance(doc.get("inputs"), list), _export_entry),
+         lambda doc: isinstance(doc.get("inputs"), list), _export_entry,
+         "--overwrite"),
     Tool("infer_meta", "summary.json", "tools/infer_meta.py",
          "a meta-test's candidates' scores",
-         lambda doc: isinstance(doc.get("result"), str), _scores_entry),
+         lambda doc: isinstance(doc.get("result"), str), _scores_entry,
+         "runner.overwrite"),
 )}
 
 
@@ -280,10 +283,10 @@ def check_target(path, overwrite=False, option="--out",
         raise Refused("%s %s cannot be made: %s is a file, not a folder; "
                       "choose another %s" % (option, path, above, option))
     if os.path.lexists(path) and not os.path.isdir(path):
-        raise Refused("%s %s is a file, not an output folder (--overwrite "
+        raise Refused("%s %s is a file, not an output folder (%s "
                       "replaces an earlier output folder, never a file): "
                       "choose another %s, or move the file away" %
-                      (option, path, option))
+                      (option, path, tool.overwrite, option))
     if not os.path.exists(path):
         return False
     if not os.listdir(path):
@@ -291,29 +294,30 @@ def check_target(path, overwrite=False, option="--out",
     if not os.path.isfile(os.path.join(path, summary)):
         other = written_by(path)
         raise Refused("%s %s is a folder holding files but no %s, so it is "
-                      "not an earlier output of this tool%s: --overwrite "
+                      "not an earlier output of this tool%s: %s "
                       "replaces only those; choose another %s (a new or "
                       "empty folder)" % (
                           option, path, summary, "" if other is None else
                           " (it is %s, written by %s)" % (other.what,
                                                           other.program),
-                          option))
+                          tool.overwrite, option))
     why = _why_not(path, tool)
     if why:
         raise Refused("%s %s holds a %s but is not an earlier output of %s: "
-                      "%s; --overwrite replaces only those: choose another "
+                      "%s; %s replaces only those: choose another "
                       "%s (a new or empty folder)" % (
-                          option, path, summary, tool.program, why, option))
+                          option, path, summary, tool.program, why,
+                          tool.overwrite, option))
     foreign = foreign_entries(path, tool)
     if foreign:
         raise Refused("%s %s is an earlier output of %s but also holds what "
-                      "%s did not write: %s; --overwrite would delete it: "
+                      "%s did not write: %s; %s would delete it: "
                       "move that out of the folder, or choose another %s" % (
                           option, path, tool.program, tool.program,
-                          _listed(foreign), option))
+                          _listed(foreign), tool.overwrite, option))
     if not overwrite:
-        raise Refused("%s exists: choose another %s, or pass --overwrite to "
-                      "replace it" % (path, option))
+        raise Refused("%s exists: choose another %s, or pass %s to "
+                      "replace it" % (path, option, tool.overwrite))
     return False
 
 
@@ -354,7 +358,8 @@ class OutputDir:
         parent = os.path.dirname(self.path)
         os.makedirs(parent, exist_ok=True)
         self._lock = _Lock(os.path.join(
-            parent, ".%s.lock" % os.path.basename(self.path)), self.path)
+            parent, ".%s.lock" % os.path.basename(self.path)), self.path,
+            option)
         try:
             recover(self.path, self.tool.name)
             # what recovery put in place counts
@@ -572,21 +577,21 @@ class _Lock:
     start finds are then never a live run's. A lock path that is a
     symbolic link is refused, never followed."""
 
-    def __init__(self, path, target):
-        self.path, self.fd = path, None
+    def __init__(self, path, target, option="--out"):
+        self.path, self.fd, self.option = path, None, option
         try:
             import fcntl
         except ImportError:   # not POSIX: no lock
             return
         while True:
-            fd = self._open(path, target)
+            fd = self._open(path, target, option)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 os.close(fd)
                 raise Refused("another run is writing %s now (it holds %s): "
-                              "wait for it to end, or choose another --out" %
-                              (target, path))
+                              "wait for it to end, or choose another %s" %
+                              (target, path, self.option))
             except OSError:   # a file system without locks
                 os.close(fd)
                 return
@@ -600,10 +605,10 @@ class _Lock:
             os.close(fd)   # its holder removed it meanwhile: lock anew
 
     @staticmethod
-    def _open(path, target):
+    def _open(path, target, option):
         refusal = ("%s, the lock file of %s, is a symbolic link (to %s), "
                    "not a file this tool made: nothing was written; remove "
-                   "the link, or choose another --out")
+                   "the link, or choose another " + option)
         if os.path.islink(path):
             raise Refused(refusal % (path, target, os.readlink(path)))
         try:

@@ -71,6 +71,8 @@ def seed_values(df, name, first_line=None):
             "%s, %s: %s (column 'value' weights each seed in fine-tuning)%s"
             % (name, where, "value missing: every seed needs a number >= 0"
                if cell == "missing" else
+               "value %s is infinite: every seed needs a finite number >= 0"
+               % cell if np.isinf(values[at]) else
                "value %s is not a number >= 0" % cell,
                "" if len(bad) == 1 else "; %d rows like it" % len(bad)))
     return values
@@ -129,18 +131,25 @@ def frame_campaigns(seeds, candidates, config, names=("seeds", "candidates"),
             seed_value=None if values is None else values[spt])
 
 
-def feature_row_campaigns(seeds_path, candidates_path, config):
+def feature_row_campaigns(seeds_path, candidates_path, config,
+                          tool="tools/expand.py"):
     """The campaigns of form 1 from two stage files (``candidates_path``
     None: see :func:`frame_campaigns`); the seeds' values are checked
-    here, before the campaigns are taken."""
+    here, before the campaigns are taken. ``tool``: the one reading them,
+    for the message (export takes form 1 only)."""
     for option, path in (("--seeds", seeds_path),
                          ("--candidates", candidates_path)):
         if path and _looks_like_csv(path):
             raise DataError(
                 "%s %s is a CSV, not a stage file (a pickled DataFrame of "
-                "feature rows): CSVs of uids are read against a user table, "
-                "tools/expand.py --users USERS --ads ADS --seeds SEEDS.csv "
-                "[--candidates CANDIDATES.csv]" % (option, path))
+                "feature rows): %s" % (option, path, (
+                    "CSVs of uids are read against a user table, "
+                    "tools/expand.py --users USERS --ads ADS --seeds "
+                    "SEEDS.csv [--candidates CANDIDATES.csv]")
+                    if tool == "tools/expand.py" else (
+                    "%s reads stage files only; a campaign whose seeds are "
+                    "uids of a user table cannot be exported yet (expand it "
+                    "with tools/expand.py --users)" % tool)))
     seeds = read_frame(seeds_path)
     return frame_campaigns(seeds, read_frame(candidates_path)
                            if candidates_path else None, config,

@@ -83,12 +83,12 @@ def training_set(campaign, seed_x, ratio, rng, pool, inputs, cap=True,
     x = [np.concatenate([a, b]) for a, b in zip(seed_x, inputs(drawn))]
     y = np.concatenate([np.ones(positives, np.float32),
                         np.zeros(len(drawn), np.float32)])
+    weight = seed_weights(y, campaign.seed_value)   # may skip the campaign
     if len(drawn):
         logger.info("campaign %s: seeds hold no negative; drew %d negatives "
                     "from %s (%d users)", campaign.aid, len(drawn), source,
                     len(pool))
-    return TrainingSet(x, y, seed_weights(y, campaign.seed_value), drawn,
-                       source)
+    return TrainingSet(x, y, weight, drawn, source)
 
 
 def draw_negatives(aid, positives, pool, ratio, rng, cap=True):

@@ -249,6 +249,9 @@ def verify_checkpoint(path):
             os.path.join(save_dir, MANIFEST), " and ".join(FILES)))
         return manifest
     verify_epoch(save_dir, epoch, manifest, names)
+    warning = manifest.get("epochs", {}).get(epoch, {}).get("warning")
+    if warning:   # recorded when it was saved: every user of it is told
+        logger.warning("%s: its run recorded: %s", folder, warning)
     return manifest
 
 

@@ -45,6 +45,18 @@ def absent_requirements():
     return [n for n in REQUIREMENTS if importlib.util.find_spec(n) is None]
 
 
+def require_environment(modules=REQUIREMENTS):
+    """Stop with the one line of :func:`requirements_line` when this
+    Python lacks any of ``modules``: for the tools that import them before
+    :func:`runkit.cli.run` could say so."""
+    import importlib.util
+    absent = [n for n in modules if importlib.util.find_spec(n) is None]
+    if absent:
+        setup_logging(sys.stderr)
+        logger.error("%s", requirements_line(absent))
+        sys.exit(1)
+
+
 def requirements_line(names):
     venv = os.path.join(ROOT, ".venv", "bin", "python")
     tool = sys.argv[0] if sys.argv and sys.argv[0].endswith(".py") else \

@@ -80,7 +80,7 @@ def test_seeds_worth_1e308_are_fine_tuned_as_seeds_worth_1():
 
 @pytest.mark.parametrize("cell, said", [
     (np.nan, "value missing"), (-2.5, "value -2.5 is not"),
-    (np.inf, "value inf is not")])
+    (np.inf, "value inf is infinite")])
 def test_a_bad_value_is_shown_plainly(tmp_path, cell, said):
     frame = pd.DataFrame({"aid": [3, 3], "uid": [1, 2],
                           "value": [1.0, cell]})
@@ -384,6 +384,13 @@ def test_a_csv_given_as_a_stage_file_says_it_needs_users(tmp_path):
         list(sources.feature_row_campaigns(seeds, str(cands), CONFIG))
     message = str(err.value)
     assert "--seeds %s is a CSV" % seeds in message and "--users" in message
+    # export has no --users: it says it takes stage files only
+    with pytest.raises(DataError) as err:
+        list(sources.feature_row_campaigns(seeds, str(cands), CONFIG,
+                                           "tools/export.py"))
+    message = str(err.value)
+    assert "tools/export.py reads stage files only" in message
+    assert "cannot be exported" in message
 
 
 @pytest.mark.parametrize("which", ["seeds", "candidates"])

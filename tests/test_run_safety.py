@@ -291,7 +291,11 @@ def test_a_diverged_training_is_warned_and_recorded(tmp_path, caplog):
     assert "training AUC" in line
     manifest = json.loads((folder / "run.json").read_text())
     assert manifest["epochs"]["0"]["warning"] == line
-    runs.verify_checkpoint(str(folder / "0"))   # saved as ever
+    caplog.clear()
+    # saved as ever, and every tool that loads it says what it recorded
+    runs.verify_checkpoint(str(folder / "0"))
+    (told, ) = warnings_of(caplog)
+    assert str(folder / "0") in told and line in told
 
 
 def test_a_healthy_training_is_not_called_diverged(tmp_path, caplog):
@@ -364,6 +368,30 @@ def test_a_python_without_the_requirements_is_told_which_to_use(tmp_path,
     assert not (tmp_path / "m").exists()
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("tool,args", [
+    ("preprocess.py", ["--help"]),
+    ("sample_user_table.py", ["--out", "OUT"]),
+    ("make_sample_data.py", ["--out", "OUT"]),
+    ("overlap.py", ["DIR", "--out", "OUT/o.csv"]),
+])
+def test_the_data_tools_without_the_requirements_say_which_python(
+        tmp_path, tool, args):
+    argv = [str(ROOT / "tools" / tool)] + [
+        a.replace("OUT", str(tmp_path / "out")).replace("DIR", str(tmp_path))
+        for a in args]
+    done = subprocess.run([sys.executable, "-S"] + argv, cwd=str(ROOT),
+                          env=tool_env(), capture_output=True, text=True,
+                          timeout=120)
+    out = done.stdout + done.stderr
+    assert done.returncode == 1, out[-3000:]
+    assert "Traceback" not in out
+    (line, ) = [l for l in out.splitlines() if " - ERROR - " in l]
+    assert "has no module" in line and ".venv/bin/python" in line
+    assert tool in line
+    assert not (tmp_path / "out").exists()
+
+
 def test_meta_test_before_any_training_says_to_train_first(
         setup, tmp_path, caplog):  # noqa: F811
     caplog.set_level(logging.INFO)
@@ -376,3 +404,16 @@ def test_meta_test_before_any_training_says_to_train_first(
     assert "train one first with tools/trainer.py" in line
     assert "-o runner.infer_load_path=DIR" in line
     assert "[hot]" not in caplog.text and not result.exists()
+
+
+def test_expand_before_any_training_says_to_train_first(tmp_path, caplog):
+    from audience.expansion import load_model
+    from runkit.config import load_config
+    config = load_config(str(CONFIG), [
+        "runner.infer_load_path=%s" % (tmp_path / "none")])
+    caplog.set_level(logging.INFO)
+    with pytest.raises(FileNotFoundError) as err:
+        load_model(config)
+    assert "train one first" in str(err.value)
+    # nothing said about the settings of a run that does not exist
+    assert "meta-validated" not in caplog.text

@@ -52,7 +52,7 @@ def find_campaign(config, args):
     if not args.seeds:
         raise ValueError("--aid needs --seeds, the file holding its seeds")
     for campaign in feature_row_campaigns(args.seeds, args.candidates,
-                                          config):
+                                          config, "tools/export.py"):
         if isinstance(campaign, dict):   # skipped: its source says why
             if campaign["aid"] == args.aid:
                 raise ValueError("campaign %d: %s" % (args.aid,

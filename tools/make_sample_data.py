@@ -11,6 +11,9 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from runkit import runtime  # noqa: E402
+if __name__ == "__main__":   # one line, not a traceback, without them
+    runtime.require_environment(("numpy", "pandas", "yaml"))
 from dataio.vocabulary import MAX_IDXS_FILE  # noqa: E402
 from synthetic import generator  # noqa: E402
 from synthetic.datasets import write_stages  # noqa: E402

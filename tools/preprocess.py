@@ -46,9 +46,12 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from runkit import runtime  # noqa: E402
+if __name__ == "__main__":   # one line, not a traceback, without them
+    runtime.require_environment(("numpy", "pandas", "yaml"))
 from rawdata.files import USERS_FILE  # noqa: E402
 from rawdata.pipeline import preprocess  # noqa: E402
-from runkit import cli, runtime  # noqa: E402
+from runkit import cli  # noqa: E402
 
 
 def main(argv=None):

@@ -26,6 +26,8 @@ def main(argv=None):
     p.add_argument("--data", default=os.path.join(ROOT, "data"))
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
+    from runkit import runtime
+    runtime.require_environment(("numpy", "pandas", "yaml"))
     import numpy as np
     from dataio import schema
     from dataio.stage_files import read_stage
