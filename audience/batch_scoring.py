@@ -242,7 +242,9 @@ class TableJob:
     skip: np.ndarray
     net: CampaignNet
     ad: np.ndarray
-    seeds_model: object = None
+    # adaptation.campaign_model.CampaignModel whose blend gives the scores
+    # (None: the network's scores are the campaign's)
+    blended: object = None
     start: float = 0.0
     record: dict = field(default_factory=dict)
     counts: dict = field(default_factory=dict)
@@ -269,7 +271,8 @@ def pool_groups(jobs):
 
 
 def score_jobs(table, jobs, maxima, config, group=None):
-    """``(kept rows, net scores, seed-model scores or None)`` of every job,
+    """``(kept rows, scores)`` of every job (its campaign model's blend
+    applied: ``TableJob.blended``),
     in order: one pass over the table for the jobs sharing a candidate
     pool. In a collective run (``group``) each rank scores every size-th
     chunk and the chunks are gathered in table order, so every rank holds
@@ -306,9 +309,7 @@ def _one_pass(table, jobs, layout, vocab, config, group):
             else np.zeros(0, np.int64)
         net = np.concatenate([d[2][j] for d in done]) if done \
             else np.zeros(0, np.float32)
-        seed = np.concatenate([d[3][j] for d in done]) \
-            if done and job.seeds_model is not None else None
-        results.append((kept, net, seed))
+        results.append((kept, net))
     logger.info("campaigns %s: %d users scored in one pass, %.1f s",
                 ",".join(str(j.aid) for j in jobs), total, time.time() - start)
     return results
@@ -317,7 +318,7 @@ def _one_pass(table, jobs, layout, vocab, config, group):
 def _chunks(table, jobs, layout, vocab, pool, total, chunk_rows, starts,
             group, workers, mine):
     """Score this rank's chunks of the table for every job, appending
-    ``(chunk, kept rows, net scores, seed scores)`` to ``mine``."""
+    ``(chunk, kept rows, scores)`` to ``mine``."""
     for i in group.share(len(starts)):
         lo = starts[i]
         rows = np.arange(lo, min(lo + chunk_rows, total)) if pool is None \
@@ -328,7 +329,6 @@ def _chunks(table, jobs, layout, vocab, pool, total, chunk_rows, starts,
         keep_at = [np.flatnonzero(~_in_sorted(rows, job.skip))
                    for job in jobs]
         net = [[] for _ in jobs]
-        seeds = [[] for _ in jobs]
 
         def score_batch(b):
             users = UserBatch(layout, block[b:b + BATCH_ROWS], vocab)
@@ -339,13 +339,10 @@ def _chunks(table, jobs, layout, vocab, pool, total, chunk_rows, starts,
             for j, job in enumerate(jobs):
                 at = keep_at[j]
                 at = at[(at >= b) & (at < b + BATCH_ROWS)] - b
-                net[j].append(scores[j][at])
-                if job.seeds_model is not None:
-                    seeds[j].append(job.seeds_model.scores(
-                        users.inputs(at, job.ad)))
-        mine.append((i, kept, [_cat(s) for s in net],
-                     [_cat(s) if jobs[j].seeds_model is not None else None
-                      for j, s in enumerate(seeds)]))
+                net[j].append(scores[j][at] if job.blended is None else
+                              job.blended.score(scores[j][at], users.inputs(
+                                  at, job.ad)))
+        mine.append((i, kept, [_cat(s) for s in net]))
         if len(mine) % 16 == 0:
             logger.info("campaigns %s: scored %d of %d users",
                         ",".join(str(j.aid) for j in jobs),

@@ -5,7 +5,7 @@ without negatives, the seeds against the drawn negatives).
 
 Each fold in turn is held out; the model is fine-tuned on the others and
 scores it exactly as an expansion scores candidates
-(``seed_blend.campaign_scores``: ``DygraphModel.fine_tune`` and the seed
+(``campaign_model.campaign_scores``: ``DygraphModel.fine_tune`` and the seed
 blend). The folds are stratified as meta-validation's
 (``tuning.holdout``). Reported per campaign (``diagnostics`` in
 summary.json):
@@ -37,7 +37,7 @@ diagnostics ran, and a collective run can split the folds across ranks.
 """
 import numpy as np
 
-from audience import seed_blend
+from adaptation import campaign_model
 from runkit.metrics import campaign_metrics
 from dataio.campaign import from_arrays
 from tuning.holdout import stratified_folds
@@ -123,7 +123,7 @@ def diagnose(model_class, model, init_state, aid, x, y, config,
     mine = []
     for i in group.share(k):
         rest = np.setdiff1d(np.arange(len(y)), folds[i])
-        scores, _ = seed_blend.campaign_scores(
+        scores, _ = campaign_model.campaign_scores(
             model_class, model, init_state,
             from_arrays(aid, x, y, rest, folds[i]), config,
             fold_rng(config, aid, i))

@@ -19,7 +19,7 @@ from typing import Optional
 
 import numpy as np
 
-from audience import seed_blend, training_set
+from audience import training_set
 from audience.exclusions import member, sorted_ids, union_sorted
 from audience.training_set import CANDIDATES, OUTSIDE
 from dataio.campaign import Campaign
@@ -190,22 +190,30 @@ def without_seeds(campaign, excluded=None):
 
 @dataclass
 class TunedCampaign:
-    """A campaign of feature rows fine-tuned: what expand_campaign scores
-    with and tools/export.py saves (one function, so they cannot differ)."""
+    """A campaign of feature rows fitted: what expand_campaign ranks and
+    tools/export.py saves (one function, so they cannot differ)."""
     campaign: Campaign     # its seeds (and --exclude) left out of its candidates
     seeds_excluded: int
     excluded: int          # candidates left out by --exclude
     train: training_set.TrainingSet   # seeds and drawn negatives
-    tuned: object          # its dygraph_model.FineTuning (paddle: imported late)
+    model: object          # its adaptation.campaign_model.CampaignModel
+    scores: np.ndarray     # the candidates' scores by it
+
+    @property
+    def tuned(self):
+        """The network's fine-tuning (``dygraph_model.FineTuning``)."""
+        return self.model.tuned
 
 
 def fine_tune_campaign(model_class, model, init_state, campaign, config,
                        rng, excluded=None, before_fit=None):
     """Leave the seeds (and ``excluded`` uids) out of the candidates, draw
-    negatives if the seeds hold none, fine-tune (``DygraphModel.fine_tune``,
-    the meta-test's code). ``before_fit(train)`` sees the training set
-    first (the seed diagnostics: their folds must run before the fit that
+    negatives if the seeds hold none, fit the campaign model (the
+    meta-test's code: adaptation/campaign_model.py) and score the
+    candidates. ``before_fit(train)`` sees the training set first (the
+    seed diagnostics: their folds must run before the fit that
     scores)."""
+    from adaptation import campaign_model
     campaign, seeds_excluded, excluded = without_seeds(campaign, excluded)
     train = training_set.training_set(
         campaign, campaign.seed_x, config.get("expand.negative_ratio"), rng,
@@ -213,16 +221,18 @@ def fine_tune_campaign(model_class, model, init_state, campaign, config,
         lambda rows: [a[rows] for a in campaign.cand_x])
     if before_fit is not None:
         before_fit(train)
-    tuned = model_class.fine_tune(model, init_state, train.x, train.y,
-                                  campaign.cand_x, config, rng, train.weight)
-    return TunedCampaign(campaign, seeds_excluded, excluded, train, tuned)
+    fitted, net = campaign_model.fit(
+        model_class, model, init_state, train.x, train.y, campaign.cand_x,
+        config, rng, train.weight)
+    return TunedCampaign(campaign, seeds_excluded, excluded, train, fitted,
+                         fitted.score(net, campaign.cand_x))
 
 
 def expand_campaign(model_class, model, init_state, campaign, config, rng,
                     top, excluded=None, tiers=None):
-    """Fine-tune on the campaign's seeds, score and rank its candidates;
-    ``excluded`` (uids, ``--exclude``) are no candidates: neither scored
-    nor drawn as negatives."""
+    """Fit the campaign model on the campaign's seeds, score and rank its
+    candidates; ``excluded`` (uids, ``--exclude``) are no candidates:
+    neither scored nor drawn as negatives."""
     start = time.time()
     diagnosed = {}
 
@@ -232,18 +242,10 @@ def expand_campaign(model_class, model, init_state, campaign, config, rng,
                                       len(train.drawn) > 0, tiers=tiers))
     done = fine_tune_campaign(model_class, model, init_state, campaign,
                               config, rng, excluded, diagnose)
-    campaign, train, tuned = done.campaign, done.train, done.tuned
-    # as seed_blend.campaign_scores (the meta-test's), from the weights
-    # fine_tune_campaign shares with tools/export.py
-    scores = model_class.score(model, tuned.cand_x, config, tuned.packed)
-    seeds_model = seed_blend.seed_model(model.maxima, train.x, train.y,
-                                        config, train.weight)
-    if seeds_model is not None:
-        scores = seed_blend.blend(scores, seeds_model.scores(campaign.cand_x),
-                                  seed_blend.weight(config))
+    campaign, train = done.campaign, done.train
     return _ranked(
-        campaign.aid, campaign.cand_uid, scores, campaign.cand_y, top, start,
-        campaign_record(tuned, train, diagnosed),
+        campaign.aid, campaign.cand_uid, done.scores, campaign.cand_y, top,
+        start, campaign_record(done.tuned, train, diagnosed),
         **seed_counts(campaign, train), seeds_excluded=done.seeds_excluded,
         excluded=done.excluded)
 
@@ -286,10 +288,11 @@ def expand_table_campaign(model_class, model, init_state, table, campaign,
     diagnosed = _diagnostics(model_class, model, init_state, campaign.aid,
                              train.x, train.y, config, len(train.drawn) > 0,
                              group, tiers)
-    tuned = model_class.fine_tune(model, init_state, train.x, train.y,
-                                  no_candidates, config, rng, train.weight)
-    seeds_model = seed_blend.seed_model(model.maxima, train.x, train.y,
-                                        config, train.weight)
+    from adaptation import campaign_model
+    fitted, _ = campaign_model.fit(model_class, model, init_state, train.x,
+                                   train.y, no_candidates, config, rng,
+                                   train.weight)
+    tuned = fitted.tuned
     import paddle
     with paddle.no_grad():
         weights = full_weights(model, init_state, tuned.packed, tuned.rows)
@@ -299,7 +302,7 @@ def expand_table_campaign(model_class, model, init_state, table, campaign,
     job = batch_scoring.TableJob(
         campaign.aid, pool, skip, batch_scoring.CampaignNet(
             model, weights, campaign.ad, batch_scoring.Layout(model.maxima)),
-        campaign.ad, seeds_model, start,
+        campaign.ad, None if fitted.blend is None else fitted, start,
         campaign_record(tuned, train, diagnosed), dict(
             seed_counts(campaign, train), seeds_excluded=int(in_pool.sum()),
             excluded=left_out))
@@ -313,9 +316,7 @@ def expand_table_campaign(model_class, model, init_state, table, campaign,
 def finish_table_job(table, job, scored, top, config):
     """The Expansion of a scored :class:`batch_scoring.TableJob`:
     ``scored`` is what ``batch_scoring.score_jobs`` gives for it."""
-    kept, score, seed_score = scored
-    if seed_score is not None and len(score):
-        score = seed_blend.blend(score, seed_score, seed_blend.weight(config))
+    kept, score = scored
     return _ranked(job.aid, np.asarray(table.uid[kept]), score, None, top,
                    job.start, job.record, **job.counts)
 

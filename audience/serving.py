@@ -10,15 +10,22 @@ A model that reads rare ids through a mapping (dataio/rare_ids.py) has it
 folded into its tables (each id's row holds the row it reads), so serving
 takes the raw ids.
 """
+import numpy as np
 import paddle
 
+from adaptation.blend import EPS
 from dataio import schema
 
 INPUT_NAMES = ("static", "dynamic", "lengths", "ad")
 
 
 class ServingModel(paddle.nn.Layer):
-    def __init__(self, net, packed):
+    """The network's weights, and with a ``campaign``
+    (``adaptation.campaign_model.CampaignModel``) whose blend is on, its
+    seed regression (one width-1 table per user field) and the blend's
+    constants: the program scores a user as the campaign model does."""
+
+    def __init__(self, net, packed, campaign=None):
         super().__init__()
         # the network's layout and code, not its parameters: those saved
         # are the packed ones below
@@ -27,16 +34,60 @@ class ServingModel(paddle.nn.Layer):
             packed = net.padded(packed)
         self._names = list(packed)
         for i, name in enumerate(self._names):
-            value = packed[name].detach()
-            weight = self.create_parameter(value.shape, dtype=value.dtype)
-            weight.set_value(value)
-            setattr(self, "w%d" % i, weight)
+            self._constant("w%d" % i, packed[name].detach())
+        self._blend = None
+        if campaign is not None and campaign.blend is not None:
+            self._blend = campaign.blend
+            self._intercept = campaign.regression.intercept
+            self._n_reg = len(campaign.regression.tables)
+            for i, table in enumerate(campaign.regression.tables):
+                self._constant("r%d" % i, paddle.to_tensor(
+                    table.astype("float32")))
+
+    def _constant(self, name, value):
+        weight = self.create_parameter(value.shape, dtype=value.dtype)
+        weight.set_value(value)
+        setattr(self, name, weight)
 
     def forward(self, static, dynamic, lengths, ad):
         packed = {name: getattr(self, "w%d" % i)
                   for i, name in enumerate(self._names)}
-        return self._net.forward_packed([static, dynamic, lengths, ad], packed,
-                                        padded_tables=True).reshape([-1])
+        net = self._net.forward_packed([static, dynamic, lengths, ad], packed,
+                                       padded_tables=True).reshape([-1])
+        if self._blend is None:
+            return net
+        b = self._blend
+        p = paddle.clip(net, EPS, 1.0 - EPS)
+        z_net = (paddle.log(p) - paddle.log(1.0 - p) - b.net_mean) * \
+            b.net_scale
+        z_reg = (self._regression_logits(static, dynamic, lengths) -
+                 b.reg_mean) * b.reg_scale
+        return paddle.nn.functional.sigmoid(
+            (1.0 - b.weight) * z_net + b.weight * z_reg)
+
+    def _regression_logits(self, static, dynamic, lengths):
+        """adaptation.seed_regression.SeedRegression.logits, as ops."""
+        tables = [getattr(self, "r%d" % i) for i in range(self._n_reg)]
+        n_static = len(schema.STATIC_FIELDS)
+        out = paddle.full([paddle.shape(static)[0]], self._intercept,
+                          "float32")
+        for i in range(n_static):
+            out = out + paddle.gather(tables[i], static[:, i])
+        for j, (start, width) in enumerate(zip(schema.DYNAMIC_OFFSETS,
+                                               schema.DYNAMIC_LENGTHS)):
+            ids = dynamic[:, start:start + width]
+            valid = paddle.arange(width, dtype="int64").unsqueeze(0) < \
+                lengths[:, j:j + 1]
+            same = ids.unsqueeze(2) == ids.unsqueeze(1)
+            earlier = paddle.to_tensor(np.tril(np.ones((width, width), bool),
+                                               -1)).unsqueeze(0)
+            repeated = paddle.any(same & earlier & valid.unsqueeze(1),
+                                  axis=2)
+            keep = (valid & ~repeated).astype("float32")
+            weights = paddle.gather(tables[n_static + j],
+                                    ids.reshape([-1])).reshape([-1, width])
+            out = out + (weights * keep).sum(axis=1)
+        return out
 
 
 def full_weights(net, init_state, packed=None, rows=None):

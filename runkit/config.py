@@ -39,8 +39,8 @@ KNOWN_KEYS = {
     # campaigns with fewer positive seeds are scored without fine-tuning
     "runner.infer_min_positives": (int, 1),
     # the weight of a logistic regression on the campaign's own seeds in a
-    # rank blend with the fine-tuned network (audience/seed_blend.py), and
-    # that regression's inverse regularisation
+    # blend of standardised logits with the fine-tuned network
+    # (adaptation/blend.py), and that regression's inverse regularisation
     "runner.infer_seed_blend": ((int, float, str), "auto"),
     "runner.infer_seed_c": (_NUM, 0.01),
     "runner.infer_result_path": (_OPT_STR, None),

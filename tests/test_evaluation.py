@@ -33,7 +33,7 @@ def config(tmp_path_factory):
 
 def test_equals_the_meta_tests_own_evaluation(config):
     import reader_test
-    from audience import seed_blend
+    from adaptation import campaign_model
     from dygraph_model import DygraphModel, campaign_rng
     from tools.infer_meta import run_test_set
     from tuning import choice
@@ -52,7 +52,7 @@ def test_equals_the_meta_tests_own_evaluation(config):
         for position in range(len(dataset)):
             campaign = dataset.campaign(position)
             aid, y_qry = int(campaign.aid), campaign.cand_y
-            pred, _ = seed_blend.campaign_scores(model_class, model, init,
+            pred, _ = campaign_model.campaign_scores(model_class, model, init,
                                               campaign, config,
                                               campaign_rng(config, aid))
             fields = {k: v for k, v in rows[aid].items()

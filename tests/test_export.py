@@ -8,7 +8,8 @@ import paddle
 import pytest
 
 from audience import serving
-from helpers import (SMALL_MAX_IDXS, random_inputs, randomize_parameters,
+from helpers import (CONFIG, SMALL_MAX_IDXS, random_inputs,
+                     randomize_parameters,
                      run_tool, small_config, write_frame, yaml_list)
 
 OVERRIDES = ["hyper_parameters.max_idxs=%s" % yaml_list(SMALL_MAX_IDXS),
@@ -96,3 +97,53 @@ def test_positives_only_seeds_need_candidates(model_dir, tmp_path):
     assert done.returncode == 1
     assert "--candidates" in done.stdout
     assert not (tmp_path / "exp").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seeds_kind", ["labelled", "positives only, excluded",
+                                        "valued"])
+def test_the_exported_campaign_model_is_the_audience(model_dir, tmp_path,
+                                                     seeds_kind):
+    """With the seed blend on, the served program computes the whole
+    campaign model (network, seeds' regression, blend): its scores are
+    scores.csv's and its top k is audience.csv."""
+    from tools import expand, export
+    _, checkpoint = model_dir
+    rng = np.random.default_rng(8)
+    seeds, cands = tmp_path / "s.pkl", tmp_path / "c.pkl"
+    x_s, x_c = random_inputs(rng, 40), random_inputs(rng, 80)
+    if seeds_kind == "labelled":
+        write_frame(seeds, x_s, np.arange(40) % 2, 4, uid=np.arange(40))
+    else:   # positives only: no label column; valued: a value each
+        from dataio.frames import arrays_to_frame, write_pickle
+        df = arrays_to_frame(np.ones(40), np.full(40, 4), *x_s).drop(
+            columns="label")
+        df.insert(0, "uid", np.arange(40))
+        if seeds_kind == "valued":
+            df["value"] = rng.uniform(0.5, 3.0, 40)
+        write_pickle(df, str(seeds))
+    write_frame(cands, x_c, np.arange(80) % 2, 4, uid=np.arange(100, 180))
+    options = []
+    if seeds_kind.endswith("excluded"):
+        (tmp_path / "ex.txt").write_text("100\n101\n150\n")
+        options = ["--exclude", str(tmp_path / "ex.txt")]
+    common = ["-m", str(CONFIG), "-o"] + OVERRIDES + [
+        "expand.checkpoint=%s" % checkpoint, "runner.infer_seed_blend=0.5",
+        "expand.diagnose=False"]
+    assert expand.main(common + [
+        "--seeds", str(seeds), "--candidates", str(cands),
+        "--out", str(tmp_path / "aud")] + options) == 0
+    assert export.main(common + [
+        "--aid", "4", "--seeds", str(seeds), "--candidates", str(cands),
+        "--out", str(tmp_path / "exp")] + options) == 0
+    meta = json.loads((tmp_path / "exp" / "export.json").read_text())
+    assert meta["blend"]["seed_weight"] == 0.5
+    scores = pd.read_csv(tmp_path / "aud" / "4" / "scores.csv")
+    got = predict(tmp_path / "exp", [a[scores.uid.to_numpy() - 100]
+                                     for a in x_c])
+    np.testing.assert_allclose(got, scores.score.to_numpy(), rtol=0,
+                               atol=1e-5)
+    audience = pd.read_csv(tmp_path / "aud" / "4" / "audience.csv")
+    served_top = scores.uid.to_numpy()[np.argsort(-got, kind="stable")][
+        :len(audience)]
+    assert set(served_top) == set(audience.uid)

@@ -115,8 +115,8 @@ def test_export_fine_tunes_exactly_as_expand(tmp_path):
         str(seeds), str(cands), CONFIG), 0.1, model_class, model, init)
     assert result.summary["seeds_excluded"] == 1
     args = SimpleNamespace(aid=9, seeds=str(seeds), candidates=str(cands))
-    weights, record = export.campaign_weights(CONFIG, args, model_class,
-                                              model, init)
+    weights, _, record = export.campaign_weights(CONFIG, args, model_class,
+                                                 model, init)
     assert record["negatives_drawn"] == result.summary["negatives_drawn"] == 29
     assert record["scores_note"] == SCORES_NOTE
     campaign, = [c for c in feature_row_campaigns(str(seeds), str(cands),

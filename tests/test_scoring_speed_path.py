@@ -170,7 +170,7 @@ def test_a_collective_pass_gathers_the_one_process_scores(table, monkeypatch):
                              HalfGroup(0, store))
     split = batch_scoring.score_jobs(table, jobs, model.maxima, config,
                                      HalfGroup(1, store))
-    for (kept_a, net_a, _), (kept_b, net_b, _) in zip(alone, split):
+    for (kept_a, net_a), (kept_b, net_b) in zip(alone, split):
         np.testing.assert_array_equal(kept_a, kept_b)
         np.testing.assert_array_equal(net_a, net_b)
         assert len(kept_a) == 296 and not np.isin([3, 50, 51, 299],

@@ -12,14 +12,16 @@ fine-tuned once and its candidates and seeds are scored by the network and
 by the seeds' logistic regression; every blend below is computed from
 those same scores, so the differences between blends are paired:
 
-- ``rank``: today's blend, ``(1 - w) rank_net / n + w rank_lr / n``
-  (w = ``runner.infer_seed_blend``'s resolved value); needs every candidate;
+- ``rank``: the blend the project used before,
+  ``(1 - w) rank_net / n + w rank_lr / n`` (w =
+  ``runner.infer_seed_blend``'s resolved value); needs every candidate;
 - ``z_candidates``: ``(1 - w) z_net + w z_lr`` of the two logits, each
   standardised by its mean and standard deviation over the campaign's
   candidates at fitting time (constants, so a served model scores one
   user);
 - ``z_seeds``: the same with the constants from the training set (the
-  seeds, and negatives drawn for positives-only seeds);
+  seeds, and negatives drawn for positives-only seeds): the project's
+  blend (adaptation/blend.py);
 - ``network`` and ``regression``: each alone.
 
 Writes ``<out>/results.json`` and prints, per spec, GAUC and P@5% of each
@@ -53,15 +55,24 @@ def standardised(values, reference):
     return (values - float(np.mean(reference))) / sd
 
 
+def rank_blend(net_scores, seed_scores, w):
+    """The rank blend the project used before a served model could score
+    one user: ``(1 - w) rank_net / n + w rank_lr / n``, ties at their mean
+    rank."""
+    from scipy.stats import rankdata
+    n = float(len(net_scores))
+    return ((1.0 - w) * rankdata(net_scores) / n +
+            w * rankdata(seed_scores) / n).astype(np.float32)
+
+
 def blends(record, w):
     """Every blend's candidate scores of one recorded campaign."""
-    from audience import seed_blend
     net_c, net_s = record["net_cand"], record["net_seed"]
     lr_c, lr_s = record["lr_cand"], record["lr_seed"]
     if lr_c is None or w <= 0:   # seeds of one class: the network alone
         return {name: net_c for name in BLENDS}
     out = {"network": net_c, "regression": lr_c,
-           "rank": seed_blend.blend(net_c, lr_c, w)}
+           "rank": rank_blend(net_c, lr_c, w)}
     ln_c, ln_s, ll_c, ll_s = (logit(a) for a in (net_c, net_s, lr_c, lr_s))
     out["z_candidates"] = (1 - w) * standardised(ln_c, ln_c) + \
         w * standardised(ll_c, ll_c)
@@ -71,35 +82,28 @@ def blends(record, w):
 
 
 class Recorder:
-    """Stands in for ``seed_blend.campaign_scores`` during the meta-test:
-    fine-tunes as it does (the seeds ride along as candidates, which
-    changes nothing but the rows localised: untouched rows get no step),
-    records the parts, returns the rank blend the meta-test would."""
+    """Stands in for ``campaign_model.campaign_scores`` during the
+    meta-test: fits the campaign model as it does, records the parts and
+    returns the scores the meta-test would."""
 
     def __init__(self):
         self.records = []
 
     def __call__(self, model_class, model, init_state, campaign, config,
                  rng):
-        from audience import seed_blend
-        n = len(campaign.cand_uid)
-        both = [np.concatenate([c, s]) for c, s in zip(campaign.cand_x,
-                                                       campaign.seed_x)]
-        tuned = model_class.fine_tune(model, init_state, campaign.seed_x,
-                                      campaign.seed_y, both, config, rng)
-        scores = model_class.score(model, tuned.cand_x, config, tuned.packed)
-        lr = seed_blend.fitted(model.maxima, campaign.seed_x,
-                               campaign.seed_y,
-                               config.get("runner.infer_seed_c"))
+        from adaptation import campaign_model
+        fitted, net = campaign_model.fit(
+            model_class, model, init_state, campaign.seed_x, campaign.seed_y,
+            campaign.cand_x, config, rng)
+        lr = fitted.regression
         self.records.append(dict(
             aid=campaign.aid, y=np.asarray(campaign.cand_y),
-            seeds=campaign.seeds, w=seed_blend.weight(config),
-            net_cand=scores[:n], net_seed=scores[n:],
+            seeds=campaign.seeds,
+            w=float(config.get("runner.infer_seed_blend")),
+            net_cand=net, net_seed=fitted.train_net_scores,
             lr_cand=None if lr is None else lr.scores(campaign.cand_x),
             lr_seed=None if lr is None else lr.scores(campaign.seed_x)))
-        pred = seed_blend.blend(scores[:n], self.records[-1]["lr_cand"],
-                                seed_blend.weight(config))
-        return pred, tuned
+        return fitted.score(net, campaign.cand_x), fitted.tuned
 
 
 def evaluate(records):
@@ -115,7 +119,7 @@ def evaluate(records):
 
 
 def run_seed(spec_name, spec, seed, args):
-    from audience import seed_blend
+    from adaptation import campaign_model
     from baselines.comparison import METHODS
     from tools import benchmark_quality as bq
     data_dir = os.path.abspath(os.path.join(args.data, spec_name) if args.data
@@ -129,13 +133,13 @@ def run_seed(spec_name, spec, seed, args):
         bq.method_overrides(method, shared) + \
         bq.run_overrides(run_dir, seed, 1)
     recorders = []
-    original = seed_blend.campaign_scores
+    original = campaign_model.campaign_scores
 
     def recording(*a):
         return recorders[-1](*a)
     from runkit.evaluation import TEST_SETS
     found = {}
-    seed_blend.campaign_scores = recording
+    campaign_model.campaign_scores = recording
     try:
         # one recorder per test set: the meta-test runs them in order
         import tools.infer_meta as infer_meta
@@ -152,10 +156,10 @@ def run_seed(spec_name, spec, seed, args):
         finally:
             infer_meta.run_test_set = real
     finally:
-        seed_blend.campaign_scores = original
+        campaign_model.campaign_scores = original
     out = {name: evaluate(found[name]) for name, _ in TEST_SETS
            if name in found}
-    # the recorder's rank blend is the meta-test's own: same GAUC
+    # the project's own blend (z_seeds) is what the meta-test scored
     for name in out:
         out[name]["meta_test_gauc"] = figures[name]["gauc"]
     return out

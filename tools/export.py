@@ -122,16 +122,7 @@ def campaign_weights(config, args, model_class, model, init_state,
         runtime.logger.info("campaign %d: %d negatives drawn from %s",
                             args.aid, len(done.train.drawn),
                             record["negatives_drawn_from"])
-    if config.get("runner.infer_seed_blend") > 0:
-        # the blend ranks a whole candidate set; a served model scores
-        # one user at a time, so it is the network alone
-        record["seed_blend"] = ("not exported: the model scores as the "
-                                "network alone; runner.infer_seed_blend %g "
-                                "applies to tools/expand.py and "
-                                "tools/infer_meta.py" %
-                                config.get("runner.infer_seed_blend"))
-        runtime.logger.warning("campaign %d: %s", args.aid,
-                               record["seed_blend"])
+    record.update(done.model.record())
     if not record["fine_tuned"]:
         runtime.logger.warning(
             "campaign %d: not fine-tuned (%s): the exported model is the "
@@ -139,7 +130,7 @@ def campaign_weights(config, args, model_class, model, init_state,
     if record.get("warning"):
         runtime.logger.warning("campaign %d: %s", args.aid, record["warning"])
     return full_weights(model, init_state, done.tuned.packed,
-                        done.tuned.rows), record
+                        done.tuned.rows), done.model, record
 
 
 def export(config, args):
@@ -159,14 +150,15 @@ def export(config, args):
         check_room(os.path.dirname(out.path), (1 << 20) + 4 * sum(
             math.prod(p.shape) for p in model.parameters()),
             "the folder of --out", "the exported model", "--out")
+        fitted = None
         if args.aid is None:
             weights = serving.full_weights(model, init_state)
             record = {"fine_tuned": False, "not_fine_tuned_because":
                       "no --aid: the meta-trained model"}
         else:
-            weights, record = campaign_weights(config, args, model_class,
-                                               model, init_state, excluded)
-        serving.save(serving.ServingModel(model, weights),
+            weights, fitted, record = campaign_weights(
+                config, args, model_class, model, init_state, excluded)
+        serving.save(serving.ServingModel(model, weights, fitted),
                      os.path.join(out.tmp, "model"))
         meta = {"checkpoint": checkpoint_path(config), "aid": args.aid,
                 "seeds": args.seeds and os.path.abspath(args.seeds)}

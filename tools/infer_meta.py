@@ -47,7 +47,7 @@ def run_test_set(name, dataset, model_class, model, init_state, config,
                  scores_out=None, group=None, scores_folder=""):
     """Meta-test every campaign of ``dataset`` (the test reader's, see
     :func:`read_test_sets`)."""
-    from audience import seed_blend
+    from adaptation import campaign_model
     from dygraph_model import campaign_rng
     from runkit.distributed import ALONE
     from runkit.evaluation import evaluate
@@ -61,7 +61,7 @@ def run_test_set(name, dataset, model_class, model, init_state, config,
     # fine-tunes it or on what ran before
     for position in group.share(len(dataset)):
         campaign = dataset.campaign(position)
-        pred, tuned = seed_blend.campaign_scores(
+        pred, tuned = campaign_model.campaign_scores(
             model_class, model, init_state, campaign, config,
             campaign_rng(config, campaign.aid))
         done.append((position, campaign.aid, campaign.seeds,

@@ -92,7 +92,9 @@ def expand_timed(config, items, model, diagnose):
 def null_coverage(config, sizes, draws=200):
     import numpy as np
     from scipy.stats import t as student_t
-    from audience import diagnostics, seed_blend
+    from audience import diagnostics
+    from adaptation import campaign_model
+    from adaptation.seed_regression import SeedRegression
     from dataio.schema import IdMaxima
     from helpers import SMALL_MAX_IDXS, random_inputs
     from sklearn.metrics import roc_auc_score
@@ -109,9 +111,9 @@ def null_coverage(config, sizes, draws=200):
             aucs = []
             for fold in stratified_folds(rng, y, k):
                 rest = np.setdiff1d(np.arange(n), fold)
-                aucs.append(roc_auc_score(y[fold], seed_blend.seed_model_scores(
-                    maxima, [a[rest] for a in x], y[rest],
-                    [a[fold] for a in x], c)))
+                aucs.append(roc_auc_score(y[fold], SeedRegression.fit(
+                    maxima, [a[rest] for a in x], y[rest], c).logits(
+                        [a[fold] for a in x])))
             mean, (lo, hi) = diagnostics.t_interval(aucs)
             half = student_t.ppf(0.975, k - 1) * np.std(aucs, ddof=1) / \
                 np.sqrt(k)
@@ -125,7 +127,9 @@ def null_coverage(config, sizes, draws=200):
 
 def cost(config, counts, candidates=50000):
     import numpy as np
-    from audience import diagnostics, seed_blend
+    from audience import diagnostics
+    from adaptation import campaign_model
+    from adaptation.seed_regression import SeedRegression
     from dataio.campaign import Campaign
     from dygraph_model import DygraphModel
     from helpers import random_inputs
@@ -144,7 +148,7 @@ def cost(config, counts, candidates=50000):
         y = np.zeros(n, np.float32)
         y[:seeds] = 1
         start = time.perf_counter()
-        seed_blend.campaign_scores(model_class, model, init, Campaign(
+        campaign_model.campaign_scores(model_class, model, init, Campaign(
             1, x, np.arange(n), y, cand, np.arange(len(cand[0]))), config,
             np.random.default_rng(1))
         expand_s = time.perf_counter() - start

@@ -6,7 +6,7 @@ cold-like GAUC.
 The grid is the product of ``tuning.learning_rates`` (the fine-tuning
 Adam's rate), ``tuning.passes`` (fine-tuning passes over the seeds) and
 ``tuning.seed_blends`` (the weight of the seeds' own logistic regression,
-audience/seed_blend.py). The blends reuse one fine-tuning per campaign, set
+adaptation/blend.py). The blends reuse one fine-tuning per campaign, set
 and (rate, passes), so the cost is |rates| x |passes| fine-tunings of each
 held-out campaign's two seed sets. Ties keep the earlier setting of the
 grid. Everything else (infer_min_positives, the optimiser, batch size) is
@@ -63,23 +63,22 @@ def campaign_sets(stage, index, positions, config):
 def validate(model_class, model, stage, index, positions, config):
     """The grid's results on the held-out campaigns and the chosen
     setting: the document run.json records as ``meta_validation``."""
-    from audience import seed_blend
+    from adaptation import campaign_model
+    from adaptation.seed_regression import SeedRegression
     from dygraph_model import campaign_rng
     start = time.time()
     init_state = {k: v.clone() for k, v in model.state_dict().items()}
     campaigns = campaign_sets(stage, index, positions, config)
     settings = grid(config)
-    blends = sorted(set(s[SEED_BLEND] for s in settings))
-    seed_scores = {}
-    if any(w > 0 for w in blends):
+    # the seeds' regression does not depend on the fine-tuning: one per
+    # campaign and set, shared by every (rate, passes)
+    regressions = {}
+    if any(s[SEED_BLEND] > 0 for s in settings):
         for cut, sets in campaigns:
             for name, campaign in sets.items():
-                if name == "cold" and sets["cold"] is sets["hot"]:
-                    seed_scores[cut, name] = seed_scores[cut, "hot"]
-                    continue
-                seed_scores[cut, name] = seed_blend.seed_model_scores(
+                regressions[cut, name] = SeedRegression.fit(
                     model.maxima, campaign.seed_x, campaign.seed_y,
-                    campaign.cand_x, config.get("runner.infer_seed_c"))
+                    config.get("runner.infer_seed_c"))
     aucs = {}   # (setting index, set) -> per-campaign AUCs
     fitted = {}
     for i, setting in enumerate(settings):
@@ -94,16 +93,19 @@ def validate(model_class, model, stage, index, positions, config):
                     if name == "cold" and campaign is sets["hot"]:
                         fitted[key][cut, name] = fitted[key][cut, "hot"]
                         continue
-                    fitted[key][cut, name], _ = \
-                        model_class.fine_tune_and_score(
-                            model, init_state, campaign, trial,
-                            campaign_rng(trial, campaign.aid))
+                    fitted[key][cut, name] = campaign_model.fit(
+                        model_class, model, init_state, campaign.seed_x,
+                        campaign.seed_y, campaign.cand_x, trial,
+                        campaign_rng(trial, campaign.aid),
+                        regression=regressions.get((cut, name)))
         for name in SETS:
-            aucs[i, name] = [campaign_metrics(
-                sets[name].cand_y, seed_blend.blend(
-                    fitted[key][cut, name], seed_scores.get((cut, name)),
-                    setting[SEED_BLEND]))["auc"]
-                for cut, sets in campaigns]
+            aucs[i, name] = []
+            for cut, sets in campaigns:
+                tuned, net = fitted[key][cut, name]
+                scores = tuned.with_seed_weight(setting[SEED_BLEND]).score(
+                    net, sets[name].cand_x)
+                aucs[i, name].append(campaign_metrics(
+                    sets[name].cand_y, scores)["auc"])
     rows = []
     for i, setting in enumerate(settings):
         gauc = {name: float(np.mean([a for a in aucs[i, name]
