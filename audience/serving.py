@@ -1,9 +1,10 @@
 """A model for serving: the meta-trained weights, or one campaign's
-fine-tuned weights, as a Paddle inference model (``paddle.jit.save``).
+model (fine-tuned network, seed regression and blend), as a Paddle
+inference model (``paddle.jit.save``).
 
 The saved program takes the four id arrays of a batch of users (``static``
 [N, 7], ``dynamic`` [N, 50], ``lengths`` [N, 7], ``ad`` [N, 6], int64) and
-returns their scores [N]. Its weights are one task's packed weights
+returns their scores [N], as the campaign model scores them. Its weights are one task's packed weights
 (``net.pack``) with each multi-id table's zero pad row already appended,
 so serving runs the same ``forward_packed`` as training, without copies.
 A model that reads rare ids through a mapping (dataio/rare_ids.py) has it

@@ -5,8 +5,9 @@
         [--candidates CANDS] [--exclude FILE] --out DIR
 
 Without ``--aid``: the meta-trained model (``expand.checkpoint``, by default
-the last meta-test checkpoint). With ``--aid``: campaign A's model,
-fine-tuned on its rows of SEEDS exactly as tools/expand.py does (seeds
+the last meta-test checkpoint). With ``--aid``: campaign A's model (the
+network, the seeds' regression and their blend: the scores of its
+expansion), fitted on its rows of SEEDS exactly as tools/expand.py does (seeds
 without negatives need CANDS to draw negatives from; the draw leaves out the
 users of ``--exclude FILE``, so the expansion's model is exported only
 with the same CANDS and FILE it had). Writes DIR/model.json
