@@ -35,7 +35,8 @@ INFER_EPOCHS = range(SHIPPED["runner.infer_start_epoch"],
 # headline metric) on both test sets. The pooled AUC over all candidates
 # is not gated: it ranks scores of separately fine-tuned models together.
 # Measured (AMD EPYC, one thread, seed 2021, config.yaml as shipped):
-#   meta-trained:                      hot GAUC 0.7996, cold GAUC 0.7717;
+#   meta-trained:                      hot GAUC 0.8025, cold GAUC 0.7903
+#   (with the rank blend it replaced: 0.7996 / 0.7717);
 #   untrained weights fine-tuned on the seeds (hyper_parameters.method=
 #   scratch, meta-validated Adam 0.01 x 2, seed blend 0.5): hot 0.7936,
 #   cold 0.6819 (without the blend 0.7847 / 0.6616);
