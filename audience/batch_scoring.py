@@ -248,6 +248,7 @@ class TableJob:
     start: float = 0.0
     record: dict = field(default_factory=dict)
     counts: dict = field(default_factory=dict)
+    served: object = None   # the program to serve (expand --export)
 
 
 def _same_pool(a, b):

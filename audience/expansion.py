@@ -41,6 +41,9 @@ class Expansion:
     audience_size: int
     summary: dict
     label: Optional[np.ndarray] = None   # the candidates', when known
+    # the campaign model as a program to serve (audience/serving.py), when
+    # the expansion was asked for it (``serve``); the writer saves it
+    served: object = None
 
 
 def audience_size(top, candidates):
@@ -228,8 +231,21 @@ def fine_tune_campaign(model_class, model, init_state, campaign, config,
                          fitted.score(net, campaign.cand_x))
 
 
+def served_model(model, init_state, fitted, weights=None):
+    """The campaign model ``fitted`` as a program to serve: its network's
+    fine-tuned rows in copies of the full tables (``weights``: those
+    already), its regression and blend."""
+    import paddle
+    from audience.serving import ServingModel, full_weights
+    with paddle.no_grad():
+        if weights is None:
+            weights = full_weights(model, init_state, fitted.tuned.packed,
+                                   fitted.tuned.rows)
+        return ServingModel(model, weights, fitted)
+
+
 def expand_campaign(model_class, model, init_state, campaign, config, rng,
-                    top, excluded=None, tiers=None):
+                    top, excluded=None, tiers=None, serve=False):
     """Fit the campaign model on the campaign's seeds, score and rank its
     candidates; ``excluded`` (uids, ``--exclude``) are no candidates:
     neither scored nor drawn as negatives."""
@@ -243,16 +259,19 @@ def expand_campaign(model_class, model, init_state, campaign, config, rng,
     done = fine_tune_campaign(model_class, model, init_state, campaign,
                               config, rng, excluded, diagnose)
     campaign, train = done.campaign, done.train
-    return _ranked(
+    expansion = _ranked(
         campaign.aid, campaign.cand_uid, done.scores, campaign.cand_y, top,
         start, campaign_record(done.tuned, train, diagnosed),
         **seed_counts(campaign, train), seeds_excluded=done.seeds_excluded,
         excluded=done.excluded)
+    if serve:
+        expansion.served = served_model(model, init_state, done.model)
+    return expansion
 
 
 def expand_table_campaign(model_class, model, init_state, table, campaign,
                           config, rng, top, group=None, excluded=None,
-                          defer=False, tiers=None):
+                          defer=False, tiers=None, serve=False):
     """Form 2: a campaign's seeds are rows of a user table; its candidates
     are every other user of the table (or ``campaign.cand_rows``), scored
     in chunks with the campaign's fine-tuned weights over the full tables
@@ -306,6 +325,8 @@ def expand_table_campaign(model_class, model, init_state, table, campaign,
         campaign_record(tuned, train, diagnosed), dict(
             seed_counts(campaign, train), seeds_excluded=int(in_pool.sum()),
             excluded=left_out))
+    if serve:
+        job.served = served_model(model, init_state, fitted, weights)
     if defer:
         return job
     (scored, ) = batch_scoring.score_jobs(table, [job], model.maxima, config,
@@ -317,8 +338,10 @@ def finish_table_job(table, job, scored, top, config):
     """The Expansion of a scored :class:`batch_scoring.TableJob`:
     ``scored`` is what ``batch_scoring.score_jobs`` gives for it."""
     kept, score = scored
-    return _ranked(job.aid, np.asarray(table.uid[kept]), score, None, top,
-                   job.start, job.record, **job.counts)
+    expansion = _ranked(job.aid, np.asarray(table.uid[kept]), score, None,
+                        top, job.start, job.record, **job.counts)
+    expansion.served = job.served
+    return expansion
 
 
 EVERY_CANDIDATE_EXCLUDED = ("every candidate that is not a seed (%d) is in "
@@ -379,7 +402,7 @@ def _outside(users, candidates, seeds, want):
 
 def expand(config, campaigns, top, model_class=None, model=None,
            init_state=None, on_result=None, table=None, group=None,
-           exclusions=None, tiers=None):
+           exclusions=None, tiers=None, serve=False):
     """Expand every campaign; the Python entry point the CLI calls.
 
     ``campaigns`` is an iterable of ``dataio.campaign.Campaign`` (or, with
@@ -395,7 +418,10 @@ def expand(config, campaigns, top, model_class=None, model=None,
     (``dygraph_model.why_not_fine_tuned``) is warned about, and its summary
     says so (``fine_tuned``). ``exclusions`` (``audience.exclusions``,
     ``--exclude``) names users no audience may hold; each campaign's
-    summary counts its candidates left out for it (``excluded``).
+    summary counts its candidates left out for it (``excluded``). With
+    ``serve`` each Expansion carries its campaign model as a program to
+    serve (``served``; not in a collective run of feature rows, whose
+    results travel between the ranks).
 
     Each campaign has its own random stream (``runner.seed`` and its aid),
     so its audience does not depend on the other campaigns. In a
@@ -415,6 +441,10 @@ def expand(config, campaigns, top, model_class=None, model=None,
         if choice.unresolved(config):
             choice.resolve(config, None)
     split = group.active and table is None
+    if serve and split:
+        raise ValueError("--export under the launcher is for a user table "
+                         "(--users) only; expand feature rows with --export "
+                         "in one process")
     done = []    # (position, Expansion or the skip record)
     # a user table's campaigns are fine-tuned, then scored together in one
     # pass over the table (audience/batch_scoring.py), a few at a time
@@ -433,7 +463,8 @@ def expand(config, campaigns, top, model_class=None, model=None,
         if split and position % group.size != group.rank:
             continue
         outcome = _expand_one(config, campaign, top, model_class, model,
-                              init_state, table, group, exclusions, tiers)
+                              init_state, table, group, exclusions, tiers,
+                              serve)
         if table is not None:
             pending.append((position, outcome))
             if _jobs_in(pending) >= _campaigns_per_pass():
@@ -487,7 +518,7 @@ def skip_record(aid, reason):
 
 
 def _expand_one(config, campaign, top, model_class, model, init_state, table,
-                group, exclusions=None, tiers=None):
+                group, exclusions=None, tiers=None, serve=False):
     """One campaign's Expansion, or the record of why it was skipped."""
     if isinstance(campaign, dict):   # skipped by its source
         return campaign
@@ -509,11 +540,11 @@ def _expand_one(config, campaign, top, model_class, model, init_state, table,
             result = expand_table_campaign(model_class, model, init_state,
                                            table, campaign, config, rng, top,
                                            group, excluded, defer=True,
-                                           tiers=tiers)
+                                           tiers=tiers, serve=serve)
         else:
             result = expand_campaign(model_class, model, init_state,
                                      campaign, config, rng, top, excluded,
-                                     tiers)
+                                     tiers, serve)
     except (ValueError, FloatingPointError) as exc:
         return skip_record(campaign.aid, str(exc))
     return result

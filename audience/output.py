@@ -108,8 +108,10 @@ def _expand_entry(parts, is_dir):
     if len(parts) == 1:
         return bool(AID.match(parts[0])) if is_dir else parts[0] in (
             "summary.json", "overlap.csv", "reach.png")
-    return len(parts) == 2 and not is_dir and parts[1] in ("audience.csv",
-                                                          "scores.csv")
+    # model.*: the campaign's program (--export, paddle.jit.save's files)
+    return len(parts) == 2 and not is_dir and (
+        parts[1] in ("audience.csv", "scores.csv") or
+        parts[1].startswith("model."))
 
 
 def _export_entry(parts, is_dir):
@@ -387,6 +389,21 @@ class OutputDir:
             self.write(os.path.join(folder, "scores.csv"),
                        scores_csv(expansion.uid, expansion.score,
                                   expansion.label))
+
+    def write_served(self, expansion):
+        """The campaign model's program (``expansion.served``) in the
+        campaign's folder, recorded in its summary; the program is then
+        let go (a campaign's full tables: not held for the whole run)."""
+        from audience import serving
+        folder = os.path.join(self.tmp, str(expansion.aid))
+        os.makedirs(folder, exist_ok=True)
+        served = expansion.served
+        serving.save(served, os.path.join(folder, "model"))
+        expansion.summary["model"] = dict(
+            files=["%s/model.json" % expansion.aid,
+                   "%s/model.pdiparams" % expansion.aid],
+            inputs=list(serving.INPUT_NAMES), **served.record())
+        expansion.served = None
 
     def commit(self, summary):
         """Write the summary document (naming the tool, first) and put the

@@ -45,6 +45,12 @@ class ServingModel(paddle.nn.Layer):
                 self._constant("r%d" % i, paddle.to_tensor(
                     table.astype("float32")))
 
+    def record(self):
+        """What a summary says of the program's scores."""
+        if self._blend is None:
+            return {"blend": "the network alone"}
+        return {"blend": self._blend.record()}
+
     def _constant(self, name, value):
         weight = self.create_parameter(value.shape, dtype=value.dtype)
         weight.set_value(value)

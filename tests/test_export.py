@@ -147,3 +147,96 @@ def test_the_exported_campaign_model_is_the_audience(model_dir, tmp_path,
     served_top = scores.uid.to_numpy()[np.argsort(-got, kind="stable")][
         :len(audience)]
     assert set(served_top) == set(audience.uid)
+
+
+@pytest.fixture(scope="module")
+def sample_model(tmp_path_factory):
+    """A small network over the sample data's ids, weights random: the
+    equality below holds for any weights."""
+    from dygraph_model import DygraphModel
+    from runkit.checkpoint import save_checkpoint
+    from runkit.config import load_config
+    folder = tmp_path_factory.mktemp("sample_model")
+    config = load_config(str(CONFIG), SAMPLE_ARCH + [
+        "hyper_parameters.max_idxs=%s" % yaml_list(sample_max_idxs())])
+    model = DygraphModel().create_model(config)
+    randomize_parameters(model, np.random.default_rng(1), scale=0.3)
+    return save_checkpoint(model, None, str(folder), 0)
+
+
+SAMPLE_ARCH = ["hyper_parameters.embed_dim=4", "hyper_parameters.mlp_dims=[8]",
+               "hyper_parameters.num_expert=2",
+               "hyper_parameters.num_output=2",
+               "hyper_parameters.batch_size=32"]
+
+
+def sample_max_idxs():
+    from dataio.vocabulary import read_max_idxs_file
+    from helpers import ROOT
+    return read_max_idxs_file(str(ROOT / "data" / "max_idxs.yaml"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("form", ["feature rows", "user table"])
+def test_expand_export_writes_each_campaigns_audience_model(
+        sample_model, tmp_path, form):
+    """expand --export: each campaign's program, loaded by Paddle's
+    predictor, scores every candidate as scores.csv says (1e-5) and its
+    top k is audience.csv, in both input forms, with --exclude and
+    positives-only seeds (form 2: the sample's labels dropped)."""
+    from dataio import schema
+    from dataio.user_table import UserTable
+    from helpers import ROOT
+    from tools import expand, sample_user_table
+    common = ["-m", str(CONFIG), "-o"] + SAMPLE_ARCH + [
+        "expand.checkpoint=%s" % sample_model, "runner.infer_seed_blend=0.5",
+        "runner.infer_train_epoch=1", "expand.diagnose=False",
+        "expand.min_seeds=3"]
+    (tmp_path / "ex.txt").write_text("3\n17\n100\n")
+    out = tmp_path / "aud"
+    if form == "feature rows":
+        data = ROOT / "data" / "test_cold"
+        inputs = ["--seeds", str(data / "test_cold_stage1.pkl"),
+                  "--candidates", str(data / "test_cold_stage2.pkl")]
+    else:
+        sample_user_table.main(["--set", "cold", "--out", str(tmp_path)])
+        seeds = pd.read_csv(tmp_path / "seeds.csv")
+        seeds[seeds.label == 1][["aid", "uid"]].to_csv(
+            tmp_path / "positives.csv", index=False)
+        inputs = ["--users", str(tmp_path / "users"), "--ads",
+                  str(tmp_path / "ads.csv"), "--seeds",
+                  str(tmp_path / "positives.csv"), "--all-scores"]
+    assert expand.main(common + inputs + [
+        "--exclude", str(tmp_path / "ex.txt"), "--export", "--out",
+        str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    maxima = schema.IdMaxima.from_config(sample_max_idxs())
+    checked = 0
+    for campaign in summary["campaigns"][:3]:
+        aid = campaign["aid"]
+        assert campaign["model"]["blend"]["seed_weight"] == 0.5
+        scores = pd.read_csv(out / str(aid) / "scores.csv")
+        if form == "feature rows":
+            frame = pd.read_pickle(data / "test_cold_stage2.pkl")
+            rows = frame.index[frame.aid == aid].to_numpy()
+            from dataio.stage_files import read_stage
+            stage = read_stage(str(data / "test_cold_stage2.pkl"), maxima,
+                               use_cache=False)
+            x = [a[scores.uid.to_numpy()] for a in stage.inputs()]
+            assert set(scores.uid) <= set(rows)
+        else:
+            table = UserTable(str(tmp_path / "users"), maxima)
+            ads = pd.read_csv(tmp_path / "ads.csv").set_index("aid")
+            x = table.inputs(table.positions(scores.uid.to_numpy()),
+                             ads.loc[aid].to_numpy())
+        assert not set(scores.uid) & {3, 17, 100}   # excluded
+        got = predict(out / str(aid), [np.ascontiguousarray(a, np.int64)
+                                       for a in x])
+        np.testing.assert_allclose(got, scores.score.to_numpy(), rtol=0,
+                                   atol=1e-5)
+        audience = pd.read_csv(out / str(aid) / "audience.csv")
+        top = scores.uid.to_numpy()[np.argsort(-got, kind="stable")][
+            :len(audience)]
+        assert set(top) == set(audience.uid)
+        checked += 1
+    assert checked == 3

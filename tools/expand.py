@@ -7,7 +7,7 @@ like its seeds, ranked, from the meta-trained model fine-tuned on the seeds.
         --ads ads.csv [--candidates cands.csv] [--all-scores] --top 100000
         --out DIR
     options of both forms: [--exclude FILE] [--tiers 1,2,5,10] [--overlap]
-        [--plot]
+        [--plot] [--export]
 
 Form 1, feature rows: SEEDS and CANDS are stage files (pickled DataFrames
 in the released format; no ``label`` column needed; a ``uid`` column, else
@@ -35,7 +35,10 @@ users out of every audience (``excluded`` in the summary); ``--tiers``
 delivers nested sizes in percent of the candidates (the largest is
 written, with a ``tier`` column; ``--top`` then may not be given);
 ``--overlap`` writes DIR/overlap.csv (every pair of audiences),
-``--plot`` DIR/reach.png (needs matplotlib).
+``--plot`` DIR/reach.png (needs matplotlib); ``--export`` writes each
+campaign's model as a Paddle inference program beside its audience
+(DIR/<aid>/model.json, model.pdiparams: the fine-tuned network, the seeds'
+regression and the blend, so serving it gives the audience's scores).
 
 Under ``python -m paddle.distributed.launch --nproc_per_node N`` with
 ``-o runner.use_fleet=True``, campaigns (form 1) or a user table's chunks
@@ -105,6 +108,10 @@ def add_arguments(parser):
                         help="also write reach.png: precision and score "
                         "against audience size per campaign, tiers marked "
                         "(needs matplotlib)")
+    parser.add_argument("--export", action="store_true",
+                        help="also write each campaign's model to serve, "
+                        "DIR/<aid>/model.json and model.pdiparams (its "
+                        "scores are the audience's)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing --out folder")
     parser.add_argument("--diagnose", action=argparse.BooleanOptionalAction,
@@ -228,6 +235,12 @@ def run(config, args):
     runtime.prepare(config)
     from runkit import distributed
     group = distributed.start(config, "expand")
+    if args.export and group.active and not args.users:
+        # feature rows' campaigns are split across the ranks and their
+        # results gathered: a program per campaign does not travel
+        raise ValueError("--export under the launcher is for a user table "
+                         "(--users) only; expand feature rows with --export "
+                         "in one process")
     if not group.leader:  # rank 0 reports and writes for the run
         runtime.logger.setLevel("WARNING")
     out = OutputDir(args.out, overwrite=args.overwrite, tool="expand") \
@@ -240,10 +253,12 @@ def run(config, args):
                 from audience.tiers import summarize
                 expansion.summary["tiers"] = summarize(expansion, tiers)
             out.write_expansion(expansion, all_scores, tiers)
+            if expansion.served is not None:
+                out.write_served(expansion)
         expansions, skipped = expand(
             config, campaigns, top, table=table, group=group,
             on_result=write if out else None, exclusions=exclusions,
-            tiers=tiers)
+            tiers=tiers, serve=args.export)
         if not expansions:
             raise ValueError(nothing_expanded(args, skipped))
         if out is None:
