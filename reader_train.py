@@ -28,7 +28,7 @@ stream's state (saved for resume) is the same on every rank.
 Meta-validation (``tuning.share`` > 0) holds some campaigns out of
 meta-training (``validation``, positions in ``index.aids`` order): they are
 never drawn, and an epoch is ceil(training rows / batch_size) meta-batches
-of the others (tuning/holdout.py says which campaigns).
+of the others (dataio/holdout.py says which campaigns).
 """
 import logging
 
@@ -37,7 +37,7 @@ from paddle.io import IterableDataset
 
 from dataio.campaigns import CampaignIndex
 from dataio.stage_files import DataError, read_stages
-from tuning.holdout import held_out_campaigns
+from dataio.holdout import held_out_campaigns
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ Each fold in turn is held out; the model is fine-tuned on the others and
 scores it exactly as an expansion scores candidates
 (``campaign_model.campaign_scores``: ``DygraphModel.fine_tune`` and the seed
 blend). The folds are stratified as meta-validation's
-(``tuning.holdout``). Reported per campaign (``diagnostics`` in
+(``dataio.holdout``). Reported per campaign (``diagnostics`` in
 summary.json):
 
 - ``auc``: the mean of the folds' AUCs, the expected AUC of the audience;
@@ -38,9 +38,10 @@ diagnostics ran, and a collective run can split the folds across ranks.
 import numpy as np
 
 from adaptation import campaign_model
+from audience.ranking import audience_size
 from runkit.metrics import campaign_metrics
 from dataio.campaign import from_arrays
-from tuning.holdout import stratified_folds
+from dataio.holdout import stratified_folds
 
 DEFAULT_TIERS = (1, 2, 5, 10)
 CONFIDENCE = 0.95
@@ -74,7 +75,6 @@ def precision_at(labels, scores, tiers):
     """Per tier (a percent), the positive share of the top tier of each
     fold (``labels``, ``scores``: one array per fold), pooled; the tier
     size is the expansion's (``expansion.audience_size``)."""
-    from audience.expansion import audience_size
     out = {}
     for tier in tiers:
         hits = taken = 0

@@ -78,6 +78,10 @@ def union_sorted(few, many):
     return np.insert(many, np.searchsorted(many, extra), extra)
 
 
+EVERY_CANDIDATE_EXCLUDED = ("every candidate that is not a seed (%d) is in "
+                            "the --exclude file: no audience to make")
+
+
 class Exclusions:
     """The uids to leave out, for every campaign and per campaign."""
 
@@ -144,7 +148,6 @@ class Exclusions:
 
 def _every_candidate_excluded(reason):
     """Whether a skip's reason is that --exclude left no candidate."""
-    from audience.expansion import EVERY_CANDIDATE_EXCLUDED
     before, after = EVERY_CANDIDATE_EXCLUDED.split("%d")
     return reason.startswith(before) and reason.endswith(after)
 

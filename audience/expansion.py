@@ -20,7 +20,9 @@ from typing import Optional
 import numpy as np
 
 from audience import training_set
-from audience.exclusions import member, sorted_ids, union_sorted
+from audience.exclusions import (EVERY_CANDIDATE_EXCLUDED, member,
+                                 sorted_ids, union_sorted)
+from audience.ranking import TOP_RULE, audience_size  # noqa: F401
 from audience.training_set import CANDIDATES, OUTSIDE
 from dataio.campaign import Campaign
 from runkit.metrics import campaign_metrics, top_count
@@ -46,21 +48,6 @@ class Expansion:
     served: object = None
 
 
-def audience_size(top, candidates):
-    """``top`` is a fraction of the candidates (0 < top < 1: rounded down,
-    at least one, as the meta-test's P@5 %, ``runkit.metrics.top_count``)
-    or a count."""
-    if isinstance(top, float):
-        if not 0 < top < 1:
-            raise ValueError(TOP_RULE % (top, ))
-        return top_count(top, candidates)
-    if top < 1:
-        raise ValueError(TOP_RULE % (top, ))
-    return min(top, candidates)
-
-
-TOP_RULE = ("--top must be a fraction of the candidates (0 < x < 1) or a "
-            "whole count >= 1, got %r")
 
 
 def parse_top(text):
@@ -344,8 +331,6 @@ def finish_table_job(table, job, scored, top, config):
     return expansion
 
 
-EVERY_CANDIDATE_EXCLUDED = ("every candidate that is not a seed (%d) is in "
-                            "the --exclude file: no audience to make")
 
 
 _LAST_ROWS = []   # [(table, uids, rows)] of the last call

@@ -28,7 +28,7 @@ import shutil
 
 import numpy as np
 
-from runkit.atomic import atomic_write, temporary_folder, write_text
+from dataio.atomic import atomic_write, temporary_folder, write_text
 from runkit.cli import Refused
 
 logger = logging.getLogger("metaheac")

@@ -10,7 +10,7 @@ is the smallest tier holding them.
 """
 import numpy as np
 
-from audience.expansion import audience_size
+from audience.ranking import audience_size
 
 RULE = ("--tiers takes percentages of the candidates, comma-separated, each "
         "above 0 and below 100 (e.g. 1,2,5,10), got %r")

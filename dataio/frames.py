@@ -5,7 +5,7 @@ import pickle
 import numpy as np
 
 from dataio import schema
-from runkit.atomic import atomic_write
+from dataio.atomic import atomic_write
 
 
 def arrays_to_frame(label, aid, static, dynamic, lengths, ad, pad_ids=None,

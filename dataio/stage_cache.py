@@ -24,7 +24,7 @@ import time
 import numpy as np
 
 from dataio import schema
-from runkit.atomic import temporary_folder
+from dataio.atomic import temporary_folder
 
 logger = logging.getLogger(__name__)
 

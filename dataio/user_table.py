@@ -18,7 +18,7 @@ import numpy as np
 from dataio import schema
 from dataio.stage_cache import _narrow
 from dataio.stage_files import DataError
-from runkit.atomic import temporary_folder
+from dataio.atomic import temporary_folder
 
 USER_SLOTS = (schema.STATIC_SLOT, schema.DYNAMIC_SLOT, schema.LENGTHS_SLOT)
 WIDTH = sum(schema.INPUT_WIDTHS[s] for s in USER_SLOTS)

@@ -20,7 +20,7 @@ from rawdata.files import (ADS_FILE, CANDIDATES_FILE, SEEDS_FILE, USERS_FILE,
                            Ads, RawDataError, read_rows, require)
 from rawdata.reindex import Users
 from rawdata.user_parser import CHUNK_BYTES, default_workers
-from runkit.atomic import write_text
+from dataio.atomic import write_text
 from runkit.cli import Refused
 
 log = logging.getLogger("metaheac")

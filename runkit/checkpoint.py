@@ -22,7 +22,7 @@ import os
 import pickle
 import shutil
 
-from runkit.atomic import keep_previous, temporary_folder
+from dataio.atomic import keep_previous, temporary_folder
 
 logger = logging.getLogger("metaheac")
 

@@ -35,7 +35,7 @@ import shutil
 import subprocess
 
 from dataio.rare_ids import FILE as ID_MAP_FILE
-from runkit.atomic import atomic_write, keep_previous, temporary_folder
+from dataio.atomic import atomic_write, keep_previous, temporary_folder
 from runkit.checkpoint import TMP_MARK, CheckpointError
 from runkit.cli import Refused
 

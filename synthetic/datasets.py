@@ -16,7 +16,7 @@ import numpy as np
 
 from dataio.frames import arrays_to_frame, write_pickle
 from dataio.vocabulary import MAX_IDXS_FILE, yaml_text
-from runkit.atomic import write_text
+from dataio.atomic import write_text
 from synthetic import generator
 
 MARKER = "spec.json"

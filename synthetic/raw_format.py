@@ -22,7 +22,7 @@ import pandas as pd
 from dataio.schema import AD_FIELDS, DYNAMIC_NAMES, STATIC_FIELDS
 from rawdata.files import (ADS_FILE, CANDIDATES_FILE, SEEDS_FILE, USERS_FILE,
                            ramp)
-from runkit.atomic import atomic_write
+from dataio.atomic import atomic_write
 
 # users rendered at once (~8 MB of text): small arrays reuse heap memory
 USER_CHUNK = 25_000

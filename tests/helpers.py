@@ -5,15 +5,13 @@ import numpy as np
 
 from dataio import schema
 from runkit.config import load_config
+from synthetic.inputs import SMALL_MAX_IDXS, random_inputs  # noqa: F401
 from tuning import choice
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "config.yaml"
 FIXTURES = ROOT.parent / "shared" / "fixtures"
 
-# small tables: every id of a random batch is likely to occur in several rows
-SMALL_MAX_IDXS = [[3, 2, 9, 5, 7, 2, 1], [9, 8, 6, 11, 10, 7, 7],
-                  [5, 6, 4, 3, 5, 3]]
 # the full data's maxima, as config_big.yaml states them
 FULL_MAX_IDXS = load_config(str(ROOT / "config_big.yaml"))[
     "hyper_parameters.max_idxs"]
@@ -36,19 +34,6 @@ def small_config(*extra, embed_dim=4, mlp_dims=(8, 8), num_expert=3,
     # no run to take meta-validated settings from: the fallback
     choice.resolve(config, None, announce=False)
     return config
-
-
-def random_inputs(rng, n, max_idxs=SMALL_MAX_IDXS, min_length=0):
-    """The four id arrays of ``n`` random rows (padded ids random too)."""
-    st_max, dy_max, ad_max = (np.asarray(m) for m in max_idxs)
-    static = rng.integers(0, st_max + 1, size=(n, len(st_max)))
-    dynamic = np.concatenate(
-        [rng.integers(0, m + 1, size=(n, w))
-         for m, w in zip(dy_max, schema.DYNAMIC_LENGTHS)], axis=1)
-    lengths = np.stack([rng.integers(min_length, w + 1, size=n)
-                        for w in schema.DYNAMIC_LENGTHS], axis=1)
-    ad = rng.integers(0, ad_max + 1, size=(n, len(ad_max)))
-    return [a.astype(np.int64) for a in (static, dynamic, lengths, ad)]
 
 
 def randomize_parameters(model, rng, scale=0.5):

@@ -175,7 +175,7 @@ def test_a_result_file_the_disk_cannot_take_names_its_path(
     """Should the disk fill up after the room check, the line names the
     result file and the way on; an earlier result stays."""
     import errno
-    from runkit import atomic
+    from dataio import atomic
     caplog.set_level("INFO")
     result = tmp_path / "r.json"
     result.write_text("{}")   # an earlier result, being replaced

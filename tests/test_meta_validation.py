@@ -9,7 +9,8 @@ import pytest
 
 from dataio.campaigns import CampaignIndex
 from helpers import run_tool, small_config
-from tuning import choice, holdout, search
+from dataio import holdout
+from tuning import choice, search
 
 
 def index_of(counts, positives, seed=0):

@@ -18,7 +18,8 @@ import sys
 import pytest
 
 from helpers import NO_TUNING, checksums, kill_at, CONFIG, ROOT, tool_env
-from runkit import atomic, runs
+from dataio import atomic
+from runkit import runs
 from runkit.checkpoint import CheckpointError
 from runkit.cli import Refused
 from runkit.config import ConfigError, load_config

@@ -212,7 +212,7 @@ def main(argv=None):
                 flush=True)
         results[spec_name] = runs
         print(table(spec_name, runs), flush=True)
-    from runkit.atomic import write_text
+    from dataio.atomic import write_text
     write_text(os.path.join(args.out, "results.json"),
                json.dumps(results, indent=1))
 

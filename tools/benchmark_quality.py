@@ -59,7 +59,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from runkit import runtime  # noqa: E402
-from runkit.atomic import write_text  # noqa: E402
+from dataio.atomic import write_text  # noqa: E402
 from baselines.comparison import (  # noqa: E402
     DEFAULT_SPECS, LR_C, METHOD_KEYS, METHODS, SETS, SHARED, SMOKE_SHARED,
     SMOKE_SPECS, SPEC_SHARED, SPECS, answer, answer_text, fewer_methods_note,

@@ -223,7 +223,7 @@ def run(config, args):
     from audience.expansion import expand
     from audience.output import (OutputDir, check_target, out_path,
                                  summary_document)
-    from runkit.atomic import check_writable, existing_folder
+    from dataio.atomic import check_writable, existing_folder
     top, tiers, exclusions = checked_options(args)
     if args.diagnose is not None:
         config["expand.diagnose"] = args.diagnose

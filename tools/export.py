@@ -138,7 +138,7 @@ def export(config, args):
     from audience.expansion import checkpoint_path, load_model
     from audience.output import OutputDir
     import math
-    from runkit.atomic import check_room
+    from dataio.atomic import check_room
     excluded = read_excluded(args)   # checked before any work
     runtime.writes_output(args.out, "--out")
     out = OutputDir(args.out, overwrite=args.overwrite,

@@ -375,7 +375,7 @@ def infer(config):
     from runkit import checkpoint, distributed
     from runkit import runs
     from tuning import choice
-    from runkit.atomic import check_room, check_writable
+    from dataio.atomic import check_room, check_writable
     log = runtime.logger
     group = distributed.start(config, "meta-test")
     if not group.leader:  # rank 0 reports for the run
@@ -475,7 +475,7 @@ def put_in_place(out, scores, results, scores_out, summary, overwrite, log):
     stand beside another run's scores; a run stopped half-way leaves the
     pending result, which the next start completes or rolls back
     (:func:`settle_pending`)."""
-    from runkit.atomic import write_text
+    from dataio.atomic import write_text
     pending, replaced = pending_path(out), replaced_path(out)
     write_text(pending, json.dumps(results, indent=1, default=str))
 

@@ -96,9 +96,9 @@ def null_coverage(config, sizes, draws=200):
     from adaptation import campaign_model
     from adaptation.seed_regression import SeedRegression
     from dataio.schema import IdMaxima
-    from helpers import SMALL_MAX_IDXS, random_inputs
+    from synthetic.inputs import SMALL_MAX_IDXS, random_inputs
     from sklearn.metrics import roc_auc_score
-    from tuning.holdout import stratified_folds
+    from dataio.holdout import stratified_folds
     maxima = IdMaxima.from_config(SMALL_MAX_IDXS)
     k = config.get("expand.diagnose_folds")
     c = config.get("runner.infer_seed_c")
@@ -132,7 +132,7 @@ def cost(config, counts, candidates=50000):
     from adaptation.seed_regression import SeedRegression
     from dataio.campaign import Campaign
     from dygraph_model import DygraphModel
-    from helpers import random_inputs
+    from synthetic.inputs import random_inputs
     from tuning import choice
     choice.resolve(config, None, announce=False)
     maxima = config.get("hyper_parameters.max_idxs")
@@ -164,8 +164,6 @@ def cost(config, counts, candidates=50000):
 def run(config, args):
     import numpy as np
     if args.null or args.cost:
-        sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
-            os.path.abspath(__file__))), "tests"))
         if args.null:
             null_coverage(config, args.null)
         if args.cost:

@@ -72,7 +72,7 @@ def main(argv=None):
 
     def job():
         from audience.overlap import folder_audiences, overlap_csv
-        from runkit.atomic import write_text
+        from dataio.atomic import write_text
         out = checked_out(args.out, args.overwrite)
         replaced = os.path.lexists(out)
         given = [os.path.realpath(f) for f in args.folders]

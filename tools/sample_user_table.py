@@ -33,7 +33,7 @@ def main(argv=None):
     from dataio.stage_files import read_stage
     from dataio.user_table import write_user_table
     from dataio.vocabulary import read_max_idxs_file
-    from runkit.atomic import write_text
+    from dataio.atomic import write_text
     maxima = schema.IdMaxima.from_config(read_max_idxs_file(
         os.path.join(args.data, "max_idxs.yaml")))
     stem = os.path.join(args.data, SETS[args.set])

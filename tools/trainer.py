@@ -146,7 +146,7 @@ def train(config):
     :func:`save_epoch` per epoch, and :func:`meta_validate`."""
     threads = runtime.prepare(config)
     from runkit import distributed
-    from runkit.atomic import folders_to_make, remove_if_empty
+    from dataio.atomic import folders_to_make, remove_if_empty
     runtime.STATUS.pop("last_checkpoint", None)   # this run's, once it has one
     runtime.STATUS["on_interrupt"] = checkpoint_state
     group = distributed.start(config)
@@ -203,7 +203,7 @@ def start_model(config, group):
     mapping or a warm start's weights."""
     from dygraph_model import DygraphModel
     from runkit import checkpoint, runs
-    from runkit.atomic import check_writable
+    from dataio.atomic import check_writable
     save_dir = config.get("runner.model_save_path")
     if group.leader:
         check_writable(save_dir, "runner.model_save_path")
@@ -233,7 +233,7 @@ def prepare_save_folder(config, group, model):
     checkpoint before the data are read."""
     import numpy as np
     from runkit import checkpoint
-    from runkit.atomic import check_room
+    from dataio.atomic import check_room
     if not group.leader:
         return
     save_dir = config.get("runner.model_save_path")

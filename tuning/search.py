@@ -1,5 +1,5 @@
 """Meta-validation: after meta-training, run the meta-test procedure on the
-held-out training campaigns (``tuning.holdout``) for every setting of a
+held-out training campaigns (``dataio.holdout``) for every setting of a
 small grid, and choose the setting with the best mean of the hot-like and
 cold-like GAUC.
 
@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from runkit.metrics import campaign_metrics
-from tuning import holdout
+from dataio import holdout
 from tuning.choice import LEARNING_RATE, PASSES, SEED_BLEND, SEARCHED
 
 logger = logging.getLogger("metaheac")
