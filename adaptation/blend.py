@@ -37,8 +37,9 @@ def _moments(values):
     values = np.asarray(values, np.float64)
     sd = float(np.std(values)) if len(values) else 0.0
     mean = float(np.mean(values)) if len(values) else 0.0
-    # a constant part ranks nobody: it adds nothing (scale 0)
-    return mean, (1.0 / sd if np.isfinite(sd) and sd > 0 else 0.0)
+    # a constant part (to float rounding) ranks nobody: it adds nothing
+    constant = not np.isfinite(sd) or sd <= 1e-9 * max(1.0, abs(mean))
+    return mean, (0.0 if constant else 1.0 / sd)
 
 
 @dataclass(frozen=True)

@@ -59,18 +59,20 @@ def fit(model_class, model, init_state, x, y, cand_x, config, rng,
     ``runner.infer_seed_blend``. Returns the :class:`CampaignModel` and
     the network's scores of ``cand_x``."""
     n = len(cand_x[0])
-    # the training rows ride along as candidates: their ids are the
-    # seeds' own, localised anyway, so the fit is unchanged
-    both = [np.concatenate([c, s]) for c, s in zip(cand_x, x)]
-    tuned = model_class.fine_tune(model, init_state, x, y, both, config, rng,
-                                  weight)
-    net = model_class.score(model, tuned.cand_x, config, tuned.packed)
-    tuned.cand_x = [a[:n] for a in tuned.cand_x]
     seed_weight = float(config.get("runner.infer_seed_blend"))
     if regression is None and seed_weight > 0:
         regression = SeedRegression.fit(model.maxima, x, y,
                                         config.get("runner.infer_seed_c"),
                                         weight)
+    if regression is not None:
+        # the blend's constants need the network's scores of the training
+        # rows: they ride along as candidates; their ids are the seeds'
+        # own, localised anyway, so the fit is unchanged
+        cand_x = [np.concatenate([c, s]) for c, s in zip(cand_x, x)]
+    tuned = model_class.fine_tune(model, init_state, x, y, cand_x, config,
+                                  rng, weight)
+    net = model_class.score(model, tuned.cand_x, config, tuned.packed)
+    tuned.cand_x = [a[:n] for a in tuned.cand_x]
     reg_logits = None if regression is None else regression.logits(x)
     campaign = CampaignModel(tuned, regression, None, net[n:], reg_logits)
     return campaign.with_seed_weight(seed_weight), net[:n]

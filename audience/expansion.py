@@ -426,6 +426,8 @@ def expand(config, campaigns, top, model_class=None, model=None,
         if choice.unresolved(config):
             choice.resolve(config, None)
     split = group.active and table is None
+    # every rank fits a user table's campaigns; rank 0 writes the programs
+    serve_here = serve and group.leader
     if serve and split:
         raise ValueError("--export under the launcher is for a user table "
                          "(--users) only; expand feature rows with --export "
@@ -449,7 +451,7 @@ def expand(config, campaigns, top, model_class=None, model=None,
             continue
         outcome = _expand_one(config, campaign, top, model_class, model,
                               init_state, table, group, exclusions, tiers,
-                              serve)
+                              serve_here)
         if table is not None:
             pending.append((position, outcome))
             if _jobs_in(pending) >= _campaigns_per_pass():

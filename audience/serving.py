@@ -38,12 +38,16 @@ class ServingModel(paddle.nn.Layer):
             self._constant("w%d" % i, packed[name].detach())
         self._blend = None
         if campaign is not None and campaign.blend is not None:
-            self._blend = campaign.blend
-            self._intercept = campaign.regression.intercept
-            self._n_reg = len(campaign.regression.tables)
-            for i, table in enumerate(campaign.regression.tables):
+            b = self._blend = campaign.blend
+            reg = campaign.regression
+            # the regression's standardisation folded into its tables in
+            # float64: subtracting the mean after a float32 sum loses the
+            # digits that matter when its logits barely vary
+            self._reg_offset = (reg.intercept - b.reg_mean) * b.reg_scale
+            self._n_reg = len(reg.tables)
+            for i, table in enumerate(reg.tables):
                 self._constant("r%d" % i, paddle.to_tensor(
-                    table.astype("float32")))
+                    (table * b.reg_scale).astype("float32")))
 
     def record(self):
         """What a summary says of the program's scores."""
@@ -67,16 +71,16 @@ class ServingModel(paddle.nn.Layer):
         p = paddle.clip(net, EPS, 1.0 - EPS)
         z_net = (paddle.log(p) - paddle.log(1.0 - p) - b.net_mean) * \
             b.net_scale
-        z_reg = (self._regression_logits(static, dynamic, lengths) -
-                 b.reg_mean) * b.reg_scale
+        z_reg = self._regression_logits(static, dynamic, lengths)
         return paddle.nn.functional.sigmoid(
             (1.0 - b.weight) * z_net + b.weight * z_reg)
 
     def _regression_logits(self, static, dynamic, lengths):
-        """adaptation.seed_regression.SeedRegression.logits, as ops."""
+        """adaptation.seed_regression.SeedRegression.logits, as ops, and
+        standardised (the tables hold the scaled weights)."""
         tables = [getattr(self, "r%d" % i) for i in range(self._n_reg)]
         n_static = len(schema.STATIC_FIELDS)
-        out = paddle.full([paddle.shape(static)[0]], self._intercept,
+        out = paddle.full([paddle.shape(static)[0]], self._reg_offset,
                           "float32")
         for i in range(n_static):
             out = out + paddle.gather(tables[i], static[:, i])
@@ -91,6 +95,8 @@ class ServingModel(paddle.nn.Layer):
             repeated = paddle.any(same & earlier & valid.unsqueeze(1),
                                   axis=2)
             keep = (valid & ~repeated).astype("float32")
+            # ids past a list's length are never read, whatever they are
+            ids = paddle.where(valid, ids, paddle.zeros_like(ids))
             weights = paddle.gather(tables[n_static + j],
                                     ids.reshape([-1])).reshape([-1, width])
             out = out + (weights * keep).sum(axis=1)

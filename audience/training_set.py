@@ -19,8 +19,9 @@ logger = logging.getLogger("metaheac")
 OUTSIDE = "users of the table outside the candidates"
 CANDIDATES = "the candidates (still scored and ranked)"
 SCORES_NOTE = (
-    "negatives were drawn at random for seeds without any: the fine-tuned "
-    "network's output is calibrated to the drawn ratio of positives to "
+    "negatives were drawn at random for seeds without any: the campaign "
+    "model (the fine-tuned network, with the seed blend the seeds' "
+    "regression too) is fitted to the drawn ratio of positives to "
     "negatives (expand.negative_ratio), not to the population's base rate, "
     "so a score is not a conversion probability; ranks are what matter")
 VALUED = ("a positive seed's loss weighs its value over the positive "

@@ -76,6 +76,9 @@ def validate(model_class, model, stage, index, positions, config):
     if any(s[SEED_BLEND] > 0 for s in settings):
         for cut, sets in campaigns:
             for name, campaign in sets.items():
+                if name == "cold" and campaign is sets["hot"]:
+                    regressions[cut, name] = regressions[cut, "hot"]
+                    continue
                 regressions[cut, name] = SeedRegression.fit(
                     model.maxima, campaign.seed_x, campaign.seed_y,
                     config.get("runner.infer_seed_c"))
