@@ -3,7 +3,6 @@ from pathlib import Path
 
 import numpy as np
 
-from dataio import schema
 from runkit.config import load_config
 from synthetic.inputs import SMALL_MAX_IDXS, random_inputs  # noqa: F401
 from tuning import choice
