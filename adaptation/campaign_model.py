@@ -78,10 +78,12 @@ def fit(model_class, model, init_state, x, y, cand_x, config, rng,
     return campaign.with_seed_weight(seed_weight), net[:n]
 
 
-def campaign_scores(model_class, model, init_state, campaign, config, rng):
+def campaign_scores(model_class, model, init_state, campaign, config, rng,
+                    weight=None):
     """Fit the campaign model on a campaign's (``dataio.campaign.Campaign``)
-    labelled seeds and score its candidates: the meta-test's and the seed
-    diagnostics' scores. Returns ``(scores, the dygraph_model.FineTuning)``."""
+    labelled seeds (rows weighted by ``weight``: valued seeds) and score
+    its candidates: the meta-test's and the seed diagnostics' scores.
+    Returns ``(scores, the dygraph_model.FineTuning)``."""
     fitted, net = fit(model_class, model, init_state, campaign.seed_x,
-                      campaign.seed_y, campaign.cand_x, config, rng)
+                      campaign.seed_y, campaign.cand_x, config, rng, weight)
     return fitted.score(net, campaign.cand_x), fitted.tuned

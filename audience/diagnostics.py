@@ -92,10 +92,12 @@ def _tier_key(tier):
 
 
 def diagnose(model_class, model, init_state, aid, x, y, config,
-             drawn=False, tiers=DEFAULT_TIERS, group=None):
+             drawn=False, tiers=DEFAULT_TIERS, group=None, weight=None):
     """The ``diagnostics`` record of one campaign whose training set is
     ``x`` (the four input arrays) and labels ``y``; ``drawn``: its
-    negatives were drawn (see the module's note). In a collective run
+    negatives were drawn (see the module's note); ``weight``: each row's
+    loss weight (valued seeds), which each fold's fit takes as the
+    audience's fit does. In a collective run
     (``group``) the folds are split across the ranks and gathered, so every
     rank returns the same record."""
     import time
@@ -126,7 +128,8 @@ def diagnose(model_class, model, init_state, aid, x, y, config,
         scores, _ = campaign_model.campaign_scores(
             model_class, model, init_state,
             from_arrays(aid, x, y, rest, folds[i]), config,
-            fold_rng(config, aid, i))
+            fold_rng(config, aid, i),
+            None if weight is None else weight[rest])
         mine.append((i, scores))
     scores = [s for _, s in sorted(sum(group.gather(mine), []),
                                    key=lambda item: item[0])]

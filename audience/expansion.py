@@ -147,16 +147,18 @@ def seed_counts(campaign, train):
                 negatives_drawn=len(train.drawn))
 
 
-def _diagnostics(model_class, model, init_state, aid, x, y, config, drawn,
+def _diagnostics(model_class, model, init_state, aid, train, config,
                  group=None, tiers=None):
-    """``{"diagnostics": ...}`` of the campaign's training set (x, y) when
-    ``expand.diagnose`` is on (audience/diagnostics.py), else nothing."""
+    """``{"diagnostics": ...}`` of the campaign's training set (``train``:
+    its rows, labels and valued seeds' weights) when ``expand.diagnose``
+    is on (audience/diagnostics.py), else nothing."""
     from audience import diagnostics
     if not diagnostics.enabled(config):
         return {}
     return {"diagnostics": diagnostics.diagnose(
-        model_class, model, init_state, aid, x, y, config, drawn,
-        group=group, **({} if tiers is None else {"tiers": tiers}))}
+        model_class, model, init_state, aid, train.x, train.y, config,
+        len(train.drawn) > 0, group=group, weight=train.weight,
+        **({} if tiers is None else {"tiers": tiers}))}
 
 
 def without_seeds(campaign, excluded=None):
@@ -241,8 +243,8 @@ def expand_campaign(model_class, model, init_state, campaign, config, rng,
 
     def diagnose(train):
         diagnosed.update(_diagnostics(model_class, model, init_state,
-                                      campaign.aid, train.x, train.y, config,
-                                      len(train.drawn) > 0, tiers=tiers))
+                                      campaign.aid, train, config,
+                                      tiers=tiers))
     done = fine_tune_campaign(model_class, model, init_state, campaign,
                               config, rng, excluded, diagnose)
     campaign, train = done.campaign, done.train
@@ -292,8 +294,7 @@ def expand_table_campaign(model_class, model, init_state, table, campaign,
         union_sorted(seeds, excluded_rows), config, rng)
     no_candidates = [a[:0] for a in train.x]
     diagnosed = _diagnostics(model_class, model, init_state, campaign.aid,
-                             train.x, train.y, config, len(train.drawn) > 0,
-                             group, tiers)
+                             train, config, group, tiers)
     from adaptation import campaign_model
     fitted, _ = campaign_model.fit(model_class, model, init_state, train.x,
                                    train.y, no_candidates, config, rng,

@@ -272,3 +272,21 @@ def test_two_processes_split_the_folds_and_report_what_one_does(users,  # noqa: 
         "campaigns"]
     assert camp["diagnostics"]["folds"] == 5
     assert len(camp["diagnostics"]["fold_aucs"]) == 5
+
+
+@pytest.mark.slow
+def test_valued_seeds_weigh_in_the_folds_as_in_the_audiences_fit():
+    """Each fold is fitted as the audience is: with the seeds' values as
+    loss weights (network and regression), so the diagnostics of valued
+    seeds are their own, not those of the same seeds unvalued."""
+    model_class, model, init = small_model(CONFIG)
+    campaign = make_campaign(seed=5, seeds=60)
+    args = (model_class, model, init, 5, campaign.seed_x, campaign.seed_y,
+            CONFIG)
+    plain = diagnostics.diagnose(*args)
+    weight = np.where(campaign.seed_x[0][:, 0] % 2 == 0, 5.0, 0.2)
+    valued = diagnostics.diagnose(*args, weight=weight)
+    assert valued["fold_aucs"] != plain["fold_aucs"]
+    ones = diagnostics.diagnose(*args, weight=np.ones(len(weight)))
+    np.testing.assert_allclose(ones["fold_aucs"], plain["fold_aucs"],
+                               atol=1e-3)
