@@ -170,13 +170,16 @@ def local_weights(dy_model, weights, rows, tasks, sparse=False):
     return dy_model.pack(weights, tasks)
 
 
-def adapt(dy_model, packed, x, y, local_lr, steps, second_order):
-    """The inner loop: ``steps`` SGD steps of every task on its own loss.
-    The tasks' weights are disjoint slices of ``packed``, so the gradient of
-    the summed loss is each task's own gradient."""
+def adapt(dy_model, packed, x, y, local_lr, steps, second_order,
+          weight=None):
+    """The inner loop: ``steps`` SGD steps of every task on its own loss
+    (each row's loss times ``weight`` when given). The tasks' weights are
+    disjoint slices of ``packed``, so the gradient of the summed loss is
+    each task's own gradient. Meta-training adapts its tasks with it, and
+    the meta-test's ``maml`` fine-tuning a campaign."""
     for _ in range(steps):
         names = list(packed)
-        loss = task_bce(dy_model.forward_packed(x, packed), y).sum()
+        loss = task_bce(dy_model.forward_packed(x, packed), y, weight).sum()
         grads = paddle.grad(loss, [packed[n] for n in names],
                             create_graph=second_order)
         packed = {n: packed[n] - local_lr * g for n, g in zip(names, grads)}
@@ -422,9 +425,21 @@ class DygraphModel:
     def _inner_loop_steps(self, dy_model, packed, trainable, x_spt, y_spt,
                           config, weight=None):
         """The inner loop's update: ``inner_steps`` full-batch SGD steps at
-        ``local_lr``."""
+        ``local_lr``, by meta-training's own :func:`adapt` on the local
+        weights (the plain computation, ``packed`` None, keeps its own loop:
+        the tests' reference)."""
         lr = config.get("hyper_parameters.local_lr")
-        for _ in range(config.get("hyper_parameters.inner_steps")):
+        steps = config.get("hyper_parameters.inner_steps")
+        if packed is not None:
+            fast = adapt(dy_model, packed, to_tensors(x_spt),
+                         paddle.to_tensor(y_spt, dtype="float32"), lr, steps,
+                         False, None if weight is None else
+                         paddle.to_tensor(weight, dtype="float32"))
+            with paddle.no_grad():
+                for name, p in packed.items():
+                    p.set_value(fast[name])
+            return
+        for _ in range(steps):
             loss = self.infer_train_forward(
                 dy_model, self._batch(x_spt, y_spt, weight), config,
                 packed=packed)

@@ -153,3 +153,29 @@ def test_choices_are_case_insensitive_and_holdout_needs_passes():
 def test_bad_meta_test_options_are_refused(override, message):
     with pytest.raises(ConfigError, match=message):
         small_config(override)
+
+
+def test_maml_fine_tuning_is_meta_trainings_inner_step_valued_seeds_too():
+    """The localised maml fine-tuning runs dygraph_model.adapt, the inner
+    step of meta-training; with valued seeds' weights it equals the plain
+    computation too, and the weights change it."""
+    from dygraph_model import DygraphModel
+    config = small_config(
+        "hyper_parameters.optimizer.local_test_optimizer=maml",
+        "hyper_parameters.inner_steps=2", "hyper_parameters.local_lr=0.3")
+    model_class = DygraphModel()
+    model = model_class.create_model(config)
+    randomize_parameters(model, np.random.default_rng(0), scale=0.3)
+    init = {k: v.clone() for k, v in model.state_dict().items()}
+    campaign = make_campaign()
+    weight = np.where(campaign.seed_y == 1, 3.0, 1.0)
+    out = {}
+    for name, w, localized in (("plain", None, True), ("valued", weight, True),
+                               ("valued, plain", weight, False)):
+        tuned = model_class.fine_tune(
+            model, init, campaign.seed_x, campaign.seed_y, campaign.cand_x,
+            config, np.random.default_rng(2), w, localized=localized)
+        out[name] = model_class.score(model, tuned.cand_x, config,
+                                      tuned.packed)
+    np.testing.assert_allclose(out["valued"], out["valued, plain"], atol=2e-6)
+    assert np.abs(out["valued"] - out["plain"]).max() > 1e-4
