@@ -383,6 +383,9 @@ OPTIONS = [
     ("--table-only", bool, False, "only the form-2 expansion (user table of "
      "--table-users users, 1 and 10 campaigns)"),
     ("--table-users", int, 1000000, None),
+    ("--seed-blend", float, 0.0, "runner.infer_seed_blend of the timed "
+     "meta-test and expansion (default 0: the paper's, as earlier rounds "
+     "timed; 0.5: the shipped blend, its regression scored too)"),
     ("--json", str, None, "write the figures here"),
 ]
 
@@ -418,7 +421,8 @@ def main(argv=None):
                  "hyper_parameters.embed_dim=64", "hyper_parameters.mlp_dims=[64,64]",
                  "hyper_parameters.num_expert=8", "hyper_parameters.num_output=5",
                  "hyper_parameters.task_count=5", "tuning.share=0",
-                 "expand.diagnose=False"]
+                 "expand.diagnose=False",
+                 "runner.infer_seed_blend=%g" % args.seed_blend]
     config = load_config(os.path.join(ROOT, "config.yaml"), overrides)
     # timed as in earlier rounds: the paper's meta-test (Adam 0.001 x 2
     # passes, no seed blend), every training campaign trained on, and
