@@ -332,17 +332,21 @@ def _chunks(table, jobs, layout, vocab, pool, total, chunk_rows, starts,
         net = [[] for _ in jobs]
 
         def score_batch(b):
+            """Each job's scores of the batch's kept users, blended in
+            the worker (the regression is numpy work too)."""
             users = UserBatch(layout, block[b:b + BATCH_ROWS], vocab)
-            return users, [job.net.scores(users) for job in jobs]
-        batches = range(0, len(rows), BATCH_ROWS)
-        for b, (users, scores) in zip(batches, workers.map(score_batch,
-                                                           batches)):
+            out = []
             for j, job in enumerate(jobs):
                 at = keep_at[j]
                 at = at[(at >= b) & (at < b + BATCH_ROWS)] - b
-                net[j].append(scores[j][at] if job.blended is None else
-                              job.blended.score(scores[j][at], users.inputs(
-                                  at, job.ad)))
+                scores = job.net.scores(users)[at]
+                out.append(scores if job.blended is None else
+                           job.blended.score(scores, users.inputs(at, job.ad)))
+            return out
+        batches = range(0, len(rows), BATCH_ROWS)
+        for scores in workers.map(score_batch, batches):
+            for j in range(len(jobs)):
+                net[j].append(scores[j])
         mine.append((i, kept, [_cat(s) for s in net]))
         if len(mine) % 16 == 0:
             logger.info("campaigns %s: scored %d of %d users",
