@@ -14,7 +14,7 @@ from audience.expansion import expand
 from dataio.campaign import Campaign, TableCampaign
 from helpers import SMALL_MAX_IDXS, random_inputs, small_config
 from test_expand import checkpoint, small_model, tool  # noqa: F401 (fixture)
-from test_expand_round2 import users  # noqa: F401 (fixture)
+from test_expand_outputs import users  # noqa: F401 (fixture)
 
 CONFIG = small_config("hyper_parameters.batch_size=16",
                       "runner.infer_seed_blend=0.5")

@@ -92,7 +92,7 @@ def test_positives_only_or_unlabelled_seeds_get_drawn_negatives(labels, caplog):
     s = result.summary
     assert s["negatives_drawn"] == 10 and s["seed_positives"] == 20
     assert "drew 10 negatives" in caplog.text
-    # the drawn negatives stay candidates (issue 21): none is lost
+    # the drawn negatives stay candidates: none is lost
     assert s["candidates"] == 80 and len(result.uid) == 80
     assert set(result.uid.tolist()) == set(campaign.cand_uid.tolist())
 

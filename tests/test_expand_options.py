@@ -20,7 +20,7 @@ from dataio.campaign import Campaign, TableCampaign
 from dataio.frames import arrays_to_frame
 from dataio.stage_files import DataError
 from helpers import ROOT, random_inputs, small_config
-from test_expand_round2 import checkpoint, small_model, tool, users  # noqa: F401
+from test_expand_outputs import checkpoint, small_model, tool, users  # noqa: F401
 
 CONFIG = small_config("hyper_parameters.batch_size=16")
 

@@ -13,7 +13,7 @@ from dataio.user_table import write_user_table
 from helpers import SMALL_MAX_IDXS, random_inputs
 from test_distributed import launch, same_outputs, single
 from test_expand_options import stage_files
-from test_expand_round2 import OVERRIDES, checkpoint  # noqa: F401
+from test_expand_outputs import OVERRIDES, checkpoint  # noqa: F401
 
 pytestmark = pytest.mark.slow
 

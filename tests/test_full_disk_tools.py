@@ -12,7 +12,7 @@ import pytest
 
 from dataio.frames import arrays_to_frame
 from helpers import tmpfs, random_inputs
-from test_expand_round2 import checkpoint, hidden, messages, tool  # noqa: F401
+from test_expand_outputs import checkpoint, hidden, messages, tool  # noqa: F401
 
 PAGE = 4096
 

@@ -4,7 +4,7 @@ ids, exclusion files with ids beyond 64 bits, unreadable or millions of
 lines long, user tables whose ids outgrew a stale meta.json, seed files
 given in the other form's option. Each is read right or refused with one
 line naming the file; the tools run in-process, as in
-test_expand_round2."""
+test_expand_outputs."""
 import json
 import logging
 import os
@@ -22,7 +22,7 @@ from dataio.stage_files import DataError
 from dataio.user_table import UserTable, write_user_table
 from helpers import SMALL_MAX_IDXS, random_inputs, small_config
 from test_expand import make_campaign
-from test_expand_round2 import (checkpoint, messages, small_model,  # noqa: F401
+from test_expand_outputs import (checkpoint, messages, small_model,  # noqa: F401
                                 stage_files, tool, users)
 
 CONFIG = small_config("hyper_parameters.batch_size=16",

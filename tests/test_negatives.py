@@ -1,4 +1,4 @@
-"""Negatives drawn for seeds without any (issue 21, item 6): no candidate is
+"""Negatives drawn for seeds without any: no candidate is
 lost to them, the summary says how to read the scores, form 2 draws them
 outside the candidates when it can, and tools/export.py fine-tunes exactly
 as tools/expand.py does."""
@@ -15,7 +15,7 @@ from audience.training_set import CANDIDATES, OUTSIDE, SCORES_NOTE, check_pool
 from dataio.campaign import TableCampaign
 from helpers import random_inputs, small_config, write_frame
 from test_expand import make_campaign, small_model
-from test_expand_round2 import users  # noqa: F401  (the user table fixture)
+from test_expand_outputs import users  # noqa: F401  (the user table fixture)
 
 CONFIG = small_config("hyper_parameters.batch_size=16",
                       "runner.infer_seed_blend=0")

@@ -1,7 +1,7 @@
 """Output folders and CSV files: what --overwrite may replace, where a
 symbolic link sends the output, and CSV cells that keep their columns and
 never run as a spreadsheet formula (the tools in-process, as in
-test_expand_round2):
+test_expand_outputs):
 
 * --overwrite replaces only an earlier output of the same tool (its summary
   says so, or shows it), holding nothing the tool did not write, and names
@@ -24,7 +24,7 @@ import pytest
 from audience.output import OutputDir, audience_csv, scores_csv
 from audience.overlap import overlap_csv
 from runkit.cli import Refused
-from test_expand_round2 import (finished, hidden, messages,  # noqa: F401
+from test_expand_outputs import (finished, hidden, messages,  # noqa: F401
                                 stage_files, tag, tool)
 
 

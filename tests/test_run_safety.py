@@ -29,10 +29,10 @@ import pytest
 from helpers import CONFIG, ROOT, tool_env
 from runkit import runs
 from runkit.cli import Refused
-from test_expand_round2 import (checkpoint, messages,  # noqa: F401
+from test_expand_outputs import (checkpoint, messages,  # noqa: F401
                                 stage_files, tool)
 from test_infer_meta_outputs import meta_test, setup  # noqa: F401
-from test_runs_round2 import config_for, train_here
+from test_run_manifests import config_for, train_here
 
 
 def errors(caplog):

@@ -1,4 +1,4 @@
-"""Valued seeds (issue 21, item 4): an optional ``value`` column weights
+"""Valued seeds: an optional ``value`` column weights
 each seed's loss in fine-tuning, in both input forms; without it the
 fine-tuning is bit for bit what it was; bad values are refused with one
 line naming the file and row, before the model is loaded."""
@@ -18,7 +18,7 @@ from dataio.stage_files import DataError
 from dygraph_model import PROB_FLOOR, DygraphModel, task_bce
 from helpers import random_inputs, small_config
 from test_expand import make_campaign, small_model
-from test_expand_round2 import checkpoint, stage_files, tool, users  # noqa: F401
+from test_expand_outputs import checkpoint, stage_files, tool, users  # noqa: F401
 
 CONFIG = small_config("hyper_parameters.batch_size=16",
                       "runner.infer_seed_blend=0")

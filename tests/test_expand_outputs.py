@@ -1,4 +1,4 @@
-"""Expansion and export outputs, round 2 of "nothing lost": an output swap
+"""Expansion and export outputs: an output swap
 killed at any point is recovered at the next start, campaigns that were not
 fine-tuned or were skipped are recorded, and bad --out paths or empty CSVs
 are refused with one line naming the file. The tools run in-process

@@ -1,5 +1,5 @@
-"""The trainer, round 3 of "nothing lost" (in-process, as in
-test_runs_round2): a failed or refused run leaves no empty save folder it
+"""The trainer's save folder (in-process, as in
+test_run_manifests): a failed or refused run leaves no empty save folder it
 made; a refused run touches nothing, not even an interrupted save's
 leftovers; the free space is checked before the data are read."""
 import logging
@@ -9,7 +9,7 @@ import pytest
 
 from dataio.vocabulary import read_max_idxs_file
 from helpers import ROOT, yaml_list
-from test_runs_round2 import copy_of, earlier, flip_a_byte, train_here  # noqa: F401
+from test_run_manifests import copy_of, earlier, flip_a_byte, train_here  # noqa: F401
 
 MAXIMA = "hyper_parameters.max_idxs=%s" % yaml_list(
     [list(m) for m in read_max_idxs_file(str(ROOT / "data" /

@@ -1,4 +1,4 @@
-"""The meta-test's outputs, round 3 of "nothing lost" (tools/infer_meta.py
+"""The meta-test's scores folder and result (tools/infer_meta.py
 in-process, on the tiny set of test_infer_meta_outputs):
 
 * a scores folder belongs to the result file its summary.json names:

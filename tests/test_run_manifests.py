@@ -1,4 +1,4 @@
-"""Runs, round 2 (issue 19): overwrite removes only what the earlier run
+"""Run manifests: overwrite removes only what the earlier run
 wrote; a checkpoint given as a file is checked against its run; resume
 checks every epoch and records what it changed; a save killed at any point
 resumes to the same checkpoints; clear lines for a diverging loss, a missing

@@ -1,5 +1,5 @@
-"""Expansion and export, round 3 of "nothing lost" (the tools in-process,
-as in test_expand_round2):
+"""Expansion and export overwrite rules (the tools in-process,
+as in test_expand_outputs):
 
 * --overwrite replaces only an earlier output of the tool (a folder
   holding its summary file), never a folder of the user's; an empty
@@ -19,7 +19,7 @@ import pytest
 
 from helpers import small_config
 from runkit import runs
-from test_expand_round2 import (checkpoint, expand_one, finished,  # noqa: F401
+from test_expand_outputs import (checkpoint, expand_one, finished,  # noqa: F401
                                 hidden, make_campaign, messages, small_model,
                                 stage_files, tag, tool)
 
@@ -129,7 +129,7 @@ def test_seeds_without_a_positive_fine_tuned_anyway_are_warned_about(caplog):
 def test_export_records_seeds_without_a_positive(tmp_path, checkpoint,
                                                  caplog):  # noqa: F811
     from helpers import CONFIG as CONFIG_FILE
-    from test_expand_round2 import OVERRIDES
+    from test_expand_outputs import OVERRIDES
     from tools import export
     caplog.set_level(logging.INFO)
     seeds, _ = stage_files(tmp_path, labels="negative")
