@@ -100,7 +100,6 @@ def test_export_fine_tunes_exactly_as_expand(tmp_path):
     leaves it out before drawing, as expand does, so both draw the same
     negatives and the exported weights score the candidates as expand
     did."""
-    from audience.serving import full_weights  # noqa: F401
     from tools import export
     rng = np.random.default_rng(21)
     seeds, cands = tmp_path / "s.pkl", tmp_path / "c.pkl"
@@ -115,7 +114,7 @@ def test_export_fine_tunes_exactly_as_expand(tmp_path):
         str(seeds), str(cands), CONFIG), 0.1, model_class, model, init)
     assert result.summary["seeds_excluded"] == 1
     args = SimpleNamespace(aid=9, seeds=str(seeds), candidates=str(cands))
-    weights, _, record = export.campaign_weights(CONFIG, args, model_class,
+    program, _, record = export.campaign_program(CONFIG, args, model_class,
                                                  model, init)
     assert record["negatives_drawn"] == result.summary["negatives_drawn"] == 29
     assert record["scores_note"] == SCORES_NOTE
@@ -125,8 +124,7 @@ def test_export_fine_tunes_exactly_as_expand(tmp_path):
     x = [a[[order[u] for u in result.uid.tolist()]] for a in campaign.cand_x]
     import paddle
     with paddle.no_grad():
-        padded = model.padded(weights)
-    got = model_class.score(model, x, CONFIG, padded, padded=True)
+        got = program(*[paddle.to_tensor(a) for a in x]).numpy()
     np.testing.assert_allclose(got, result.score, rtol=0, atol=1e-6)
 
 

@@ -79,15 +79,16 @@ def read_excluded(args):
     return excluded
 
 
-def campaign_weights(config, args, model_class, model, init_state,
+def campaign_program(config, args, model_class, model, init_state,
                      excluded=None):
-    """The campaign's fine-tuned weights over the full tables, and what
-    export.json says of its fine-tuning (as expand's summary does).
-    ``excluded``: the uids of ``--exclude``, left out as the expansion
-    left them."""
+    """The campaign model as a program to serve (the one
+    ``tools/expand.py --export`` writes: ``expansion.served_model``), the
+    fitted campaign model, and what export.json says of its fine-tuning
+    (as expand's summary does). ``excluded``: the uids of ``--exclude``,
+    left out as the expansion left them."""
     from dygraph_model import campaign_rng
-    from audience.expansion import campaign_record, fine_tune_campaign
-    from audience.serving import full_weights
+    from audience.expansion import (campaign_record, fine_tune_campaign,
+                                    served_model)
     from audience.training_set import check_pool
     campaign = find_campaign(config, args)
     # without --candidates the seeds' own rows stand in: nobody to draw from
@@ -130,8 +131,7 @@ def campaign_weights(config, args, model_class, model, init_state,
             "meta-trained one", args.aid, record["not_fine_tuned_because"])
     if record.get("warning"):
         runtime.logger.warning("campaign %d: %s", args.aid, record["warning"])
-    return full_weights(model, init_state, done.tuned.packed,
-                        done.tuned.rows), done.model, record
+    return served_model(model, init_state, done.model), done.model, record
 
 
 def export(config, args):
@@ -151,16 +151,15 @@ def export(config, args):
         check_room(os.path.dirname(out.path), (1 << 20) + 4 * sum(
             math.prod(p.shape) for p in model.parameters()),
             "the folder of --out", "the exported model", "--out")
-        fitted = None
         if args.aid is None:
-            weights = serving.full_weights(model, init_state)
+            program = serving.ServingModel(
+                model, serving.full_weights(model, init_state))
             record = {"fine_tuned": False, "not_fine_tuned_because":
                       "no --aid: the meta-trained model"}
         else:
-            weights, fitted, record = campaign_weights(
+            program, _, record = campaign_program(
                 config, args, model_class, model, init_state, excluded)
-        serving.save(serving.ServingModel(model, weights, fitted),
-                     os.path.join(out.tmp, "model"))
+        serving.save(program, os.path.join(out.tmp, "model"))
         meta = {"checkpoint": checkpoint_path(config), "aid": args.aid,
                 "seeds": args.seeds and os.path.abspath(args.seeds)}
         meta.update(record)
