@@ -44,8 +44,8 @@ from dataio.schema import TABLES
 # second derivative of log(p) is -1/p^2, which overflows float32 for p
 # below about 1e-19: with a floor of 1e-30 a prediction of 1e-26 gives a
 # NaN meta-gradient (tests/test_meta_gradient.py), the likely end of a
-# 445k-row run that turned NaN at meta-batch 6,159 (issue 20); at 1e-7 it
-# stays below 1e14. The loss is unchanged for every p in [1e-7, 1 - 1e-7]; beyond, the
+# 445k-row run with that floor that turned NaN at meta-batch 6,159
+# (docs/experiments/quality-445k.md); at 1e-7 it stays below 1e14. The loss is unchanged for every p in [1e-7, 1 - 1e-7]; beyond, the
 # loss of a row is at most 16.1 and its gradient is zero, as PyTorch's
 # BCELoss bounds its own gradient (it divides by max(p(1-p), 1e-12)).
 PROB_FLOOR = 1e-7

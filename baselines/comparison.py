@@ -103,8 +103,8 @@ SPEC_SHARED["sparse_445k"] = SPEC_SHARED["sparse"]
 LR_C["sparse_445k"] = LR_C["sparse"]
 # a spec's methods when --methods is not given (all of them otherwise).
 # At 150k training rows all 10 methods, 3 seeds, take about 51 CPU-minutes
-# (docs/quality.md, measured per method): too close to the hour on 2 cores
-# that anyone else uses. The large spec leaves out the two ablations of
+# (docs/experiments/quality-data-size.md, measured per method): too close
+# to the hour on 2 cores that anyone else uses. The large spec leaves out the two ablations of
 # MetaHeac itself (1st order, paper settings; 30 CPU-minutes without them),
 # which the sparse spec answers: the size axis asks who wins, and every
 # baseline and the target stay.

@@ -1,6 +1,6 @@
 """What the quality measurements say about the meta-training settings at a
-run's data size (docs/quality.md, *The paper's meta-training with
-meta-validation on the smaller draws*).
+run's data size (docs/quality.md, *Meta-training settings by data
+size*).
 
 The defaults (``batch_size`` 64, ``local_lr`` 0.3) win on the dense sample
 and tie the paper's (512, 0.0002) at 15k and 150k generated rows; at 445k

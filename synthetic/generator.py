@@ -316,9 +316,10 @@ SPARSE_LARGE = replace(SPARSE, n_users=600000, train_rows_total=150000)
 
 
 # The sparse spec at a tenth of the released training data (445 000 rows
-# over 86 campaigns, 200 000 users), the size at which issue 20 found the
-# shipped defaults diverging and compared the project with the paper's
-# code. Used for the stability run and that comparison (docs/quality.md),
+# over 86 campaigns, 200 000 users): the size at which a run with the
+# Xavier start and the old loss floor turned NaN, and at which the project
+# is compared with the paper's code. Used for the stability run and that
+# comparison (docs/quality.md, *At 445k rows*),
 # not by the benchmark's default specs: it takes over an hour per method.
 SPARSE_445K = replace(SPARSE, n_users=200000, train_rows_total=445000,
                       n_train=86)

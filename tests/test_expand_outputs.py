@@ -96,8 +96,8 @@ def test_killed_before_the_first_rename_the_finished_output_is_put_in_place(
 def test_killed_between_the_renames_nothing_finished_is_lost(tmp_path, caplog,
                                                              next_run):
     """The probe's case: DIR moved aside (.tmp-*.old), the new output not
-    yet renamed; the next run used to delete both before reading its
-    inputs, and lost everything when it then failed."""
+    yet renamed. The next run must not delete both before reading its
+    inputs: if it then failed, everything would be lost."""
     caplog.set_level(logging.INFO)
     out = str(tmp_path / "out")
     done = finished(str(tmp_path / ".out.tmp-c3"), "new")

@@ -1,5 +1,5 @@
-"""Inputs that used to pass unchecked: seed values near the float maximum
-(their sum overflowed, every weight 0), negative (signed 64-bit) campaign
+"""Inputs that must not pass unchecked: seed values near the float maximum
+(whose sum can overflow, every weight 0), negative (signed 64-bit) campaign
 ids, exclusion files with ids beyond 64 bits, unreadable or millions of
 lines long, user tables whose ids outgrew a stale meta.json, seed files
 given in the other form's option. Each is read right or refused with one

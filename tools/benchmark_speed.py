@@ -424,9 +424,9 @@ def main(argv=None):
                  "expand.diagnose=False",
                  "runner.infer_seed_blend=%g" % args.seed_blend]
     config = load_config(os.path.join(ROOT, "config.yaml"), overrides)
-    # timed as in earlier rounds: the paper's meta-test (Adam 0.001 x 2
-    # passes, no seed blend), every training campaign trained on, and
-    # expansion without the seed diagnostics (their cost is measured apart:
+    # timed as the speed table's figures are: the paper's meta-test (Adam
+    # 0.001 x 2 passes, no seed blend), every training campaign trained on,
+    # and expansion without the seed diagnostics (their cost is measured apart:
     # tools/measure_diagnostics.py --cost)
     from tuning import choice
     choice.resolve(config, None, announce=False)
