@@ -104,9 +104,9 @@ LR_C["sparse_445k"] = LR_C["sparse"]
 # a spec's methods when --methods is not given (all of them otherwise).
 # At 150k training rows all 10 methods, 3 seeds, take about 51 CPU-minutes
 # (docs/experiments/quality-data-size.md, measured per method): too close
-# to the hour on 2 cores that anyone else uses. The large spec leaves out the two ablations of
-# MetaHeac itself (1st order, paper settings; 30 CPU-minutes without them),
-# which the sparse spec answers: the size axis asks who wins, and every
+# to the hour on 2 cores that anyone else uses. The large spec leaves out
+# the two ablations of MetaHeac itself (1st order, paper settings; 30
+# CPU-minutes without them), which the sparse spec answers: the size axis asks who wins, and every
 # baseline and the target stay.
 SPEC_METHODS = {"sparse_large": [k for k in METHOD_KEYS
                                  if k not in ("metaheac_1st",

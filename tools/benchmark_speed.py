@@ -426,8 +426,8 @@ def main(argv=None):
     config = load_config(os.path.join(ROOT, "config.yaml"), overrides)
     # timed as the speed table's figures are: the paper's meta-test (Adam
     # 0.001 x 2 passes, no seed blend), every training campaign trained on,
-    # and expansion without the seed diagnostics (their cost is measured apart:
-    # tools/measure_diagnostics.py --cost)
+    # and expansion without the seed diagnostics (their cost is measured
+    # apart: tools/measure_diagnostics.py --cost)
     from tuning import choice
     choice.resolve(config, None, announce=False)
     threads = runtime.prepare(config)
