@@ -211,11 +211,15 @@ class Config(dict):
             _check(key, value, "with_overrides")
         return Config(dict(self, **changes))
 
-    def _refuse(self, key):
+    def _refuse(self, *keys):
+        named = ", ".join(repr(k) for k in keys)
         raise ReadOnlyConfigError(
-            "config key %r is read-only: a config is resolved once, before "
-            "any model sees it, and not changed afterwards; pass on a changed "
-            "copy instead (config.with_overrides({%r: ...}))" % (key, key))
+            "config %s read-only: a config is resolved once, before any "
+            "model sees it, and not changed afterwards; pass on a changed "
+            "copy instead (config.with_overrides({%s: ...}))" % (
+                "key %s is" % named if len(keys) == 1 else
+                "keys %s are" % named if keys else "keys are",
+                named if len(keys) == 1 else "key"))
 
     def __setitem__(self, key, value):
         self._refuse(key)
@@ -230,17 +234,16 @@ class Config(dict):
         self._refuse(key)
 
     def update(self, *args, **kwargs):
-        changes = dict(*args, **kwargs)
-        self._refuse(", ".join(changes) or "(none)")
+        self._refuse(*dict(*args, **kwargs))
 
     def __ior__(self, other):
-        self.update(other)
+        self._refuse(*dict(other))
 
     def popitem(self):
-        self._refuse("(any)")
+        self._refuse()
 
     def clear(self):
-        self._refuse("(every key)")
+        self._refuse()
 
     def __reduce__(self):
         # pickle and copy rebuild it whole (the default sets item by item)
@@ -449,6 +452,7 @@ def resolve_max_idxs(config):
     :class:`Config`; returns ``(config, where the maxima came from)``."""
     from dataio.vocabulary import KEY, find_max_idxs
     value, source = find_max_idxs(config)
-    if value is config.get(KEY):
-        return frozen(config), source
-    return frozen(config).with_overrides({KEY: value}), source
+    config = frozen(config)
+    if config.get(KEY) == "auto":
+        config = config.with_overrides({KEY: value})
+    return config, source
