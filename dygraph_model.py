@@ -236,13 +236,13 @@ def why_not_fine_tuned(seed_y, config, passes_kept=None):
 
 def _check_resolved(config):
     """Fine-tuning reads numbers: a setting still ``auto`` (meta-validated
-    settings are resolved by the tools, tuning.choice.resolve) is a bug
+    settings are resolved by the tools, tuning.choice.resolved) is a bug
     of the caller, named here rather than failing inside Paddle."""
     unresolved = sorted(k for k, v in config.items() if v == "auto")
     if unresolved:
         raise ValueError(
             "%s is auto and was not resolved: a tool resolves it from the "
-            "checkpoint's run (tuning.choice.resolve) before fine-tuning"
+            "checkpoint's run (tuning.choice.resolved) before fine-tuning"
             % ", ".join(unresolved))
 
 

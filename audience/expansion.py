@@ -419,13 +419,13 @@ def expand(config, campaigns, top, model_class=None, model=None,
     from runkit.distributed import ALONE
     group = group or ALONE
     if model is None:
-        model_class, model, init_state = load_model(config)
+        config, model_class, model, init_state = load_model(config)
     else:
         # a model handed in has no run here to take meta-validated
         # settings from: auto keys get the fallback, logged
         from tuning import choice
         if choice.unresolved(config):
-            choice.resolve(config, None)
+            config, _ = choice.resolved(config, None)
     split = group.active and table is None
     # every rank fits a user table's campaigns; rank 0 writes the programs
     serve_here = serve and group.leader
@@ -572,7 +572,9 @@ def checkpoint_path(config):
 
 
 def load_model(config, path=None):
-    """(model_class, model, initial weights) of a checkpoint folder."""
+    """(config, model_class, model, initial weights) of a checkpoint
+    folder: the config a new one with the meta-test settings of its run
+    (``tuning.choice.resolved``)."""
     from dygraph_model import DygraphModel
     from runkit import checkpoint, runs
     from tuning import choice
@@ -585,10 +587,10 @@ def load_model(config, path=None):
             "run's folder" % path)
     manifest = runs.verify_checkpoint(path)   # a folder or a file in one
     # the meta-test settings: the config's, else the run's meta-validated
-    choice.resolve(config, manifest)
+    config, _ = choice.resolved(config, manifest)
     model_class = DygraphModel()
     model = model_class.create_model(config)
     checkpoint.load_checkpoint(model, path, config)
     logger.info("model from %s", path)
-    return model_class, model, {k: v.clone()
-                                for k, v in model.state_dict().items()}
+    return config, model_class, model, {
+        k: v.clone() for k, v in model.state_dict().items()}

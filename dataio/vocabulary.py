@@ -98,22 +98,23 @@ def check_train_data(config, for_maxima=False):
             GET_THE_DATA))
 
 
-def resolve_max_idxs(config):
-    """Replace ``max_idxs: auto`` in ``config`` by the maxima found beside
-    the data; returns where they came from (for the log)."""
+def find_max_idxs(config):
+    """The id maxima ``config`` stands for: its ``max_idxs``, or for
+    ``auto`` the maxima found beside the data; returns ``(max_idxs, where
+    they came from)`` (for the log). ``config`` is only read
+    (``runkit.config.resolve_max_idxs`` makes the resolved config)."""
     if config.get(KEY) != "auto":
-        return "the config"
+        return config.get(KEY), "the config"
     train_dir = config.get("runner.train_data_dir")
     for folder in (train_dir, os.path.dirname(train_dir.rstrip(os.sep))):
         path = os.path.join(folder, MAX_IDXS_FILE)
         if os.path.isfile(path):
-            config[KEY] = read_max_idxs_file(path)
-            return path
+            return read_max_idxs_file(path), path
     check_train_data(config, for_maxima=True)
     cached = _from_cache(config)
     if cached is not None:
-        config[KEY] = cached[0]
-        return "the id ranges the cache recorded for %d data file(s)" % cached[1]
+        return cached[0], ("the id ranges the cache recorded for %d data "
+                           "file(s)" % cached[1])
     raise ValueError(
         "hyper_parameters.max_idxs is auto, but there is no %s in %s or its "
         "parent (tools/preprocess.py writes one) and the data files have no "

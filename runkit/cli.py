@@ -9,10 +9,12 @@ import errno
 import os
 
 
-def parse(description, argv=None, add_arguments=None):
+def parse(description, argv=None, add_arguments=None, options=None):
     """The config of ``-m config.yaml -o k=v ...``; with ``add_arguments``
     (a function given the parser) the tool's own arguments too, returned
-    as ``(config, args)``."""
+    as ``(config, args)``. ``options``, a function of the parsed arguments,
+    gives the config keys the tool's own options set ({key: value}): they
+    are merged over ``-o``, so the config holds them from the start."""
     from runkit.config import ConfigError, load_config
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("-m", "--config_yaml", required=True,
@@ -24,7 +26,8 @@ def parse(description, argv=None, add_arguments=None):
         add_arguments(parser)
     args = parser.parse_args(argv)
     try:
-        config = load_config(args.config_yaml, args.opt)
+        config = load_config(args.config_yaml, args.opt,
+                             options(args) if options else None)
     except ConfigError as exc:
         parser.exit(2, "error: %s\n" % exc)
     return (config, args) if add_arguments else config
@@ -146,10 +149,12 @@ def _os_error_line(exc, last):
     return str(exc)
 
 
-def run(description, job, argv=None, add_arguments=None):
-    """Parse ``-m config.yaml -o k=v`` (and the tool's own arguments, see
-    :func:`parse`), find ``max_idxs: auto`` beside the data, and run
-    ``job(config)`` (or ``job(config, args)``) through :func:`guarded`."""
+def run(description, job, argv=None, add_arguments=None, options=None):
+    """Parse ``-m config.yaml -o k=v`` (and the tool's own arguments and
+    the config keys they set, see :func:`parse`), find ``max_idxs: auto``
+    beside the data, and run ``job(config)`` (or ``job(config, args)``)
+    through :func:`guarded`. The job is given the resolved config, which
+    is read-only (``runkit.config.Config``)."""
     from runkit import runtime
     # held until guarded lets them in: a Ctrl-C while numpy, pandas or
     # paddle are imported then stops with one line too
@@ -161,8 +166,10 @@ def run(description, job, argv=None, add_arguments=None):
             runtime.release_signals()
             runtime.logger.error("%s", runtime.requirements_line(absent))
             return 1
-        from dataio.vocabulary import resolve_max_idxs
-        parsed = parse(description, argv, add_arguments)
+        from runkit.config import resolve_max_idxs
+        # what resolve_max_idxs imports: a missing requirement is told here
+        import dataio.vocabulary  # noqa: F401
+        parsed = parse(description, argv, add_arguments, options)
     except BaseException as exc:   # --help, a bad option: no job to guard
         runtime.release_signals()
         missing = runtime.missing_requirement(exc)
@@ -170,13 +177,13 @@ def run(description, job, argv=None, add_arguments=None):
             raise
         runtime.logger.error("%s", missing)
         return 1
-    config = parsed[0] if add_arguments else parsed
+    config, args = parsed if add_arguments else (parsed, None)
 
     def job_with_maxima():
         # until the job says what it writes (runtime.writes_output)
         runtime.STATUS["on_interrupt"] = "nothing was written"
-        source = resolve_max_idxs(config)
+        resolved, source = resolve_max_idxs(config)
         runtime.logger.info("max_idxs from %s: %s", source,
-                            config.get("hyper_parameters.max_idxs"))
-        job(*(parsed if add_arguments else (config, )))
+                            resolved.get("hyper_parameters.max_idxs"))
+        job(*((resolved, args) if add_arguments else (resolved, )))
     return guarded(job_with_maxima)

@@ -1,11 +1,19 @@
 """PaddleRec-style configuration: a YAML file flattened to dotted keys.
 
-``load_config`` returns a plain dict such as
+``load_config`` returns a read-only dict (:class:`Config`) such as
 ``{"runner.epochs": 2, "hyper_parameters.local_lr": 0.0002, ...}`` so that
 ``config.get("hyper_parameters.local_lr")`` works as in PaddleRec. Every key
 a tool reads is declared in ``KNOWN_KEYS`` with its type and default, so a
 typo in the YAML or in ``-o key=value`` is an error naming the key instead of
 a silently ignored setting.
+
+A config is resolved once, before any model sees it, and never changed
+afterwards: ``load_config`` merges the file, the ``-o`` overrides and the
+tool's own options; :func:`resolve_max_idxs` reads ``max_idxs: auto``
+beside the data; ``tuning.choice.resolved`` fills the meta-test's ``auto``
+keys from a checkpoint's run. Each returns a new :class:`Config`; code that
+needs other values makes one with :meth:`Config.with_overrides` and passes
+it on, so a value read anywhere is the value the run was started with.
 """
 import os
 
@@ -184,6 +192,72 @@ class ConfigError(ValueError):
     pass
 
 
+class ReadOnlyConfigError(TypeError):
+    """A write to a resolved config: a bug of the caller (a TypeError, so
+    the tools show its traceback), named with the key."""
+
+
+class Config(dict):
+    """A resolved config: a dict to read (``get``, ``[]``, ``items``,
+    ``dict(config)``, JSON) whose every write raises
+    :class:`ReadOnlyConfigError` naming the key. A changed config is a new
+    object: :meth:`with_overrides`."""
+    __slots__ = ()
+
+    def with_overrides(self, changes):
+        """A new Config: this one with ``changes`` ({key: value}), each key
+        checked as a ``-o`` override is (known, of its type)."""
+        for key, value in changes.items():
+            _check(key, value, "with_overrides")
+        return Config(dict(self, **changes))
+
+    def _refuse(self, *keys):
+        named = ", ".join(repr(k) for k in keys)
+        raise ReadOnlyConfigError(
+            "config %s read-only: a config is resolved once, before any "
+            "model sees it, and not changed afterwards; pass on a changed "
+            "copy instead (config.with_overrides({%s: ...}))" % (
+                "key %s is" % named if len(keys) == 1 else
+                "keys %s are" % named if keys else "keys are",
+                named if len(keys) == 1 else "key"))
+
+    def __setitem__(self, key, value):
+        self._refuse(key)
+
+    def __delitem__(self, key):
+        self._refuse(key)
+
+    def setdefault(self, key, default=None):
+        self._refuse(key)
+
+    def pop(self, key, *default):
+        self._refuse(key)
+
+    def update(self, *args, **kwargs):
+        self._refuse(*dict(*args, **kwargs))
+
+    def __ior__(self, other):
+        self._refuse(*dict(other))
+
+    def popitem(self):
+        self._refuse()
+
+    def clear(self):
+        self._refuse()
+
+    def __reduce__(self):
+        # pickle and copy rebuild it whole (the default sets item by item)
+        return Config, (dict(self), )
+
+    def __repr__(self):
+        return "Config(%s)" % dict.__repr__(self)
+
+
+def frozen(config):
+    """``config`` as a :class:`Config` (itself when it is one)."""
+    return config if isinstance(config, Config) else Config(config)
+
+
 def _check_ranges(config, path):
     for key, (low, inclusive) in RANGES.items():
         value, high = config[key], BELOW.get(key)
@@ -323,8 +397,10 @@ def parse_override(text):
     return key.strip(), _coerce(key.strip(), value)
 
 
-def load_config(path, overrides=()):
-    """Read ``path``, apply ``key=value`` overrides, fill defaults, validate.
+def load_config(path, overrides=(), options=None):
+    """Read ``path``, apply ``key=value`` overrides, then ``options`` (the
+    config keys a tool's own command-line options set, {key: value}), fill
+    defaults, validate; a read-only :class:`Config`.
 
     Relative data and output paths are resolved against the config file's
     folder, as PaddleRec does, so the tools work from any working directory.
@@ -349,6 +425,9 @@ def load_config(path, overrides=()):
         value = _normal(key, value)
         _check(key, value, "-o %s" % text)
         config[key] = value
+    for key, value in (options or {}).items():
+        _check(key, value, "the command line")
+        config[key] = value
     for key, (_, default) in KNOWN_KEYS.items():
         config.setdefault(key, default)
     _check_ranges(config, path)
@@ -364,4 +443,16 @@ def load_config(path, overrides=()):
         if config[key]:
             config[key] = os.path.join(config["config_abs_dir"],
                                        os.path.expanduser(config[key]))
-    return config
+    return Config(config)
+
+
+def resolve_max_idxs(config):
+    """``config`` with ``max_idxs: auto`` replaced by the maxima found
+    beside the data (``dataio.vocabulary.find_max_idxs``), as a new
+    :class:`Config`; returns ``(config, where the maxima came from)``."""
+    from dataio.vocabulary import KEY, find_max_idxs
+    value, source = find_max_idxs(config)
+    config = frozen(config)
+    if config.get(KEY) == "auto":
+        config = config.with_overrides({KEY: value})
+    return config, source

@@ -29,9 +29,9 @@ def small_config(*extra, embed_dim=4, mlp_dims=(8, 8), num_expert=3,
         "hyper_parameters.num_output=%d" % num_output,
         "hyper_parameters.max_idxs=%s" % yaml_list(max_idxs),
     ] + list(extra)
-    config = load_config(str(CONFIG), overrides)
     # no run to take meta-validated settings from: the fallback
-    choice.resolve(config, None, announce=False)
+    config, _ = choice.resolved(load_config(str(CONFIG), overrides), None,
+                                announce=False)
     return config
 
 

@@ -144,7 +144,7 @@ def test_required_keys(tmp_path):
 
 # ------------------------------------------------------- max_idxs: auto
 def test_max_idxs_default_to_auto_and_come_from_the_data_folder(tmp_path):
-    from dataio.vocabulary import resolve_max_idxs
+    from runkit.config import resolve_max_idxs
     path = write_config(tmp_path, "runner:\n  train_data_dir: data/train\n")
     config = load_config(path)
     assert config["hyper_parameters.max_idxs"] == "auto"
@@ -154,13 +154,15 @@ def test_max_idxs_default_to_auto_and_come_from_the_data_folder(tmp_path):
     wanted = [[3, 2, 9, 5, 7, 2, 1], [9, 8, 6, 11, 10, 7, 7], [5, 6, 4, 3, 5, 3]]
     (tmp_path / "cfg" / "data" / "max_idxs.yaml").write_text(
         "hyper_parameters:\n  max_idxs: %s\n" % wanted)
-    source = resolve_max_idxs(config)
+    resolved, source = resolve_max_idxs(config)
     assert source.endswith(os.path.join("data", "max_idxs.yaml"))
-    assert config["hyper_parameters.max_idxs"] == wanted
+    assert resolved["hyper_parameters.max_idxs"] == wanted
+    # a new config: the loaded one is left as it was
+    assert config["hyper_parameters.max_idxs"] == "auto"
     # an explicit list wins, and a malformed file is named
     explicit = load_config(path, ["hyper_parameters.max_idxs=%s" %
                                   str(wanted).replace(" ", "")])
-    assert resolve_max_idxs(explicit) == "the config"
+    assert resolve_max_idxs(explicit) == (explicit, "the config")
     (tmp_path / "cfg" / "data" / "max_idxs.yaml").write_text(
         "hyper_parameters:\n  max_idxs: [[1, 2]]\n")
     with pytest.raises(ValueError, match="max_idxs"):
@@ -173,7 +175,7 @@ def test_max_idxs_auto_falls_back_to_the_cached_id_ranges(tmp_path):
     from dataio.frames import arrays_to_frame, write_pickle
     from dataio.schema import IdMaxima
     from dataio.stage_files import read_stage
-    from dataio.vocabulary import resolve_max_idxs
+    from runkit.config import resolve_max_idxs
     from helpers import SMALL_MAX_IDXS, random_inputs
     folder = tmp_path / "cfg" / "data" / "train"
     folder.mkdir(parents=True)
@@ -184,7 +186,8 @@ def test_max_idxs_auto_falls_back_to_the_cached_id_ranges(tmp_path):
     read_stage(str(folder / "train_stage1.pkl"), IdMaxima.from_config(
         SMALL_MAX_IDXS))  # writes the cache entry
     config = load_config(path)
-    assert "cache" in resolve_max_idxs(config)
+    config, source = resolve_max_idxs(config)
+    assert "cache" in source
     found = config["hyper_parameters.max_idxs"]
     assert [len(g) for g in found] == [7, 7, 6]
     # the observed maxima: never above the generator's, and reached here

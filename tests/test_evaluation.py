@@ -37,7 +37,7 @@ def test_equals_the_meta_tests_own_evaluation(config):
     from dygraph_model import DygraphModel, campaign_rng
     from tools.infer_meta import run_test_set
     from tuning import choice
-    choice.resolve(config, None, announce=False)
+    config, _ = choice.resolved(config, None, announce=False)
     model_class = DygraphModel()
     model = model_class.create_model(config)
     init = {k: v.clone() for k, v in model.state_dict().items()}

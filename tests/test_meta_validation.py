@@ -99,20 +99,23 @@ def test_resolve_prefers_the_config_then_the_run_then_the_paper(caplog):
     auto.update({k: "auto" for k in choice.SEARCHED})
     auto[choice.PASSES] = 3            # the user's
     with caplog.at_level(logging.INFO, logger="metaheac"):
-        sources = choice.resolve(auto, manifest)
-    assert auto[choice.LEARNING_RATE] == 0.01 and auto[choice.SEED_BLEND] == 0.5
-    assert auto[choice.PASSES] == 3 and sources[choice.PASSES] == "config"
+        resolved, sources = choice.resolved(auto, manifest)
+    assert resolved[choice.LEARNING_RATE] == 0.01
+    assert resolved[choice.SEED_BLEND] == 0.5
+    assert resolved[choice.PASSES] == 3 and sources[choice.PASSES] == "config"
     assert "meta-validated 5 is not used" in caplog.text
+    # a new config: the one given is left as it was
+    assert auto[choice.LEARNING_RATE] == "auto" and resolved is not auto
     bare = dict(config)
     bare.update({k: "auto" for k in choice.SEARCHED})
-    assert set(choice.resolve(bare, None).values()) == {"fallback"}
-    assert bare[choice.LEARNING_RATE] == 0.001
+    resolved, sources = choice.resolved(bare, None)
+    assert set(sources.values()) == {"fallback"}
+    assert resolved[choice.LEARNING_RATE] == 0.001
 
 
 def test_fine_tuning_with_an_unresolved_auto_key_is_an_error():
     from dygraph_model import DygraphModel
-    config = small_config()
-    config[choice.PASSES] = "auto"
+    config = small_config().with_overrides({choice.PASSES: "auto"})
     with pytest.raises(ValueError, match="infer_train_epoch is auto"):
         # before any work: no model is touched
         DygraphModel().fine_tune(None, None, None, np.ones(3), None, config,

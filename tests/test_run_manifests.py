@@ -40,10 +40,9 @@ def train_here(folder, *extra):
 
 
 def config_for(folder, *extra):
-    from dataio.vocabulary import resolve_max_idxs
-    config = load_config(str(CONFIG), FAST + [
-        "runner.model_save_path=%s" % folder] + list(extra))
-    resolve_max_idxs(config)
+    from runkit.config import resolve_max_idxs
+    config, _ = resolve_max_idxs(load_config(str(CONFIG), FAST + [
+        "runner.model_save_path=%s" % folder] + list(extra)))
     return config
 
 
@@ -407,7 +406,7 @@ def test_a_diverging_loss_stops_with_one_line_and_no_checkpoint(
 @pytest.mark.parametrize("state", ["missing", "empty"])
 def test_auto_max_idxs_names_a_missing_or_empty_training_folder(tmp_path,
                                                                  state):
-    from dataio.vocabulary import resolve_max_idxs
+    from runkit.config import resolve_max_idxs
     train = tmp_path / "train"
     if state == "empty":
         train.mkdir()

@@ -8,13 +8,11 @@ from helpers import CONFIG, ROOT
 from runkit import size_hint
 from runkit.config import load_config
 from runkit.distributed import ALONE
-from dataio import vocabulary
+from runkit.config import resolve_max_idxs
 
 
 def config(*overrides):
-    conf = load_config(str(CONFIG), list(overrides))
-    vocabulary.resolve_max_idxs(conf)
-    return conf
+    return resolve_max_idxs(load_config(str(CONFIG), list(overrides)))[0]
 
 
 def test_large_run_of_the_defaults_is_told_the_measured_alternative():

@@ -429,7 +429,7 @@ def main(argv=None):
     # and expansion without the seed diagnostics (their cost is measured
     # apart: tools/measure_diagnostics.py --cost)
     from tuning import choice
-    choice.resolve(config, None, announce=False)
+    config, _ = choice.resolved(config, None, announce=False)
     threads = runtime.prepare(config)
     import paddle
     import reader_train
@@ -466,21 +466,24 @@ def main(argv=None):
     dataset = reader_train.RecDataset([train_file], config)
     results["rows"] = len(dataset.stage)
     big_batch = 64 if args.smoke else 1024
+    base = config
+
+    def timed_as(batch_size, order, lazy):
+        return base.with_overrides({
+            "hyper_parameters.batch_size": batch_size,
+            "hyper_parameters.meta_order": order,
+            "hyper_parameters.optimizer.lazy_mode": lazy})
     for batch_size, order, lazy in ((32, 1, False), (32, 2, False),
                                     (32, 2, True), (big_batch, 1, False),
                                     (big_batch, 2, False), (big_batch, 2, True)):
-        config["hyper_parameters.batch_size"] = batch_size
-        config["hyper_parameters.meta_order"] = order
-        config["hyper_parameters.optimizer.lazy_mode"] = lazy
+        config = timed_as(batch_size, order, lazy)
         key = "b%d_o%d%s" % (batch_size, order, "_lazy" if lazy else "")
         results["meta_batch"][key] = bench_meta_batches(
             config, dataset, args.steps, args.warmup)
         results["meta_batch_gflop"][key] = meta_step_flops(config) / 1e9
         print("meta-batch %s: %.3f s" % (key, results["meta_batch"][key][0]),
               flush=True)
-    config["hyper_parameters.optimizer.lazy_mode"] = False
-    config["hyper_parameters.batch_size"] = big_batch
-    config["hyper_parameters.meta_order"] = 2
+    config = timed_as(big_batch, 2, False)
     dataset.batch_size = big_batch
     results["reader_ms"] = bench_reader(dataset, 50)
     results["rare_ids"] = bench_rare_ids(config, dataset)

@@ -225,8 +225,6 @@ def run(config, args):
                                  summary_document)
     from dataio.atomic import check_writable, existing_folder
     top, tiers, exclusions = checked_options(args)
-    if args.diagnose is not None:
-        config["expand.diagnose"] = args.diagnose
     # before paddle is loaded
     check_target(args.out, args.overwrite, tool="expand")
     check_writable(existing_folder(os.path.dirname(out_path(args.out))),
@@ -277,8 +275,14 @@ def run(config, args):
                         len(expansions), path, len(skipped))
 
 
+def config_options(args):
+    """The config keys this tool's options set (merged by the loader)."""
+    return {} if args.diagnose is None else {"expand.diagnose": args.diagnose}
+
+
 def main(argv=None):
-    return cli.run("MetaHeac audience expansion", run, argv, add_arguments)
+    return cli.run("MetaHeac audience expansion", run, argv, add_arguments,
+                   config_options)
 
 
 if __name__ == "__main__":

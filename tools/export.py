@@ -146,7 +146,7 @@ def export(config, args):
     try:
         runtime.prepare(config)
         from audience import serving   # paddle: after runtime.prepare
-        model_class, model, init_state = load_model(config)
+        config, model_class, model, init_state = load_model(config)
         # the full tables are saved: about 4 bytes a parameter
         check_room(os.path.dirname(out.path), (1 << 20) + 4 * sum(
             math.prod(p.shape) for p in model.parameters()),

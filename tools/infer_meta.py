@@ -400,7 +400,7 @@ def infer(config):
     for epoch in epochs:
         manifest = runs.verify_checkpoint(os.path.join(load_dir, str(epoch)))
     # the meta-test settings: the config's, else the run's meta-validated
-    results["meta_test_settings"] = choice.resolve(config, manifest)
+    config, results["meta_test_settings"] = choice.resolved(config, manifest)
     results["config"] = {k: v for k, v in config.items()}
     # the first checkpoint is read before the data: a hostile or
     # mismatched one fails first

@@ -82,8 +82,7 @@ def auc_se(auc, positives, negatives):
 
 def expand_timed(config, items, model, diagnose):
     from audience.expansion import expand
-    config = dict(config)
-    config["expand.diagnose"] = diagnose
+    config = config.with_overrides({"expand.diagnose": diagnose})
     start = time.perf_counter()
     results, skipped = expand(config, items, 0.05, *model)
     return results, skipped, time.perf_counter() - start
@@ -134,7 +133,7 @@ def cost(config, counts, candidates=50000):
     from dygraph_model import DygraphModel
     from synthetic.inputs import random_inputs
     from tuning import choice
-    choice.resolve(config, None, announce=False)
+    config, _ = choice.resolved(config, None, announce=False)
     maxima = config.get("hyper_parameters.max_idxs")
     model_class = DygraphModel()
     model = model_class.create_model(config)
@@ -172,7 +171,7 @@ def run(config, args):
             return
     from scipy.stats import spearmanr
     from audience.expansion import load_model
-    model = load_model(config)
+    config, *model = load_model(config)
     rows = []
     for folder in args.sets:
         seeds_path, cands_path = stage_files(folder)

@@ -6,9 +6,12 @@ default): a tool that loads a checkpoint takes the value that
 meta-validation recorded in the run's ``run.json``, or, for a run without
 one (``tuning.share`` 0, an older or PaddleRec's checkpoint), the paper's
 meta-test (``FALLBACK``). A number set in the config or by ``-o`` always
-wins; the log says which value came from where.
+wins; the log says which value came from where. The resolved settings
+are a new config (``resolved``); the one given is not changed.
 """
 import logging
+
+from runkit.config import frozen
 
 logger = logging.getLogger("metaheac")
 
@@ -31,25 +34,28 @@ def chosen(manifest):
                 .get("chosen") or {})
 
 
-def resolve(config, manifest=None, announce=True):
-    """Replace every ``auto`` searched key of ``config`` (in place) by the
-    run's choice or the fallback; returns {key: where its value came from}."""
+def resolved(config, manifest=None, announce=True):
+    """``config`` with every ``auto`` searched key replaced by the run's
+    choice (``manifest``, its run.json) or the fallback, as a new read-only
+    config (``runkit.config.Config``); returns ``(that config, {key: where
+    its value came from})``."""
     picked = chosen(manifest)
-    sources = {}
+    sources, values = {}, {}
     for key in SEARCHED:
-        value = config.get(key)
-        if value == AUTO:
+        if config.get(key) == AUTO:
             if key in picked:
-                config[key] = picked[key]
+                values[key] = picked[key]
                 sources[key] = "meta-validated"
             else:
-                config[key] = FALLBACK[key]
+                values[key] = FALLBACK[key]
                 sources[key] = "fallback"
         else:
             sources[key] = "config"
+    config = frozen(config).with_overrides(values) if values \
+        else frozen(config)
     if announce:
         _announce(config, picked, sources)
-    return sources
+    return config, sources
 
 
 def _announce(config, picked, sources):
@@ -70,5 +76,5 @@ def _announce(config, picked, sources):
 
 def unresolved(config):
     """The searched keys still ``auto`` (a code path that forgot to call
-    ``resolve``)."""
+    ``resolved``)."""
     return [key for key in SEARCHED if config.get(key) == AUTO]

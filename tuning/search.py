@@ -18,6 +18,7 @@ import time
 
 import numpy as np
 
+from runkit.config import frozen
 from runkit.metrics import campaign_metrics
 from dataio import holdout
 from tuning.choice import LEARNING_RATE, PASSES, SEED_BLEND, SEARCHED
@@ -87,9 +88,8 @@ def validate(model_class, model, stage, index, positions, config):
     for i, setting in enumerate(settings):
         key = (setting[LEARNING_RATE], setting[PASSES])
         if key not in fitted:
-            trial = dict(config)
-            trial.update({LEARNING_RATE: key[0], PASSES: key[1],
-                          SEED_BLEND: 0.0})
+            trial = frozen(config).with_overrides(
+                {LEARNING_RATE: key[0], PASSES: key[1], SEED_BLEND: 0.0})
             fitted[key] = {}
             for cut, sets in campaigns:
                 for name, campaign in sets.items():
