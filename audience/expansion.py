@@ -199,12 +199,12 @@ def fit_campaign(config, meta, pool, campaign, excluded=None, group=None,
     diagnosed = _diagnostics(meta, campaign.aid, train, config,
                              group if pool.shared else None, tiers) \
         if diagnose else {}
-    model, net = pool.fit(meta, candidates, train, config, rng)
+    model, scoring = pool.fit(meta, candidates, train, config, rng)
     return Fit(candidates, train, model,
                campaign_record(model.tuned, train, diagnosed),
                dict(seed_counts(candidates.campaign, train),
                     seeds_excluded=candidates.seeds_excluded,
-                    excluded=candidates.excluded), start, net)
+                    excluded=candidates.excluded), start, scoring)
 
 
 def portable(fitted):
@@ -256,8 +256,6 @@ def _outcome(config, meta, pool, campaign, group, exclusions, tiers):
     try:
         fit = fit_campaign(config, meta, pool, campaign, excluded, group,
                            tiers)
-        if isinstance(pool, TablePool):
-            fit.job = pool.job(meta, fit)
     except (ValueError, FloatingPointError) as exc:
         return Skipped(campaign.aid, str(exc))
     return fit

@@ -15,8 +15,8 @@ and scores.
 
 Both answer the same calls, so the pipeline does not branch on the form:
 ``candidates`` (seeds and exclusions out), ``outside`` (users to draw
-negatives from who are not candidates), ``inputs``, ``fit`` and
-``score``.
+negatives from who are not candidates), ``seed_inputs``, ``inputs``,
+``fit`` and ``score``.
 """
 from dataclasses import dataclass
 from typing import Optional
@@ -49,8 +49,9 @@ class Fit:
     record: dict            # what the summary says of the fit
     counts: dict            # the summary's counts
     start: float
-    net: Optional[np.ndarray] = None   # form 1: the network's scores
-    job: object = None                 # form 2: a batch_scoring.TableJob
+    # what ``pool.score`` needs of it: the network's scores of the
+    # candidates (ArrayPool), or a batch_scoring.TableJob (TablePool)
+    scoring: object = None
 
     @property
     def aid(self):
@@ -99,7 +100,7 @@ class ArrayPool:
 
     def fit(self, meta, candidates, train, config, rng):
         """The campaign model, fine-tuned with the candidates' ids
-        localised, and the network's scores of them."""
+        localised, and the network's scores of them (``Fit.scoring``)."""
         from adaptation import campaign_model
         model_class, model, init_state = meta
         return campaign_model.fit(
@@ -109,7 +110,7 @@ class ArrayPool:
     def score(self, fits, config, group=None):
         """``(uids, scores, labels or None)`` of each fit's candidates."""
         return [(f.candidates.campaign.cand_uid,
-                 f.model.score(f.net, f.candidates.campaign.cand_x),
+                 f.model.score(f.scoring, f.candidates.campaign.cand_x),
                  f.candidates.campaign.cand_y) for f in fits]
 
 
@@ -179,39 +180,36 @@ class TablePool:
         return rows
 
     def fit(self, meta, candidates, train, config, rng):
-        """The campaign model, fine-tuned on the seeds' ids only (the
-        table is scored over the full tables, where rows no seed touched
-        keep their meta-trained values, as in the localised form)."""
-        from adaptation import campaign_model
-        model_class, model, init_state = meta
-        no_candidates = [a[:0] for a in train.x]
-        return campaign_model.fit(model_class, model, init_state, train.x,
-                                  train.y, no_candidates, config, rng,
-                                  train.weight)
-
-    def job(self, meta, fit):
-        """The fit as a ``batch_scoring.TableJob``: its fine-tuned rows in
-        copies of the full tables, laid out for the numpy forward."""
+        """The campaign model, fine-tuned on the seeds' ids only, and its
+        ``batch_scoring.TableJob`` (``Fit.scoring``): the fine-tuned rows
+        written into copies of the full tables (rows no seed touched keep
+        their meta-trained values, as in the localised form), laid out for
+        the numpy forward."""
         import paddle
+        from adaptation import campaign_model
         from audience import batch_scoring
         from audience.serving import full_weights
-        _, model, init_state = meta
-        tuned, campaign = fit.model.tuned, fit.candidates.campaign
+        model_class, model, init_state = meta
+        no_candidates = [a[:0] for a in train.x]
+        fitted, _ = campaign_model.fit(model_class, model, init_state,
+                                       train.x, train.y, no_candidates,
+                                       config, rng, train.weight)
+        tuned, campaign = fitted.tuned, candidates.campaign
         with paddle.no_grad():
             weights = full_weights(model, init_state, tuned.packed,
                                    tuned.rows)
-        return batch_scoring.TableJob(
-            campaign.aid, fit.candidates.pool, fit.candidates.skip,
+        return fitted, batch_scoring.TableJob(
+            campaign.aid, candidates.pool, candidates.skip,
             batch_scoring.CampaignNet(model, weights, campaign.ad,
                                       batch_scoring.Layout(self.maxima)),
-            campaign.ad, None if fit.model.blend is None else fit.model)
+            campaign.ad, None if fitted.blend is None else fitted)
 
     def score(self, fits, config, group=None):
         """``(uids, scores, None)`` of each fit's candidates: one pass over
         the table for the fits sharing a candidate pool."""
         from audience.batch_scoring import score_jobs
-        scored = score_jobs(self.table, [f.job for f in fits], self.maxima,
-                            config, group)
+        scored = score_jobs(self.table, [f.scoring for f in fits],
+                            self.maxima, config, group)
         return [(np.asarray(self.table.uid[kept]), score, None)
                 for kept, score in scored]
 
