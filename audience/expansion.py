@@ -262,22 +262,21 @@ def _outcome(config, meta, pool, campaign, group, exclusions, tiers):
 
 
 def _scored(batch, pool, config, group, top, tiers, serve):
-    """The outcomes of ``batch`` (fits and skips, in campaign order): the
-    fits scored together (``pool.score``: one pass over a user table) and
-    ranked."""
-    fits = [f for f in batch if isinstance(f, Fit)]
+    """``[(position, outcome)]`` of ``batch`` (positions of fits and skips,
+    in campaign order): the fits scored together (``pool.score``: one
+    pass over a user table) and ranked."""
+    fits = [f for _, f in batch if isinstance(f, Fit)]
     scored = dict(zip(map(id, fits), pool.score(fits, config, group)))
     out = []
-    for item in batch:
-        if isinstance(item, Skipped):
-            out.append(item)
-            continue
-        uid, score, label = scored[id(item)]
-        expansion = _ranked(item.aid, uid, score, label, top, item.start,
-                            item.record, tiers, **item.counts)
-        if serve:
-            expansion.fitted = portable(item.model)
-        out.append(expansion)
+    for position, item in batch:
+        if isinstance(item, Fit):
+            uid, score, label = scored[id(item)]
+            fitted = item.model
+            item = _ranked(item.aid, uid, score, label, top, item.start,
+                           item.record, tiers, **item.counts)
+            if serve:
+                item.fitted = portable(fitted)
+        out.append((position, item))
     return out
 
 
@@ -328,10 +327,22 @@ def expansions(config, campaigns, top, model_class=None, model=None,
     meta = (model_class, model, init_state)
     pool = pool_of(model, table)
     split = group.active and not pool.shared
-    mine, batch = [], []   # (position, outcome)
+
+    def passes():
+        """This rank's ``[(position, outcome)]``, one pass at a time."""
+        batch = []
+        for position, campaign in enumerate(campaigns):
+            if split and position % group.size != group.rank:
+                continue
+            batch.append((position, _outcome(config, meta, pool, campaign,
+                                             group, exclusions, tiers)))
+            if sum(isinstance(b, Fit) for _, b in batch) >= pool.per_pass:
+                yield _scored(batch, pool, config, group, top, tiers, serve)
+                batch = []
+        yield _scored(batch, pool, config, group, top, tiers, serve)
 
     def done(outcomes):
-        for outcome in outcomes:
+        for _, outcome in outcomes:
             if group.leader:
                 _report(outcome)
                 if serve and isinstance(outcome, Expansion):
@@ -340,30 +351,13 @@ def expansions(config, campaigns, top, model_class=None, model=None,
                                                   outcome.fitted)
             yield outcome
 
-    def scored(batch):   # [(position, outcome)] of the batch
-        positions, items = zip(*batch) if batch else ((), ())
-        return list(zip(positions, _scored(list(items), pool, config, group,
-                                           top, tiers, serve)))
-
-    for position, campaign in enumerate(campaigns):
-        if split and position % group.size != group.rank:
-            continue
-        batch.append((position, _outcome(config, meta, pool, campaign, group,
-                                         exclusions, tiers)))
-        if sum(isinstance(b, Fit) for _, b in batch) < pool.per_pass:
-            continue
-        if split:
-            mine.extend(scored(batch))
-        else:
-            yield from done(o for _, o in scored(batch))
-        batch = []
     if not split:
-        yield from done(o for _, o in scored(batch))
+        for outcomes in passes():
+            yield from done(outcomes)
         return
-    mine.extend(scored(batch))
+    mine = sum(passes(), [])
     # rank 0 logs every campaign, in order, as one process would
-    gathered = sorted(sum(group.gather(mine), []), key=lambda d: d[0])
-    yield from done(o for _, o in gathered)
+    yield from done(sorted(sum(group.gather(mine), []), key=lambda d: d[0]))
 
 
 def expand(config, campaigns, top, model_class=None, model=None,
