@@ -25,7 +25,7 @@ over ``UserTable.inputs``) stays the reference the tests compare against
 """
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
@@ -233,10 +233,9 @@ def vocab_sizes(maxima):
 
 @dataclass
 class TableJob:
-    """One fine-tuned campaign waiting to be scored: its candidate pool
-    (table rows), the rows to leave out (``skip``: seeds, drawn negatives,
-    exclusions; sorted), its weights for scoring and what ranking it needs
-    afterwards."""
+    """One fitted campaign to score: its candidate pool (table rows), the
+    rows to leave out (``skip``: seeds and exclusions; sorted), its
+    weights for scoring and its ad."""
     aid: int
     pool: Optional[np.ndarray]      # None: every row of the table
     skip: np.ndarray
@@ -245,10 +244,6 @@ class TableJob:
     # adaptation.campaign_model.CampaignModel whose blend gives the scores
     # (None: the network's scores are the campaign's)
     blended: object = None
-    start: float = 0.0
-    record: dict = field(default_factory=dict)
-    counts: dict = field(default_factory=dict)
-    served: object = None   # the program to serve (expand --export)
 
 
 def _same_pool(a, b):

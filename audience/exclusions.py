@@ -121,7 +121,7 @@ class Exclusions:
         because every candidate was excluded) or, with a user ``table``
         (form 2), when the table holds them: there excluded users outside
         the candidates are not drawn as negatives either."""
-        ran = {e.aid for e in expansions} | {s["aid"] for s in skipped}
+        ran = {e.aid for e in expansions} | {s.aid for s in skipped}
         unknown = sorted(set(self.per_aid) - ran)
         if unknown:
             logger.warning("--exclude %s: rows for campaign(s) %s, which the "
@@ -139,7 +139,7 @@ class Exclusions:
     def _named_known_user(self, expansions, skipped, table, ran):
         if any(e.summary.get("excluded") for e in expansions):
             return True
-        if any(_every_candidate_excluded(s["reason"]) for s in skipped):
+        if any(_every_candidate_excluded(s.reason) for s in skipped):
             return True
         if table is None:
             return False

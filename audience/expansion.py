@@ -1,15 +1,18 @@
-"""Expand one campaign's audience: fine-tune the meta-trained model on its
-seeds (``DygraphModel.fine_tune``, the meta-test's own code path), score
-its candidates, rank them, and report size against quality.
+"""Expand campaigns' audiences, one sequence for both input forms:
+prepare a campaign's seeds (its seeds and exclusions out of the candidate
+pool, negatives drawn when the seeds hold none: audience/training_set.py),
+fit its campaign model (adaptation/campaign_model.py: the network
+fine-tuned, the seeds' regression, their blend), score the pool, rank
+(``--top`` or tiers) and report size against quality; tools/expand.py
+writes each campaign as :func:`expansions` yields it.
 
 A campaign is a ``dataio.campaign.Campaign`` (form 1: the seed users' four
 input arrays and uids, their labels (None when the file has none), the
 candidates' arrays and uids, and the candidates' labels when known, used
 only for the report) or a ``dataio.campaign.TableCampaign`` (form 2: rows
-of a user table). Seeds without negatives are trained against drawn ones
-(audience/training_set.py). Everything here works on arrays;
-``audience.sources`` builds campaigns from files, ``audience.output``
-writes the results.
+of a user table); its candidates are an ``ArrayPool`` or a ``TablePool``
+(audience/pools.py). Everything here works on arrays; ``audience.sources``
+builds campaigns from files, ``audience.output`` writes the results.
 """
 import logging
 import os
@@ -20,11 +23,10 @@ from typing import Optional
 import numpy as np
 
 from audience import training_set
-from audience.exclusions import (EVERY_CANDIDATE_EXCLUDED, member,
-                                 sorted_ids, union_sorted)
+from audience.exclusions import EVERY_CANDIDATE_EXCLUDED  # noqa: F401
+from audience.pools import ArrayPool, Fit, TablePool
 from audience.ranking import TOP_RULE, audience_size  # noqa: F401
-from audience.training_set import CANDIDATES, OUTSIDE
-from dataio.campaign import Campaign
+from dataio.campaign import Skipped
 from runkit.metrics import campaign_metrics, top_count
 
 logger = logging.getLogger("metaheac")
@@ -43,10 +45,11 @@ class Expansion:
     audience_size: int
     summary: dict
     label: Optional[np.ndarray] = None   # the candidates', when known
-    # the campaign model as a program to serve (audience/serving.py), when
-    # the expansion was asked for it (``serve``); the writer saves it
+    # with ``serve``: the campaign model (adaptation/campaign_model.py,
+    # weights as numpy: see ``portable``), and on rank 0 that model as a
+    # program to serve (audience/serving.py), which the writer saves
+    fitted: object = None
     served: object = None
-
 
 
 
@@ -80,10 +83,12 @@ def reach_curve(labels, scores, order):
     return base, curve
 
 
-def _ranked(aid, uid, score, labels, top, start, record, **counts):
+def _ranked(aid, uid, score, labels, top, start, record, tiers=None,
+            **counts):
     """The Expansion of scored candidates: ranking, sizes, the report
     (``record``: how the campaign was fine-tuned, see
-    :func:`campaign_record`)."""
+    :func:`campaign_record`; ``tiers``: the --tiers percentages, each
+    tier's size and precision)."""
     # stable: ties keep the candidates' order, so runs are reproducible
     order = np.argsort(-score, kind="stable")
     size = audience_size(top, len(score))
@@ -107,7 +112,11 @@ def _ranked(aid, uid, score, labels, top, start, record, **counts):
         summary["base_rate"], summary["reach"] = reach_curve(
             labels.astype(np.float64), score, order)
     summary["seconds"] = round(time.time() - start, 3)
-    return Expansion(int(aid), uid, score, order, size, summary, labels)
+    expansion = Expansion(int(aid), uid, score, order, size, summary, labels)
+    if tiers:
+        from audience.tiers import summarize
+        summary["tiers"] = summarize(expansion, tiers)
+    return expansion
 
 
 NO_POSITIVE = ("its seeds hold no positive: it was fine-tuned on negatives "
@@ -147,14 +156,14 @@ def seed_counts(campaign, train):
                 negatives_drawn=len(train.drawn))
 
 
-def _diagnostics(model_class, model, init_state, aid, train, config,
-                 group=None, tiers=None):
+def _diagnostics(meta, aid, train, config, group=None, tiers=None):
     """``{"diagnostics": ...}`` of the campaign's training set (``train``:
     its rows, labels and valued seeds' weights) when ``expand.diagnose``
     is on (audience/diagnostics.py), else nothing."""
     from audience import diagnostics
     if not diagnostics.enabled(config):
         return {}
+    model_class, model, init_state = meta
     return {"diagnostics": diagnostics.diagnose(
         model_class, model, init_state, aid, train.x, train.y, config,
         len(train.drawn) > 0, group=group, weight=train.weight,
@@ -162,259 +171,148 @@ def _diagnostics(model_class, model, init_state, aid, train, config,
 
 
 def without_seeds(campaign, excluded=None):
-    """The campaign with its seeds (when their uids are one id space) and
-    the ``excluded`` uids (``--exclude``) left out of its candidates, so
-    neither is scored nor drawn as a negative; and how many of each were."""
-    is_seed = np.isin(campaign.cand_uid, campaign.seed_uid) \
-        if campaign.exclude_seeds else np.zeros(len(campaign.cand_uid), bool)
-    seeds_excluded = int(is_seed.sum())
-    is_excluded = ~is_seed & member(campaign.cand_uid,
-                                    sorted_ids(excluded)) \
-        if excluded is not None else np.zeros(len(is_seed), bool)
-    if is_excluded.any() and is_excluded.sum() + seeds_excluded == \
-            len(is_seed):
-        raise ValueError(EVERY_CANDIDATE_EXCLUDED % is_excluded.sum())
-    if seeds_excluded or is_excluded.any():
-        campaign = campaign.keep_candidates(
-            np.flatnonzero(~is_seed & ~is_excluded))
-    return campaign, seeds_excluded, int(is_excluded.sum())
+    """The campaign of feature rows with its seeds (when their uids are one
+    id space) and the ``excluded`` uids (``--exclude``) left out of its
+    candidates, so neither is scored nor drawn as a negative; and how many
+    of each were."""
+    kept = ArrayPool().candidates(campaign, excluded)
+    return kept.campaign, kept.seeds_excluded, kept.excluded
 
 
-@dataclass
-class TunedCampaign:
-    """A campaign of feature rows fitted: what expand_campaign ranks and
-    tools/export.py saves (one function, so they cannot differ)."""
-    campaign: Campaign     # its seeds (and --exclude) left out of its candidates
-    seeds_excluded: int
-    excluded: int          # candidates left out by --exclude
-    train: training_set.TrainingSet   # seeds and drawn negatives
-    model: object          # its adaptation.campaign_model.CampaignModel
-    scores: np.ndarray     # the candidates' scores by it
-
-    @property
-    def tuned(self):
-        """The network's fine-tuning (``dygraph_model.FineTuning``)."""
-        return self.model.tuned
-
-
-def fine_tune_campaign(model_class, model, init_state, campaign, config,
-                       rng, excluded=None, before_fit=None):
-    """Leave the seeds (and ``excluded`` uids) out of the candidates, draw
-    negatives if the seeds hold none, fit the campaign model (the
-    meta-test's code: adaptation/campaign_model.py) and score the
-    candidates. ``before_fit(train)`` sees the training set first (the
-    seed diagnostics: their folds must run before the fit that
-    scores)."""
-    from adaptation import campaign_model
-    campaign, seeds_excluded, excluded = without_seeds(campaign, excluded)
-    train = training_set.training_set(
-        campaign, campaign.seed_x, config.get("expand.negative_ratio"), rng,
-        np.arange(len(campaign.cand_uid)),
-        lambda rows: [a[rows] for a in campaign.cand_x])
-    if before_fit is not None:
-        before_fit(train)
-    fitted, net = campaign_model.fit(
-        model_class, model, init_state, train.x, train.y, campaign.cand_x,
-        config, rng, train.weight)
-    return TunedCampaign(campaign, seeds_excluded, excluded, train, fitted,
-                         fitted.score(net, campaign.cand_x))
+def fit_campaign(config, meta, pool, campaign, excluded=None, group=None,
+                 tiers=None, diagnose=True):
+    """Prepare and adapt one campaign of ``pool`` (``meta``: the
+    meta-trained ``(model_class, model, init_state)``): its seeds and the
+    ``excluded`` uids (``--exclude``) out of its candidates, its training
+    set (negatives drawn if the seeds hold none: one rule for both pools,
+    ``training_set.of_pool``), its seed diagnostics (``expand.diagnose``;
+    their folds run before the fit, on their own streams; not with
+    ``diagnose`` False, which changes no score) and its campaign
+    model (adaptation/campaign_model.py). Returns a ``pools.Fit``, to be
+    scored by ``pool.score``. What tools/expand.py ranks and
+    tools/export.py serves (one function, so they cannot differ)."""
+    from dygraph_model import campaign_rng
+    start = time.time()
+    rng = campaign_rng(config, campaign.aid)   # the campaign's own stream
+    candidates = pool.candidates(campaign, excluded)
+    train = training_set.of_pool(pool, candidates, config, rng)
+    diagnosed = _diagnostics(meta, campaign.aid, train, config,
+                             group if pool.shared else None, tiers) \
+        if diagnose else {}
+    model, scoring = pool.fit(meta, candidates, train, config, rng)
+    return Fit(candidates, train, model,
+               campaign_record(model.tuned, train, diagnosed),
+               dict(seed_counts(candidates.campaign, train),
+                    seeds_excluded=candidates.seeds_excluded,
+                    excluded=candidates.excluded), start, scoring)
 
 
-def served_model(model, init_state, fitted, weights=None):
+def portable(fitted):
+    """The campaign model ``fitted`` with its fine-tuned weights as numpy
+    arrays: it travels between the ranks of a collective run (pickled)
+    and rank 0 builds its program (:func:`served_model`)."""
+    import dataclasses
+    tuned = fitted.tuned
+    packed = None if tuned.packed is None else {
+        k: v if isinstance(v, np.ndarray) else v.detach().numpy()
+        for k, v in tuned.packed.items()}
+    return dataclasses.replace(fitted, tuned=dataclasses.replace(
+        tuned, packed=packed, cand_x=None))
+
+
+def served_model(model, init_state, fitted):
     """The campaign model ``fitted`` as a program to serve: its network's
-    fine-tuned rows in copies of the full tables (``weights``: those
-    already), its regression and blend."""
+    fine-tuned rows in copies of the full tables, its regression and
+    blend."""
     import paddle
     from audience.serving import ServingModel, full_weights
+    tuned = fitted.tuned
     with paddle.no_grad():
-        if weights is None:
-            weights = full_weights(model, init_state, fitted.tuned.packed,
-                                   fitted.tuned.rows)
+        packed = {k: paddle.to_tensor(v) if isinstance(v, np.ndarray) else v
+                  for k, v in tuned.packed.items()}
+        weights = full_weights(model, init_state, packed, tuned.rows)
         return ServingModel(model, weights, fitted)
 
 
-def expand_campaign(model_class, model, init_state, campaign, config, rng,
-                    top, excluded=None, tiers=None, serve=False):
-    """Fit the campaign model on the campaign's seeds, score and rank its
-    candidates; ``excluded`` (uids, ``--exclude``) are no candidates:
-    neither scored nor drawn as negatives."""
-    start = time.time()
-    diagnosed = {}
-
-    def diagnose(train):
-        diagnosed.update(_diagnostics(model_class, model, init_state,
-                                      campaign.aid, train, config,
-                                      tiers=tiers))
-    done = fine_tune_campaign(model_class, model, init_state, campaign,
-                              config, rng, excluded, diagnose)
-    campaign, train = done.campaign, done.train
-    expansion = _ranked(
-        campaign.aid, campaign.cand_uid, done.scores, campaign.cand_y, top,
-        start, campaign_record(done.tuned, train, diagnosed),
-        **seed_counts(campaign, train), seeds_excluded=done.seeds_excluded,
-        excluded=done.excluded)
-    if serve:
-        expansion.served = served_model(model, init_state, done.model)
-    return expansion
+def pool_of(model, table=None):
+    """The candidate pool of a run: a user table's rows, or each
+    campaign's own feature rows."""
+    return ArrayPool() if table is None else TablePool(table, model.maxima)
 
 
-def expand_table_campaign(model_class, model, init_state, table, campaign,
-                          config, rng, top, group=None, excluded=None,
-                          defer=False, tiers=None, serve=False):
-    """Form 2: a campaign's seeds are rows of a user table; its candidates
-    are every other user of the table (or ``campaign.cand_rows``), scored
-    in chunks with the campaign's fine-tuned weights over the full tables
-    (rows no seed touched keep their meta-trained values, as in the
-    localised form), so memory holds the scores and one chunk.
-
-    In a collective run (``group``) every rank fine-tunes the campaign the
-    same way (same seeded stream) and scores every size-th chunk; the
-    chunks' scores are gathered in table order, so the ranking is one
-    process's. ``excluded`` (uids, ``--exclude``) are never scored. With
-    ``defer`` the fine-tuned campaign is returned unscored, as a
-    ``batch_scoring.TableJob``: ``expand`` scores several in one pass over
-    the table (audience/batch_scoring.py)."""
-    from audience.serving import full_weights
-    from runkit.distributed import ALONE
-    group = group or ALONE
-    start = time.time()
-    seeds = np.unique(campaign.seed_rows)
-    pool = np.arange(len(table)) if campaign.cand_rows is None \
-        else campaign.cand_rows
-    in_pool = np.isin(pool, seeds, assume_unique=True)
-    candidates = int(len(pool) - in_pool.sum())
-    excluded_rows = _table_rows(table, excluded)
-    is_excluded = member(pool, excluded_rows) & ~in_pool
-    left_out = int(is_excluded.sum())
-    if left_out and left_out == candidates:
-        raise ValueError(EVERY_CANDIDATE_EXCLUDED % left_out)
-    # excluded users are no negatives either (as in form 1)
-    train = table_training_set(
-        table, campaign, pool[~in_pool & ~is_excluded],
-        union_sorted(seeds, excluded_rows), config, rng)
-    no_candidates = [a[:0] for a in train.x]
-    diagnosed = _diagnostics(model_class, model, init_state, campaign.aid,
-                             train, config, group, tiers)
-    from adaptation import campaign_model
-    fitted, _ = campaign_model.fit(model_class, model, init_state, train.x,
-                                   train.y, no_candidates, config, rng,
-                                   train.weight)
-    tuned = fitted.tuned
-    import paddle
-    with paddle.no_grad():
-        weights = full_weights(model, init_state, tuned.packed, tuned.rows)
-    # drawn negatives stay candidates (table_training_set)
-    skip = union_sorted(seeds, excluded_rows)
-    from audience import batch_scoring
-    job = batch_scoring.TableJob(
-        campaign.aid, pool, skip, batch_scoring.CampaignNet(
-            model, weights, campaign.ad, batch_scoring.Layout(model.maxima)),
-        campaign.ad, None if fitted.blend is None else fitted, start,
-        campaign_record(tuned, train, diagnosed), dict(
-            seed_counts(campaign, train), seeds_excluded=int(in_pool.sum()),
-            excluded=left_out))
-    if serve:
-        job.served = served_model(model, init_state, fitted, weights)
-    if defer:
-        return job
-    (scored, ) = batch_scoring.score_jobs(table, [job], model.maxima, config,
-                                          group)
-    return finish_table_job(table, job, scored, top, config)
+def _outcome(config, meta, pool, campaign, group, exclusions, tiers):
+    """One campaign's ``pools.Fit``, or why it is :class:`Skipped`."""
+    if isinstance(campaign, Skipped):   # skipped by its source
+        return campaign
+    min_seeds = config.get("expand.min_seeds")
+    seeds = campaign.seeds
+    if seeds < min_seeds:
+        return Skipped(campaign.aid, (
+            "%d seeds, fewer than expand.min_seeds %d: give it more seeds, "
+            "or lower expand.min_seeds" % (seeds, min_seeds)))
+    if pool.count(campaign) == 0:
+        return Skipped(campaign.aid, "no candidates to score")
+    excluded = None if exclusions is None else exclusions.of(campaign.aid)
+    try:
+        fit = fit_campaign(config, meta, pool, campaign, excluded, group,
+                           tiers)
+    except (ValueError, FloatingPointError) as exc:
+        return Skipped(campaign.aid, str(exc))
+    return fit
 
 
-def finish_table_job(table, job, scored, top, config):
-    """The Expansion of a scored :class:`batch_scoring.TableJob`:
-    ``scored`` is what ``batch_scoring.score_jobs`` gives for it."""
-    kept, score = scored
-    expansion = _ranked(job.aid, np.asarray(table.uid[kept]), score, None,
-                        top, job.start, job.record, **job.counts)
-    expansion.served = job.served
-    return expansion
+def _scored(batch, pool, config, group, top, tiers, serve):
+    """``[(position, outcome)]`` of ``batch`` (positions of fits and skips,
+    in campaign order): the fits scored together (``pool.score``: one
+    pass over a user table) and ranked."""
+    fits = [f for _, f in batch if isinstance(f, Fit)]
+    scored = dict(zip(map(id, fits), pool.score(fits, config, group)))
+    out = []
+    for position, item in batch:
+        if isinstance(item, Fit):
+            uid, score, label = scored[id(item)]
+            fitted = item.model
+            item = _ranked(item.aid, uid, score, label, top, item.start,
+                           item.record, tiers, **item.counts)
+            if serve:
+                item.fitted = portable(fitted)
+        out.append((position, item))
+    return out
 
 
-
-
-_LAST_ROWS = []   # [(table, uids, rows)] of the last call
-
-
-def _table_rows(table, uids):
-    """The table rows of ``uids`` (those the table holds), sorted. The
-    campaigns without rows of their own share one array of the
-    exclusion file (``Exclusions.of``): its rows are looked up once, not
-    per campaign (millions of customer ids)."""
-    if uids is None or not len(uids):
-        return np.zeros(0, np.int64)
-    if _LAST_ROWS and _LAST_ROWS[0][0] is table and \
-            _LAST_ROWS[0][1] is uids:
-        return _LAST_ROWS[0][2]
-    rows = np.asarray(table.positions(np.asarray(uids, np.int64)))
-    rows = np.unique(rows[rows >= 0])
-    _LAST_ROWS[:] = [(table, uids, rows)]
-    return rows
-
-
-def table_training_set(table, campaign, candidates, seeds, config, rng):
-    """Form 2's fine-tuning set (``training_set.TrainingSet``, its drawn
-    negatives as table rows): the seed rows, and for seeds without a
-    negative ``expand.negative_ratio`` drawn negatives per seed. They come
-    from the users of the table outside the candidates (``--candidates``
-    naming fewer users than the table) when there are enough of them, else
-    from the ``candidates`` (sorted rows, seeds out), who stay candidates:
-    either way no candidate is lost."""
-    ratio = config.get("expand.negative_ratio")
-    source, pool, cap = CANDIDATES, candidates, True
-    if campaign.needs_negatives:
-        outside = _outside(len(table), candidates, seeds,
-                           int(round(ratio * campaign.seeds)))
-        if outside is not None:
-            source, pool, cap = OUTSIDE, outside, False
-    return training_set.training_set(
-        campaign, table.inputs(campaign.seed_rows, campaign.ad), ratio, rng,
-        pool, lambda rows: table.inputs(rows, campaign.ad), cap, source)
-
-
-def _outside(users, candidates, seeds, want):
-    """The sorted table rows that are neither candidates nor seeds, when
-    they hold at least ``want`` users (else None: draw among the
-    candidates)."""
-    if users - len(candidates) - len(seeds) < max(want, 1):
-        return None
-    mask = np.ones(users, bool)
-    mask[candidates] = False
-    mask[seeds] = False
-    outside = np.flatnonzero(mask)
-    return outside if len(outside) >= max(want, 1) else None
-
-
-def expand(config, campaigns, top, model_class=None, model=None,
-           init_state=None, on_result=None, table=None, group=None,
-           exclusions=None, tiers=None, serve=False):
-    """Expand every campaign; the Python entry point the CLI calls.
+def expansions(config, campaigns, top, model_class=None, model=None,
+               init_state=None, table=None, group=None, exclusions=None,
+               tiers=None, serve=False):
+    """Each campaign's :class:`Expansion`, or why it was :class:`Skipped`,
+    in campaign order, as each is done: one sequence for both input forms
+    (prepare the seeds, fit the campaign model, score the candidate pool,
+    rank), the pool (audience/pools.py) being each campaign's own feature
+    rows or a user ``table``'s rows.
 
     ``campaigns`` is an iterable of ``dataio.campaign.Campaign`` (or, with
     a user ``table``, of ``dataio.campaign.TableCampaign``), and of
-    :func:`skip_record` for campaigns their source could not build; the
-    model is the checkpoint the config names unless ``model_class, model,
+    ``Skipped`` for campaigns their source could not build; the model is
+    the checkpoint the config names unless ``model_class, model,
     init_state`` (what ``load_model`` returns) are given. A campaign with
     fewer than ``expand.min_seeds`` seeds, or no candidate, is skipped
-    with a warning; one bad campaign never stops the others. Returns
-    ``(expansions, skipped)``, every skip with its reason;
-    ``on_result(expansion)`` is called as each campaign finishes (the CLI
-    writes its files there). A campaign left with the meta-trained weights
+    with a warning; one bad campaign never stops the others. A campaign
+    left with the meta-trained weights
     (``dygraph_model.why_not_fine_tuned``) is warned about, and its summary
     says so (``fine_tuned``). ``exclusions`` (``audience.exclusions``,
     ``--exclude``) names users no audience may hold; each campaign's
-    summary counts its candidates left out for it (``excluded``). With
-    ``serve`` each Expansion carries its campaign model as a program to
-    serve (``served``; not in a collective run of feature rows, whose
-    results travel between the ranks).
+    summary counts its candidates left out for it (``excluded``).
+    ``tiers``: the ``--tiers`` percentages, summarised per campaign. With
+    ``serve`` each Expansion carries its campaign model (``fitted``) and,
+    on rank 0, that model as a program to serve (``served``).
 
     Each campaign has its own random stream (``runner.seed`` and its aid),
-    so its audience does not depend on the other campaigns. In a
-    collective run (``group``, runkit/distributed.py) the campaigns of
-    feature rows are split across the ranks, a user table's chunks are
-    split within each campaign, and every rank returns the results of all
-    (``on_result`` is called on rank 0 only, in campaign order).
+    so its audience does not depend on the other campaigns. A user
+    table's campaigns are fitted a few at a time (``pool.per_pass``) and
+    scored together in one pass over the table. In a collective run
+    (``group``, runkit/distributed.py) the campaigns of feature rows are
+    split across the ranks and gathered at the end, a user table's chunks
+    are split within each pass; every rank yields every campaign, rank 0
+    logs them.
     """
     from runkit.distributed import ALONE
     group = group or ALONE
@@ -426,123 +324,61 @@ def expand(config, campaigns, top, model_class=None, model=None,
         from tuning import choice
         if choice.unresolved(config):
             config, _ = choice.resolved(config, None)
-    split = group.active and table is None
-    # every rank fits a user table's campaigns; rank 0 writes the programs
-    serve_here = serve and group.leader
-    if serve and split:
-        raise ValueError("--export under the launcher is for a user table "
-                         "(--users) only; expand feature rows with --export "
-                         "in one process")
-    done = []    # (position, Expansion or the skip record)
-    # a user table's campaigns are fine-tuned, then scored together in one
-    # pass over the table (audience/batch_scoring.py), a few at a time
-    pending = []
+    meta = (model_class, model, init_state)
+    pool = pool_of(model, table)
+    split = group.active and not pool.shared
 
-    def settle():
-        for position, outcome in _score_pending(pending, table, model, config,
-                                                top, group):
-            _report(outcome)
-            if on_result and isinstance(outcome, Expansion):
-                on_result(outcome)
-            done.append((position, outcome))
-        pending.clear()
+    def passes():
+        """This rank's ``[(position, outcome)]``, one pass at a time."""
+        batch = []
+        for position, campaign in enumerate(campaigns):
+            if split and position % group.size != group.rank:
+                continue
+            batch.append((position, _outcome(config, meta, pool, campaign,
+                                             group, exclusions, tiers)))
+            if sum(isinstance(b, Fit) for _, b in batch) >= pool.per_pass:
+                yield _scored(batch, pool, config, group, top, tiers, serve)
+                batch = []
+        yield _scored(batch, pool, config, group, top, tiers, serve)
 
-    for position, campaign in enumerate(campaigns):
-        if split and position % group.size != group.rank:
-            continue
-        outcome = _expand_one(config, campaign, top, model_class, model,
-                              init_state, table, group, exclusions, tiers,
-                              serve_here)
-        if table is not None:
-            pending.append((position, outcome))
-            if _jobs_in(pending) >= _campaigns_per_pass():
-                settle()
-            continue
-        if not split:
-            _report(outcome)
-            if on_result and isinstance(outcome, Expansion):
-                on_result(outcome)
-        done.append((position, outcome))
-    settle()
-    if split:
-        # rank 0 reports every campaign, in order, as one process would
-        done = sorted(sum(group.gather(done), []), key=lambda d: d[0])
-        for _, outcome in done:
+    def done(outcomes):
+        for _, outcome in outcomes:
             if group.leader:
                 _report(outcome)
-            if on_result and group.leader and isinstance(outcome, Expansion):
-                on_result(outcome)
-    results = [o for _, o in done if isinstance(o, Expansion)]
-    skipped = [o for _, o in done if not isinstance(o, Expansion)]
+                if serve and isinstance(outcome, Expansion):
+                    # rank 0 writes the programs, whoever fitted them
+                    outcome.served = served_model(model, init_state,
+                                                  outcome.fitted)
+            yield outcome
+
+    if not split:
+        for outcomes in passes():
+            yield from done(outcomes)
+        return
+    mine = sum(passes(), [])
+    # rank 0 logs every campaign, in order, as one process would
+    yield from done(sorted(sum(group.gather(mine), []), key=lambda d: d[0]))
+
+
+def expand(config, campaigns, top, model_class=None, model=None,
+           init_state=None, table=None, group=None, exclusions=None,
+           tiers=None, serve=False):
+    """:func:`expansions`, collected: ``(expansions, skipped)``, every
+    skip with its reason. The Python entry point (in a notebook:
+    ``expand(config, frame_campaigns(seeds_df, candidates_df, config),
+    0.05)``)."""
+    results, skipped = [], []
+    for outcome in expansions(config, campaigns, top, model_class, model,
+                              init_state, table, group, exclusions, tiers,
+                              serve):
+        (results if isinstance(outcome, Expansion) else skipped).append(
+            outcome)
     return results, skipped
-
-
-def _campaigns_per_pass():
-    from audience.batch_scoring import CAMPAIGNS_PER_PASS
-    return CAMPAIGNS_PER_PASS
-
-
-def _jobs_in(pending):
-    from audience.batch_scoring import TableJob
-    return sum(isinstance(o, TableJob) for _, o in pending)
-
-
-def _score_pending(pending, table, model, config, top, group):
-    """``(position, Expansion or skip record)`` of the campaigns waiting
-    in ``pending``: the fine-tuned ones scored in one pass."""
-    from audience.batch_scoring import TableJob, score_jobs
-    jobs = [o for _, o in pending if isinstance(o, TableJob)]
-    scored = dict(zip(map(id, jobs), score_jobs(
-        table, jobs, model.maxima, config, group))) if jobs else {}
-    return [(position, finish_table_job(table, o, scored[id(o)], top, config)
-             if isinstance(o, TableJob) else o) for position, o in pending]
-
-
-def skip_record(aid, reason):
-    """Why a campaign was left out, as ``expand`` returns (and the summary
-    lists) it. A campaign source yields one in place of a campaign it
-    cannot build, so that the skip is counted like any other."""
-    return {"aid": int(aid), "reason": reason}
-
-
-def _expand_one(config, campaign, top, model_class, model, init_state, table,
-                group, exclusions=None, tiers=None, serve=False):
-    """One campaign's Expansion, or the record of why it was skipped."""
-    if isinstance(campaign, dict):   # skipped by its source
-        return campaign
-    min_seeds = config.get("expand.min_seeds")
-    from dygraph_model import campaign_rng
-    rng = campaign_rng(config, campaign.aid)
-    seeds, candidates = campaign.seeds, campaign.candidate_count(table)
-    reason = None
-    if seeds < min_seeds:
-        reason = ("%d seeds, fewer than expand.min_seeds %d: give it more "
-                  "seeds, or lower expand.min_seeds" % (seeds, min_seeds))
-    elif candidates == 0:
-        reason = "no candidates to score"
-    if reason:
-        return skip_record(campaign.aid, reason)
-    excluded = None if exclusions is None else exclusions.of(campaign.aid)
-    try:
-        if table is not None:
-            result = expand_table_campaign(model_class, model, init_state,
-                                           table, campaign, config, rng, top,
-                                           group, excluded, defer=True,
-                                           tiers=tiers, serve=serve)
-        else:
-            result = expand_campaign(model_class, model, init_state,
-                                     campaign, config, rng, top, excluded,
-                                     tiers, serve)
-    except (ValueError, FloatingPointError) as exc:
-        return skip_record(campaign.aid, str(exc))
-    return result
-
 
 def _report(outcome):
     """The log line of one campaign: its expansion, or why it was skipped."""
-    if not isinstance(outcome, Expansion):
-        logger.warning("campaign %s skipped: %s", outcome["aid"],
-                       outcome["reason"])
+    if isinstance(outcome, Skipped):
+        logger.warning("campaign %s skipped: %s", outcome.aid, outcome.reason)
         return
     s = outcome.summary
     if not s["fine_tuned"]:

@@ -649,7 +649,8 @@ class _Lock:
 def summary_document(config, expansions, skipped, top, extra=None):
     doc = {"top": top, "min_seeds": config.get("expand.min_seeds"),
            "negative_ratio": config.get("expand.negative_ratio"),
-           "campaigns": [e.summary for e in expansions], "skipped": skipped}
+           "campaigns": [e.summary for e in expansions],
+           "skipped": [s.record() for s in skipped]}
     lifts = [r["lift"] for e in expansions for r in e.summary.get("reach", ())
              if r["top"] == 0.05 and r["lift"] is not None]
     if lifts:

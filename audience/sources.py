@@ -19,9 +19,8 @@ import os
 
 import numpy as np
 
-from audience.expansion import skip_record
 from dataio import schema
-from dataio.campaign import Campaign, TableCampaign
+from dataio.campaign import Campaign, Skipped, TableCampaign
 from dataio.campaigns import CampaignIndex
 from dataio.stage_files import DataError, frame_to_arrays, read_frame
 
@@ -93,7 +92,7 @@ def frame_campaigns(seeds, candidates, config, names=("seeds", "candidates"),
     """The campaigns of form 1 from two DataFrames (in a notebook:
     ``expand(config, frame_campaigns(seeds_df, candidates_df, config),
     0.05)``), in increasing aid order; a campaign with seeds but no
-    candidates comes as its :func:`skip_record`. ``candidates`` None: the
+    candidates comes as its ``Skipped``. ``candidates`` None: the
     seeds' own rows stand in (tools/export.py without --candidates needs
     no candidate), so there are no seeds to look for among them.
     ``values``: the seeds' values already read (:func:`seed_values`)."""
@@ -116,9 +115,9 @@ def frame_campaigns(seeds, candidates, config, names=("seeds", "candidates"),
     for aid in seed_index.aids:
         k = cand_index.position(aid)
         if k is None:
-            yield skip_record(aid, "no candidates in %s (its seeds are in "
-                              "%s): add its candidate rows there" %
-                              (names[1], names[0]))
+            yield Skipped(aid, "no candidates in %s (its seeds are in "
+                          "%s): add its candidate rows there" %
+                          (names[1], names[0]))
             continue
         spt = seed_index.rows(seed_index.position(aid))
         qry = cand_index.rows(k)
@@ -136,20 +135,15 @@ def feature_row_campaigns(seeds_path, candidates_path, config,
     """The campaigns of form 1 from two stage files (``candidates_path``
     None: see :func:`frame_campaigns`); the seeds' values are checked
     here, before the campaigns are taken. ``tool``: the one reading them,
-    for the message (export takes form 1 only)."""
+    for the message."""
     for option, path in (("--seeds", seeds_path),
                          ("--candidates", candidates_path)):
         if path and _looks_like_csv(path):
             raise DataError(
                 "%s %s is a CSV, not a stage file (a pickled DataFrame of "
-                "feature rows): %s" % (option, path, (
-                    "CSVs of uids are read against a user table, "
-                    "tools/expand.py --users USERS --ads ADS --seeds "
-                    "SEEDS.csv [--candidates CANDIDATES.csv]")
-                    if tool == "tools/expand.py" else (
-                    "%s reads stage files only; a campaign whose seeds are "
-                    "uids of a user table cannot be exported yet (expand it "
-                    "with tools/expand.py --users)" % tool)))
+                "feature rows): CSVs of uids are read against a user table, "
+                "%s --users USERS --ads ADS --seeds SEEDS.csv "
+                "[--candidates CANDIDATES.csv]" % (option, path, tool))
     seeds = read_frame(seeds_path)
     return frame_campaigns(seeds, read_frame(candidates_path)
                            if candidates_path else None, config,
@@ -232,7 +226,7 @@ def user_table_campaigns(table, seeds_csv, ads_csv, candidates_csv=None):
     + the 6 ad fields) against a user table; candidates are every user of
     the table, or the uids of ``candidates_csv`` (uid, and optionally aid
     to give each campaign its own). A campaign missing from ``ads_csv``
-    comes as its :func:`skip_record`. The seeds' file is read and checked
+    comes as its ``Skipped``. The seeds' file is read and checked
     here (its values too), the campaigns are taken one by one."""
     seeds = _read_csv(seeds_csv, ("aid", "uid"), SEEDS_CSV, "--seeds")
     # line 1 is the header
@@ -258,8 +252,8 @@ def _table_campaigns(table, seeds, seeds_csv, ads_csv, candidates_csv):
     seeds["row"] = table.positions(seeds["uid"].to_numpy())
     for aid, group in seeds.groupby("aid", sort=True):
         if aid not in ads.index:
-            yield skip_record(aid, "not in %s: add its ad fields there" %
-                              ads_csv)
+            yield Skipped(aid, "not in %s: add its ad fields there" %
+                          ads_csv)
             continue
         missing = int((group["row"] < 0).sum())
         if missing:

@@ -62,6 +62,25 @@ NO_CANDIDATE_LEFT = ("every candidate is one of its seeds or excluded; give "
                      "it other candidates")
 
 
+def of_pool(pool, candidates, config, rng):
+    """A campaign's fine-tuning set, one rule for both candidate pools
+    (audience/pools.py): its seeds and, for seeds without a negative,
+    ``expand.negative_ratio`` drawn negatives per seed, from the pool's
+    users outside the campaign's candidates (a user table, ``--candidates``
+    naming fewer users) when there are enough of them, else from the
+    ``candidates`` (seeds and exclusions out), who stay candidates: either
+    way no candidate is lost."""
+    campaign = candidates.campaign
+    ratio = config.get("expand.negative_ratio")
+    source, rows, cap = CANDIDATES, candidates.rows, True
+    if campaign.needs_negatives:
+        outside = pool.outside(candidates, int(round(ratio * campaign.seeds)))
+        if outside is not None:
+            source, rows, cap = OUTSIDE, outside, False
+    return training_set(campaign, pool.seed_inputs(campaign), ratio, rng,
+                        rows, pool.inputs(candidates), cap, source)
+
+
 def training_set(campaign, seed_x, ratio, rng, pool, inputs, cap=True,
                  source=CANDIDATES):
     """The seeds ``seed_x`` of ``campaign`` (labels ``campaign.seed_y``)

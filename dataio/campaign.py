@@ -93,6 +93,22 @@ def from_stages(aid, seeds, seed_rows, candidates, cand_rows):
                     exclude_seeds=seeds is candidates)
 
 
+@dataclass(frozen=True)
+class Skipped:
+    """A campaign left out, and why: a source yields one in place of a
+    campaign it cannot build, the expansion one for a campaign it cannot
+    expand, so every skip is counted and listed alike."""
+    aid: int
+    reason: str
+
+    def __post_init__(self):
+        object.__setattr__(self, "aid", int(self.aid))
+
+    def record(self):
+        """As the summary lists it."""
+        return {"aid": self.aid, "reason": self.reason}
+
+
 @dataclass
 class TableCampaign(_Seeds):
     """A campaign of form 2: seed rows of a user table, its ad ids, and the

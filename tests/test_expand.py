@@ -108,9 +108,9 @@ def test_a_small_campaign_is_skipped_and_the_others_go_on(caplog):
     results, skipped = run([make_campaign(aid=1, seeds=4),
                             make_campaign(aid=2)])
     assert [r.aid for r in results] == [2]
-    assert skipped == [{"aid": 1, "reason": "4 seeds, fewer than "
-                        "expand.min_seeds 10: give it more seeds, or lower "
-                        "expand.min_seeds"}]
+    assert [s.record() for s in skipped] == [{
+        "aid": 1, "reason": "4 seeds, fewer than expand.min_seeds 10: give "
+        "it more seeds, or lower expand.min_seeds"}]
     assert "campaign 1 skipped" in caplog.text
 
 

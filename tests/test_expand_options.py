@@ -381,11 +381,11 @@ def test_a_campaign_whose_candidates_are_all_excluded_is_skipped(users):
     everyone = exclusions.Exclusions("ex", np.arange(1000), {})
     results, skipped = expand(CONFIG, [campaign(1, np.arange(10))], 0.5,
                               *small_model(), exclusions=everyone)
-    assert not results and "every candidate" in skipped[0]["reason"]
+    assert not results and "every candidate" in skipped[0].reason
     mixed = (np.arange(20) % 2).astype(np.float32)
     results, skipped = expand(
         CONFIG, [TableCampaign(3, np.arange(20), mixed, np.array([3] * 6),
                                cand_rows=np.arange(40))],
         0.5, *small_model(), table=table, exclusions=everyone)
-    assert not results and "every candidate" in skipped[0]["reason"]
-    assert "(20)" in skipped[0]["reason"]
+    assert not results and "every candidate" in skipped[0].reason
+    assert "(20)" in skipped[0].reason

@@ -405,7 +405,7 @@ def test_a_campaign_without_candidates_is_recorded_as_skipped(caplog):
                               0.25, *small_model(config))
     assert [r.aid for r in results] == [4]
     (skip, ) = skipped
-    assert skip["aid"] == 3 and "no candidates in candidates" in skip["reason"]
+    assert skip.aid == 3 and "no candidates in candidates" in skip.reason
     assert sum("campaign 3" in m for m in messages(caplog, logging.WARNING)) == 1
 
 
@@ -420,8 +420,8 @@ def test_form_two_a_campaign_missing_from_ads_is_recorded_as_skipped(
     results, skipped = expand(CONFIG, campaigns, 0.1, *small_model(),
                               table=table)
     assert [r.aid for r in results] == [3]
-    assert [s["aid"] for s in skipped] == [8]
-    assert "ads.csv" in skipped[0]["reason"]
+    assert [s.aid for s in skipped] == [8]
+    assert "ads.csv" in skipped[0].reason
 
 
 # ------------------------------------------- item 8: empty CSV inputs

@@ -240,3 +240,132 @@ def test_expand_export_writes_each_campaigns_audience_model(
         assert set(top) == set(audience.uid)
         checked += 1
     assert checked == 3
+
+
+def sample_table_campaigns(tmp_path, seeds_kind):
+    """The sample's cold campaigns as a user table (tools/sample_user_table),
+    their seeds positives only (``valued``: with a value each) and, for
+    ``candidates``, a candidates CSV naming every other user of the table,
+    so that negatives are drawn from the users outside it. Returns the
+    input options of expand and export alike, and the table."""
+    from dataio import schema
+    from dataio.user_table import UserTable
+    from tools import sample_user_table
+    sample_user_table.main(["--set", "cold", "--out", str(tmp_path)])
+    seeds = pd.read_csv(tmp_path / "seeds.csv")
+    positives = seeds[seeds.label == 1][["aid", "uid"]].copy()
+    if "valued" in seeds_kind:
+        positives["value"] = np.random.default_rng(9).uniform(
+            0.5, 3.0, len(positives))
+    positives.to_csv(tmp_path / "positives.csv", index=False)
+    table = UserTable(str(tmp_path / "users"),
+                      schema.IdMaxima.from_config(sample_max_idxs()))
+    inputs = ["--users", str(tmp_path / "users"), "--ads",
+              str(tmp_path / "ads.csv"), "--seeds",
+              str(tmp_path / "positives.csv")]
+    if "candidates" in seeds_kind:
+        pd.DataFrame({"uid": np.asarray(table.uid)[::2]}).to_csv(
+            tmp_path / "cands.csv", index=False)
+        inputs += ["--candidates", str(tmp_path / "cands.csv")]
+    if "excluded" in seeds_kind:
+        (tmp_path / "ex.txt").write_text("3\n17\n100\n")
+        inputs += ["--exclude", str(tmp_path / "ex.txt")]
+    return inputs, table
+
+
+def served_is_the_audience(folder, scores, audience, x):
+    """The program in ``folder`` scores users ``x`` (scores.csv's, in
+    order) as scores.csv does (1e-5), and its top k is audience.csv."""
+    got = predict(folder, [np.ascontiguousarray(a, np.int64) for a in x])
+    np.testing.assert_allclose(got, scores.score.to_numpy(), rtol=0,
+                               atol=1e-5)
+    top = scores.uid.to_numpy()[np.argsort(-got, kind="stable")][
+        :len(audience)]
+    assert set(top) == set(audience.uid)
+
+
+SAMPLE_COMMON = SAMPLE_ARCH + [
+    "runner.infer_seed_blend=0.5", "runner.infer_train_epoch=1",
+    "expand.diagnose=False", "expand.min_seeds=3"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seeds_kind", ["positives only, excluded",
+                                        "valued, candidates"])
+def test_export_of_a_user_table_campaign_is_its_audience(
+        sample_model, tmp_path, seeds_kind):
+    """tools/export.py takes the user-table form with expand's options
+    (--users, --ads, --seeds, --candidates, --exclude): the program it
+    writes for a campaign scores the table's users as the expansion's
+    scores.csv (1e-5), its top k is audience.csv, and it drew the same
+    negatives (from the candidates, or from the users outside them)."""
+    from tools import expand, export
+    inputs, table = sample_table_campaigns(tmp_path, seeds_kind)
+    common = ["-m", str(CONFIG), "-o"] + SAMPLE_COMMON + [
+        "expand.checkpoint=%s" % sample_model]
+    assert expand.main(common + inputs + [
+        "--all-scores", "--out", str(tmp_path / "aud")]) == 0
+    summary = json.loads((tmp_path / "aud" / "summary.json").read_text())
+    campaign = summary["campaigns"][0]
+    aid = campaign["aid"]
+    assert campaign["negatives_drawn"] > 0
+    assert export.main(common + inputs + [
+        "--aid", str(aid), "--out", str(tmp_path / "exp")]) == 0
+    meta = json.loads((tmp_path / "exp" / "export.json").read_text())
+    assert meta["blend"]["seed_weight"] == 0.5
+    for key in ("negatives_drawn", "negatives_from") + (
+            ("excluded", ) if "excluded" in seeds_kind else ()):
+        assert meta[key] == campaign[key], key
+    if "candidates" in seeds_kind:   # drawn outside the candidates
+        assert campaign["negatives_from"].startswith("users of the table")
+    scores = pd.read_csv(tmp_path / "aud" / str(aid) / "scores.csv")
+    audience = pd.read_csv(tmp_path / "aud" / str(aid) / "audience.csv")
+    ads = pd.read_csv(tmp_path / "ads.csv").set_index("aid")
+    x = table.inputs(table.positions(scores.uid.to_numpy()),
+                     ads.loc[aid].to_numpy())
+    served_is_the_audience(tmp_path / "exp", scores, audience, x)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("form", ["feature rows", "user table"])
+def test_expand_export_under_the_launcher_is_the_audience(sample_model,
+                                                          tmp_path, form):
+    """Two processes (python -m paddle.distributed.launch) with --export:
+    rank 0 writes every campaign's program, also of the campaigns another
+    rank fitted (feature rows: campaigns split across the ranks) or of
+    the passes whose chunks the ranks shared (a user table), and each
+    program scores as the run's scores.csv and ranks its audience.csv."""
+    from dataio import schema
+    from dataio.stage_files import read_stage
+    from helpers import ROOT
+    from test_distributed import launch
+    overrides = SAMPLE_COMMON + ["expand.checkpoint=%s" % sample_model,
+                                 "expand.chunk_rows=500"]
+    data = ROOT / "data" / "test_cold"
+    if form == "feature rows":
+        inputs = ["--seeds", str(data / "test_cold_stage1.pkl"),
+                  "--candidates", str(data / "test_cold_stage2.pkl")]
+        stage = read_stage(str(data / "test_cold_stage2.pkl"),
+                           schema.IdMaxima.from_config(sample_max_idxs()),
+                           use_cache=False)
+    else:
+        inputs, table = sample_table_campaigns(tmp_path,
+                                               "positives only, excluded")
+        inputs += ["--all-scores"]
+        ads = pd.read_csv(tmp_path / "ads.csv").set_index("aid")
+    out = tmp_path / "aud"
+    launch("expand.py", overrides, tmp_path / "log",
+           extra=inputs + ["--export", "--out", str(out)])
+    summary = json.loads((out / "summary.json").read_text())
+    assert len(summary["campaigns"]) >= 2
+    for campaign in summary["campaigns"]:
+        aid = campaign["aid"]
+        assert campaign["model"]["blend"]["seed_weight"] == 0.5
+        scores = pd.read_csv(out / str(aid) / "scores.csv")
+        audience = pd.read_csv(out / str(aid) / "audience.csv")
+        if form == "feature rows":
+            x = [a[scores.uid.to_numpy()] for a in stage.inputs()]
+        else:
+            x = table.inputs(table.positions(scores.uid.to_numpy()),
+                             ads.loc[aid].to_numpy())
+        served_is_the_audience(out / str(aid), scores, audience, x)

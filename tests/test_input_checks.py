@@ -15,7 +15,8 @@ import pytest
 
 from audience import exclusions, sources
 from audience.exclusions import read_exclusions
-from audience.expansion import EVERY_CANDIDATE_EXCLUDED, expand, skip_record
+from audience.expansion import EVERY_CANDIDATE_EXCLUDED, expand
+from dataio.campaign import Skipped
 from audience.training_set import seed_weights
 from dataio import schema
 from dataio.stage_files import DataError
@@ -274,8 +275,8 @@ def test_no_warning_when_the_exclusion_removed_a_whole_campaign(tmp_path,
     caplog.set_level(logging.INFO)
     shut = read_exclusions(write(tmp_path / "ex.csv",
                                  "uid,aid\n100,1\n101,1\n"))
-    skipped = [skip_record(1, EVERY_CANDIDATE_EXCLUDED % 2),
-               skip_record(3, "2 seeds, fewer than expand.min_seeds 10")]
+    skipped = [Skipped(1, EVERY_CANDIDATE_EXCLUDED % 2),
+               Skipped(3, "2 seeds, fewer than expand.min_seeds 10")]
     shut.check_use([expansion_of(2, 0)], skipped)
     assert not any("nothing was excluded" in m for m in warnings(caplog))
     shut.check_use([expansion_of(2, 0)], skipped[1:])
@@ -310,7 +311,7 @@ def test_no_warning_when_a_campaign_was_emptied_by_the_exclusion(tmp_path,
         "%d,1\n" % u for u in made[0].cand_uid)))
     results, skipped = expand(CONFIG, made, 0.5, *small_model(CONFIG),
                               exclusions=shut)
-    assert [r.aid for r in results] == [2] and skipped[0]["aid"] == 1
+    assert [r.aid for r in results] == [2] and skipped[0].aid == 1
     shut.check_use(results, skipped)
     assert not any("nothing was excluded" in m for m in warnings(caplog))
 
@@ -384,13 +385,12 @@ def test_a_csv_given_as_a_stage_file_says_it_needs_users(tmp_path):
         list(sources.feature_row_campaigns(seeds, str(cands), CONFIG))
     message = str(err.value)
     assert "--seeds %s is a CSV" % seeds in message and "--users" in message
-    # export has no --users: it says it takes stage files only
+    # export takes a user table too: it says how
     with pytest.raises(DataError) as err:
         list(sources.feature_row_campaigns(seeds, str(cands), CONFIG,
                                            "tools/export.py"))
     message = str(err.value)
-    assert "tools/export.py reads stage files only" in message
-    assert "cannot be exported" in message
+    assert "tools/export.py --users" in message
 
 
 @pytest.mark.parametrize("which", ["seeds", "candidates"])

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from audience import expansion
+from audience import pools
 from audience.expansion import expand
 from audience.sources import feature_row_campaigns
 from audience.training_set import CANDIDATES, OUTSIDE, SCORES_NOTE, check_pool
@@ -89,10 +89,10 @@ def test_form_two_draws_among_the_candidates_and_keeps_them(users):  # noqa: F81
 
 
 def test_outside_rows_are_neither_candidates_nor_seeds():
-    outside = expansion._outside(10, np.array([2, 3, 4]), np.array([0, 9]), 5)
+    outside = pools._outside(10, np.array([2, 3, 4]), np.array([0, 9]), 5)
     assert outside.tolist() == [1, 5, 6, 7, 8]
-    assert expansion._outside(10, np.array([2, 3, 4]), np.array([0, 9]),
-                              6) is None
+    assert pools._outside(10, np.array([2, 3, 4]), np.array([0, 9]),
+                          6) is None
 
 
 def test_export_fine_tunes_exactly_as_expand(tmp_path):
@@ -113,7 +113,8 @@ def test_export_fine_tunes_exactly_as_expand(tmp_path):
     (result, ), _ = expand(CONFIG, feature_row_campaigns(
         str(seeds), str(cands), CONFIG), 0.1, model_class, model, init)
     assert result.summary["seeds_excluded"] == 1
-    args = SimpleNamespace(aid=9, seeds=str(seeds), candidates=str(cands))
+    args = SimpleNamespace(aid=9, seeds=str(seeds), candidates=str(cands),
+                           users=None)
     program, _, record = export.campaign_program(CONFIG, args, model_class,
                                                  model, init)
     assert record["negatives_drawn"] == result.summary["negatives_drawn"] == 29
@@ -137,9 +138,9 @@ def test_positives_only_seeds_with_nobody_to_draw_from_are_skipped(labels):
     campaign.cand_uid[:] = campaign.seed_uid
     results, (skipped, ) = expand(CONFIG, [campaign], 0.1,
                                   *small_model(CONFIG))
-    assert not results and skipped["aid"] == 5
-    assert "hold no negative" in skipped["reason"]
-    assert "no user to draw negatives from" in skipped["reason"]
+    assert not results and skipped.aid == 5
+    assert "hold no negative" in skipped.reason
+    assert "no user to draw negatives from" in skipped.reason
     # labelled negatives need no one to draw from
     mixed = make_campaign(seed_y="mixed", seeds=20, candidates=20)
     check_pool(mixed, 0, "unused")

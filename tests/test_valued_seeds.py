@@ -99,8 +99,8 @@ def test_a_campaign_whose_positives_are_all_worth_0_is_skipped():
     campaign = make_campaign(aid=4, seed_y=None)
     campaign.seed_value = np.zeros(len(campaign.seed_uid))
     results, skipped = expand(CONFIG, [campaign], 0.1, *small_model(CONFIG))
-    assert not results and skipped[0]["aid"] == 4
-    assert "value 0" in skipped[0]["reason"]
+    assert not results and skipped[0].aid == 4
+    assert "value 0" in skipped[0].reason
 
 
 # ------------------------------------------------- form 1: the stage file

@@ -212,10 +212,10 @@ def bench_expand(config, dataset, folder, seeds=400, candidates=100000,
                  repeats=3, table_users=1000000):
     """One cold campaign (``seeds`` labelled seeds of a hot test campaign)
     expanded against ``candidates`` users drawn from the training rows,
-    through ``audience.expansion.expand_campaign``; and the scoring rate
-    alone (candidates per second, the campaign's fine-tuned weights)."""
+    through ``audience.expansion.expand``; and the scoring rate alone
+    (candidates per second, the campaign's fine-tuned weights)."""
     import numpy as np
-    from audience.expansion import expand_campaign
+    from audience.expansion import expand
     from dataio.campaign import Campaign
     model_class, model, init, test = model_and_first_hot_campaign(config,
                                                                   folder)
@@ -229,8 +229,7 @@ def bench_expand(config, dataset, folder, seeds=400, candidates=100000,
     expand_t, score_t = [], []
     for i in range(repeats):
         start = time.perf_counter()
-        expand_campaign(model_class, model, init, campaign, config,
-                        np.random.default_rng(i), 0.05)
+        expand(config, [campaign], 0.05, model_class, model, init)
         expand_t.append(time.perf_counter() - start)
         tuned = model_class.fine_tune(
             model, init, campaign.seed_x, campaign.seed_y, campaign.cand_x,

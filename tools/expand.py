@@ -150,7 +150,7 @@ def nothing_expanded(args, skipped, listed=5):
     if not skipped:
         return ("no campaign expanded: %s holds no seed; nothing written (%s)"
                 % (args.seeds, kept))
-    reasons = ["campaign %s: %s" % (s["aid"], s["reason"])
+    reasons = ["campaign %s: %s" % (s.aid, s.reason)
                for s in skipped[:listed]]
     if len(skipped) > listed:
         reasons.append("and %d more" % (len(skipped) - listed))
@@ -220,7 +220,7 @@ def extras(args, expansions, tiers, exclusions, out):
 
 
 def run(config, args):
-    from audience.expansion import expand
+    from audience.expansion import Expansion, expansions
     from audience.output import (OutputDir, check_target, out_path,
                                  summary_document)
     from dataio.atomic import check_writable, existing_folder
@@ -233,46 +233,40 @@ def run(config, args):
     runtime.prepare(config)
     from runkit import distributed
     group = distributed.start(config, "expand")
-    if args.export and group.active and not args.users:
-        # feature rows' campaigns are split across the ranks and their
-        # results gathered: a program per campaign does not travel
-        raise ValueError("--export under the launcher is for a user table "
-                         "(--users) only; expand feature rows with --export "
-                         "in one process")
     if not group.leader:  # rank 0 reports and writes for the run
         runtime.logger.setLevel("WARNING")
     out = OutputDir(args.out, overwrite=args.overwrite, tool="expand") \
         if group.leader else None
     try:
         campaigns, table, all_scores = campaigns_of(config, args)
-
-        def write(expansion):
-            if tiers:
-                from audience.tiers import summarize
-                expansion.summary["tiers"] = summarize(expansion, tiers)
-            out.write_expansion(expansion, all_scores, tiers)
-            if expansion.served is not None:
-                out.write_served(expansion)
-        expansions, skipped = expand(
-            config, campaigns, top, table=table, group=group,
-            on_result=write if out else None, exclusions=exclusions,
-            tiers=tiers, serve=args.export)
-        if not expansions:
+        done, skipped = [], []
+        for outcome in expansions(config, campaigns, top, table=table,
+                                  group=group, exclusions=exclusions,
+                                  tiers=tiers, serve=args.export):
+            if not isinstance(outcome, Expansion):
+                skipped.append(outcome)
+                continue
+            done.append(outcome)
+            if out is not None:
+                out.write_expansion(outcome, all_scores, tiers)
+                if outcome.served is not None:
+                    out.write_served(outcome)
+        if not done:
             raise ValueError(nothing_expanded(args, skipped))
         if out is None:
             return
         if exclusions is not None:
-            exclusions.check_use(expansions, skipped, table)
+            exclusions.check_use(done, skipped, table)
         path = out.commit(summary_document(
-            config, expansions, skipped, top,
-            extras(args, expansions, tiers, exclusions, out)))
+            config, done, skipped, top,
+            extras(args, done, tiers, exclusions, out)))
         runtime.STATUS["output_done"] = True
     except BaseException:
         if out is not None:
             out.abandon()
         raise
     runtime.logger.info("wrote %d campaign(s) to %s (%d skipped)",
-                        len(expansions), path, len(skipped))
+                        len(done), path, len(skipped))
 
 
 def config_options(args):
