@@ -11,11 +11,14 @@ CONFIG ?= config.yaml
 
 .PHONY: demo test test-fast venv clean
 
+# requirements.txt, then the project itself, editable (pyproject.toml); the
+# setuptools warning silenced is about folders named like its packages:
+# here they are those packages
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
-	$(PY) -m pip install --quiet --no-deps -e .
+	PYTHONWARNINGS="ignore:Editable installation" $(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
 venv: $(VENV)/.installed
