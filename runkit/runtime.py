@@ -4,6 +4,10 @@
 paddle is imported: Paddle's CPU kernels read ``OMP_NUM_THREADS`` once, at
 start-up, and default to one thread; MKL picks its code path once, at its
 first call.
+
+The top level imports only the standard library: a tool whose Python
+lacks the project runs this file by path to say so
+(:func:`require_project`).
 """
 import logging
 import os
@@ -57,8 +61,8 @@ def require_environment(modules=REQUIREMENTS):
         sys.exit(1)
 
 
-# a package of the project: a Python the project is not installed in (make
-# venv installs it, editable, into .venv) has none of them
+# the project's package every tool imports first: missing from a Python the
+# project is not installed in (make venv installs it, editable, in .venv)
 PROJECT = "runkit"
 
 
