@@ -76,3 +76,19 @@ def test_the_tools_run_from_any_folder(tmp_path):
         capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "wrote %s" % out in done.stdout
+
+
+def test_runtime_imports_only_the_standard_library_at_its_top():
+    """A tool without the project runs runkit/runtime.py by path
+    (runtime.require_project): its top level must need nothing else."""
+    tree = ast.parse((ROOT / "runkit" / "runtime.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names = [node.module or ""]
+        else:
+            continue
+        for name in names:
+            assert name.split(".")[0] in sys.stdlib_module_names, (
+                "runkit/runtime.py line %d imports %s" % (node.lineno, name))
