@@ -2,7 +2,8 @@
 #   make demo   meta-train on data/, then meta-test hot and cold campaigns
 #   make test   run the test suite
 # make test-fast: the suite without the tools' subprocess runs (pytest -m 'not slow')
-# Both create .venv and install requirements.txt first when needed.
+# Both create .venv and install requirements.txt first when needed, and the
+# project itself, editable (pyproject.toml): the tools import it from any folder.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -10,10 +11,14 @@ CONFIG ?= config.yaml
 
 .PHONY: demo test test-fast venv clean
 
-$(VENV)/.installed: requirements.txt
+# requirements.txt, then the project itself, editable (pyproject.toml); the
+# setuptools warning silenced is about folders named like its packages:
+# here they are those packages
+$(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	PYTHONWARNINGS="ignore:Editable installation" $(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
 venv: $(VENV)/.installed
@@ -33,4 +38,4 @@ test-fast: venv
 	$(PY) -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder -m "not slow" tests
 
 clean:
-	rm -rf output_model* .pytest_cache
+	rm -rf output_model* .pytest_cache build *.egg-info

@@ -4,6 +4,10 @@
 paddle is imported: Paddle's CPU kernels read ``OMP_NUM_THREADS`` once, at
 start-up, and default to one thread; MKL picks its code path once, at its
 first call.
+
+The top level imports only the standard library: a tool whose Python
+lacks the project runs this file by path to say so
+(:func:`require_project`).
 """
 import logging
 import os
@@ -57,19 +61,43 @@ def require_environment(modules=REQUIREMENTS):
         sys.exit(1)
 
 
+# the project's package every tool imports first: missing from a Python the
+# project is not installed in (make venv installs it, editable, in .venv)
+PROJECT = "runkit"
+
+
+def require_project():
+    """The tools' first import of the project, when it fails, calls this
+    function of this file run by path (``runpy.run_path``): this Python may
+    lack the project itself, and this file imports only the standard
+    library. Stops with the one line of :func:`requirements_line` naming
+    the project and the requirements this Python lacks; returns when it
+    lacks none (the caller re-raises the ImportError: a bug)."""
+    require_environment((PROJECT, ) + REQUIREMENTS)
+
+
 def requirements_line(names):
-    venv = os.path.join(ROOT, ".venv", "bin", "python")
-    tool = sys.argv[0] if sys.argv and sys.argv[0].endswith(".py") else \
-        "tools/<tool>.py"
-    return ("this Python (%s) has no module%s %s, which the project needs "
-            "(requirements.txt): run the tools with the project's "
-            "environment, %s %s ...%s" % (
-                sys.executable, "s" if len(names) > 1 else "",
-                ", ".join(repr(n) for n in names),
-                os.path.relpath(venv), os.path.relpath(tool),
-                "" if os.path.exists(venv) else
-                " (make venv creates it: python3 -m venv .venv, then "
-                ".venv/bin/pip install -r requirements.txt)"))
+    python = _shown(os.path.join(ROOT, ".venv", "bin", "python"))
+    tool = _shown(sys.argv[0]) if sys.argv and sys.argv[0].endswith(
+        ".py") else "tools/<tool>.py"
+    absent = ", ".join(repr(n) + (" (the project itself)" if n == PROJECT
+                                  else "") for n in names)
+    make = (" (make venv installs requirements.txt and the project in it)"
+            if os.path.exists(os.path.join(ROOT, ".venv")) else
+            " (make venv creates it: python3 -m venv .venv, then "
+            ".venv/bin/pip install -r requirements.txt -e .)")
+    return ("this Python (%s) has no module%s %s, which the project needs%s: "
+            "run the tools with the project's environment, %s %s ...%s" % (
+                sys.executable, "s" if len(names) > 1 else "", absent,
+                "" if PROJECT in names else " (requirements.txt)", python,
+                tool, make))
+
+
+def _shown(path):
+    """``path`` relative to the working directory when it lies in it."""
+    relative = os.path.relpath(os.path.abspath(path))
+    return os.path.abspath(path) if relative.startswith(os.pardir) \
+        else relative
 
 
 def available_cores():

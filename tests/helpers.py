@@ -43,13 +43,23 @@ def randomize_parameters(model, rng, scale=0.5):
 
 
 # ------------------------------------------------------ tool subprocesses
-def tool_env():
+def tool_env(project=True):
     """Environment of a tool subprocess: one CPU thread (two workers share
-    2 cores), unless the run sets ``runner.num_threads`` (the demo: 2)."""
+    2 cores), unless the run sets ``runner.num_threads`` (the demo: 2).
+
+    The tools import the project installed in the venv (make venv: an
+    editable install of one checkout); ``PYTHONPATH`` puts this checkout
+    first, as pytest's ``pythonpath = .`` does for the tests, so that a
+    venv shared by several checkouts runs the code under test. Without
+    ``project``, neither: a Python started with ``-S`` then has no
+    project, as a Python it is not installed in."""
     import os
     env = dict(os.environ)
     env["OMP_NUM_THREADS"] = "1"
     env["MKL_NUM_THREADS"] = "1"
+    env.pop("PYTHONPATH", None)
+    if project:
+        env["PYTHONPATH"] = str(ROOT)
     return env
 
 

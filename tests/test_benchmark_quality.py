@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from helpers import ROOT
+from helpers import ROOT, tool_env
 from baselines import comparison as bq
 from synthetic import datasets
 
@@ -32,7 +32,8 @@ def test_smoke_runs_every_method_on_both_specs(tmp_path):
     proc = subprocess.run(
         [sys.executable, str(ROOT / "tools" / "benchmark_quality.py"),
          "--smoke", "--out", str(out)],
-        cwd=str(ROOT), capture_output=True, text=True, timeout=600)
+        cwd=str(ROOT), env=tool_env(), capture_output=True, text=True,
+        timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     keys = [m["key"] for m in bq.METHODS]
     labels = [m["label"] for m in bq.METHODS]

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from helpers import CONFIG, ROOT
+from helpers import CONFIG, ROOT, tool_env
 from runkit import cli
 from runkit.config import ConfigError, load_config, parse_override
 
@@ -213,7 +213,8 @@ def test_trainer_rejects_an_unknown_key():
     proc = subprocess.run(
         [sys.executable, str(ROOT / "tools" / "trainer.py"), "-m", str(CONFIG),
          "-o", "runner.bogus=1"],
-        cwd=str(ROOT), capture_output=True, text=True, timeout=120)
+        cwd=str(ROOT), env=tool_env(), capture_output=True, text=True,
+        timeout=120)
     assert proc.returncode != 0
     assert "runner.bogus" in proc.stderr
     assert "saved" not in proc.stdout
@@ -261,7 +262,7 @@ def test_tools_exit_2_on_an_out_of_range_key_before_reading_data(tmp_path,
     done = subprocess.run(
         [sys.executable, str(ROOT / "tools" / "trainer.py"), "-m", str(CONFIG),
          "-o", override, "runner.model_save_path=%s" % (tmp_path / "m")],
-        capture_output=True, text=True, timeout=120)
+        env=tool_env(), capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert key in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "m").exists()

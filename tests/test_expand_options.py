@@ -19,7 +19,7 @@ from audience.expansion import audience_size, expand
 from dataio.campaign import Campaign, TableCampaign
 from dataio.frames import arrays_to_frame
 from dataio.stage_files import DataError
-from helpers import ROOT, random_inputs, small_config
+from helpers import ROOT, random_inputs, small_config, tool_env
 from test_expand_outputs import checkpoint, small_model, tool, users  # noqa: F401
 
 CONFIG = small_config("hyper_parameters.batch_size=16")
@@ -333,14 +333,15 @@ def test_plot_without_matplotlib_is_one_line_before_any_work(
 @pytest.mark.slow
 def test_option_errors_come_before_paddle_is_loaded(tmp_path):
     bad = write(tmp_path / "ex.csv", "user\n1\n")
-    code = ("import sys; sys.path.insert(0, %r); from tools import expand; "
+    code = ("import sys; from tools import expand; "
             "status = expand.main(sys.argv[1:]); "
-            "print('STATUS', status, 'paddle' in sys.modules)" % str(ROOT))
+            "print('STATUS', status, 'paddle' in sys.modules)")
     done = subprocess.run(
         [sys.executable, "-c", code, "-m", str(ROOT / "config.yaml"),
          "--seeds", "s.pkl", "--candidates", "c.pkl", "--exclude", bad,
          "--out", str(tmp_path / "out")],
-        capture_output=True, text=True, timeout=300, cwd=str(tmp_path))
+        capture_output=True, text=True, timeout=300, cwd=str(tmp_path),
+        env=tool_env())
     assert "STATUS 1 False" in done.stdout, done.stdout + done.stderr
     assert "has no uid column" in done.stdout + done.stderr
 

@@ -30,7 +30,6 @@ class Hook:
         return None
 sys.meta_path.insert(0, Hook())
 sys.argv = [script] + sys.argv[4:]
-sys.path.insert(0, os.path.dirname(script))
 runpy.run_path(script, run_name="__main__")
 """
 

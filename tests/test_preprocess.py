@@ -352,22 +352,23 @@ def test_generator_is_seeded_and_consistent(raw_dir, tmp_path):
 def test_command_lines(tmp_path):
     import subprocess
     import sys
+    from helpers import tool_env
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     raw, out = str(tmp_path / "raw"), str(tmp_path / "out")
     subprocess.run([sys.executable, "tools/make_raw_data.py", "--out", raw,
                     "--users", "400", "--train-rows", "900", "--test-rows",
                     "300", "--campaigns", "6", "--seed", "5"], cwd=root,
-                   check=True, capture_output=True)
+                   env=tool_env(), check=True, capture_output=True)
     done = subprocess.run([sys.executable, "tools/preprocess.py", "--raw",
                            raw, "--out", out, "--cold-threshold", "3",
-                           "--verify"], cwd=root, capture_output=True,
-                          text=True)
+                           "--verify"], cwd=root, env=tool_env(),
+                          capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("max_idxs: [[")
     assert "parse userFeature.data" in done.stderr
     again = subprocess.run([sys.executable, "tools/preprocess.py", "--raw",
-                            raw, "--out", out], cwd=root, capture_output=True,
-                           text=True)
+                            raw, "--out", out], cwd=root, env=tool_env(),
+                           capture_output=True, text=True)
     assert again.returncode == 2 and "--force" in again.stderr
 
 

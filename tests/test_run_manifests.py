@@ -261,7 +261,6 @@ def test_run_json_records_what_each_resume_changed(copy_of, tmp_path):
 # ------------------------------- 8: a save killed at any point resumes
 KILL_AT = """
 import os, signal, sys
-sys.path.insert(0, {root!r})
 epoch, when = {epoch!r}, {when!r}
 real = os.replace
 
@@ -289,7 +288,7 @@ def in_subprocess(argv, kill_epoch=None, when=None):
         command = [sys.executable, str(ROOT / "tools" / "trainer.py")] + argv
     else:
         command = [sys.executable, "-c", KILL_AT.format(
-            root=str(ROOT), epoch=str(kill_epoch), when=when, argv=argv)]
+            epoch=str(kill_epoch), when=when, argv=argv)]
     return subprocess.run(command, cwd=str(ROOT), env=tool_env(),
                           capture_output=True, text=True, timeout=300)
 

@@ -21,6 +21,7 @@ import logging
 import os
 import subprocess
 import sys
+import sysconfig
 
 import numpy as np
 import pandas as pd
@@ -346,25 +347,35 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("how", ["no paddle", "no site-packages"])
+@pytest.mark.parametrize("how", ["no paddle", "no site-packages",
+                                 "no project"])
 def test_a_python_without_the_requirements_is_told_which_to_use(tmp_path,
                                                                  how):
     argv = [str(ROOT / "tools" / "trainer.py"), "-m", str(CONFIG), "-o",
             "runner.model_save_path=%s" % (tmp_path / "m")]
+    env = tool_env(project=False)
     if how == "no paddle":
         command = [sys.executable, "-c", BLOCK_PADDLE.format(argv=argv)]
-        module = "paddle"
-    else:   # -S: numpy, yaml and paddle all missing
+        env = tool_env()
+        modules = ["'paddle'"]
+    elif how == "no site-packages":   # -S: the project, numpy, paddle missing
         command = [sys.executable, "-S"] + argv
-        module = "numpy"
-    done = subprocess.run(command, cwd=str(ROOT), env=tool_env(),
+        modules = ["'runkit' (the project itself)", "'numpy'", "'paddle'"]
+    else:   # the requirements without the project: its install's .pth unread
+        command = [sys.executable, "-S"] + argv
+        env["PYTHONPATH"] = sysconfig.get_paths()["purelib"]
+        modules = ["module 'runkit' (the project itself), which"]
+    done = subprocess.run(command, cwd=str(tmp_path), env=env,
                           capture_output=True, text=True, timeout=120)
     out = done.stdout + done.stderr
     assert done.returncode == 1, out[-3000:]
     assert "Traceback" not in out
     (line, ) = [l for l in out.splitlines() if " - ERROR - " in l]
-    assert "has no module" in line and repr(module) in line
-    assert ".venv/bin/python" in line and "trainer.py" in line
+    assert "has no module" in line
+    assert all(m in line for m in modules), line
+    # the command to use, from wherever the tool was started
+    assert str(ROOT / ".venv" / "bin" / "python") in line, line
+    assert str(ROOT / "tools" / "trainer.py") in line, line
     assert not (tmp_path / "m").exists()
 
 
@@ -381,8 +392,8 @@ def test_the_data_tools_without_the_requirements_say_which_python(
         a.replace("OUT", str(tmp_path / "out")).replace("DIR", str(tmp_path))
         for a in args]
     done = subprocess.run([sys.executable, "-S"] + argv, cwd=str(ROOT),
-                          env=tool_env(), capture_output=True, text=True,
-                          timeout=120)
+                          env=tool_env(project=False), capture_output=True,
+                          text=True, timeout=120)
     out = done.stdout + done.stderr
     assert done.returncode == 1, out[-3000:]
     assert "Traceback" not in out

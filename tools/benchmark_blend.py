@@ -35,7 +35,13 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+try:
+    from runkit import runtime
+except ImportError:   # a Python without the project: one line, exit 1
+    import runpy
+    runpy.run_path(os.path.join(os.path.dirname(__file__), os.pardir,
+                                "runkit", "runtime.py"))["require_project"]()
+    raise
 
 import numpy as np  # noqa: E402
 
@@ -197,7 +203,6 @@ def main(argv=None):
     p.add_argument("--smoke", action="store_true",
                    help="tiny data and network: checks the script runs")
     args = p.parse_args(argv)
-    from runkit import runtime
     runtime.setup_logging()
     print("CPU: %s" % runtime.cpu_model(), flush=True)
     specs = SMOKE_SPECS if args.smoke else SPECS

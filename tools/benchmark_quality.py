@@ -56,9 +56,14 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+try:
+    from runkit import runtime
+except ImportError:   # a Python without the project: one line, exit 1
+    import runpy
+    runpy.run_path(os.path.join(os.path.dirname(__file__), os.pardir,
+                                "runkit", "runtime.py"))["require_project"]()
+    raise
 
-from runkit import runtime  # noqa: E402
 from dataio.atomic import write_text  # noqa: E402
 from baselines.comparison import (  # noqa: E402
     DEFAULT_SPECS, LR_C, METHOD_KEYS, METHODS, SETS, SHARED, SMOKE_SHARED,

@@ -22,9 +22,14 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+try:
+    from runkit import runtime
+except ImportError:   # a Python without the project: one line, exit 1
+    import runpy
+    runpy.run_path(os.path.join(os.path.dirname(__file__), os.pardir,
+                                "runkit", "runtime.py"))["require_project"]()
+    raise
 
-from runkit import runtime  # noqa: E402
 
 # one epoch of the full data: ~4.4M training rows / batch_size 1024
 FULL_META_BATCHES = 4300

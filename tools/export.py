@@ -28,9 +28,14 @@ holding nothing else; an empty folder may be DIR.
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+try:
+    from runkit import runtime
+except ImportError:   # a Python without the project: one line, exit 1
+    import runpy
+    runpy.run_path(os.path.join(os.path.dirname(__file__), os.pardir,
+                                "runkit", "runtime.py"))["require_project"]()
+    raise
 
-from runkit import runtime  # noqa: E402
 if __name__ == "__main__":   # Ctrl-C from here on: one line (runtime)
     runtime.hold_signals()
 from runkit import cli  # noqa: E402

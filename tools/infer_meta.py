@@ -35,9 +35,14 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+try:
+    from runkit import runtime
+except ImportError:   # a Python without the project: one line, exit 1
+    import runpy
+    runpy.run_path(os.path.join(os.path.dirname(__file__), os.pardir,
+                                "runkit", "runtime.py"))["require_project"]()
+    raise
 
-from runkit import runtime  # noqa: E402
 if __name__ == "__main__":   # Ctrl-C from here on: one line (runtime)
     runtime.hold_signals()
 from runkit import cli  # noqa: E402

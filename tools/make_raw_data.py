@@ -8,12 +8,15 @@ Defaults are the full competition size (11 M users, 8.8 M seed rows,
 """
 import argparse
 import os
-import sys
 import time
 
-if __package__ in (None, ""):  # run as a script: make `tools` importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__))))
+try:
+    from runkit import runtime  # noqa: F401
+except ImportError:   # a Python without the project: one line, exit 1
+    import runpy
+    runpy.run_path(os.path.join(os.path.dirname(__file__), os.pardir,
+                                "runkit", "runtime.py"))["require_project"]()
+    raise
 
 from synthetic.raw_format import FULL_SIZE, RawSize, write_raw  # noqa: E402
 

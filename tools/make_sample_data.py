@@ -7,11 +7,15 @@ data/max_idxs.yaml, which ``max_idxs: auto`` in config.yaml reads.
 """
 import argparse
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+try:
+    from runkit import runtime
+except ImportError:   # a Python without the project: one line, exit 1
+    import runpy
+    runpy.run_path(os.path.join(os.path.dirname(__file__), os.pardir,
+                                "runkit", "runtime.py"))["require_project"]()
+    raise
 
-from runkit import runtime  # noqa: E402
 if __name__ == "__main__":   # one line, not a traceback, without them
     runtime.require_environment(("numpy", "pandas", "yaml"))
 from dataio.vocabulary import MAX_IDXS_FILE  # noqa: E402

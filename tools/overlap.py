@@ -18,9 +18,15 @@ import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+try:
+    from runkit import runtime
+except ImportError:   # a Python without the project: one line, exit 1
+    import runpy
+    runpy.run_path(os.path.join(os.path.dirname(__file__), os.pardir,
+                                "runkit", "runtime.py"))["require_project"]()
+    raise
 
-from runkit import cli, runtime  # noqa: E402
+from runkit import cli  # noqa: E402
 
 
 def checked_out(path, overwrite):

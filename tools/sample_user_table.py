@@ -11,9 +11,14 @@ DIR/seeds.csv (aid,uid,label). Every campaign then ranks the same users
 """
 import argparse
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+try:
+    from runkit import runtime
+except ImportError:   # a Python without the project: one line, exit 1
+    import runpy
+    runpy.run_path(os.path.join(os.path.dirname(__file__), os.pardir,
+                                "runkit", "runtime.py"))["require_project"]()
+    raise
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SETS = {"hot": "test/test", "cold": "test_cold/test_cold"}
@@ -26,7 +31,6 @@ def main(argv=None):
     p.add_argument("--data", default=os.path.join(ROOT, "data"))
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
-    from runkit import runtime
     runtime.require_environment(("numpy", "pandas", "yaml"))
     import numpy as np
     from dataio import schema
