@@ -409,7 +409,7 @@ class ScoringUsers:
             for g, strides in zip(layout.groups, layout.strides)]
         self.dense = []
         for k in layout.dense:
-            table = TABLES[k]
+            table = TABLES[k]   # user field k: TABLES lists them first
             if table.group == "static":
                 matrix = sparse.csr_matrix(
                     (np.ones(n, np.float32), static[:, k],
