@@ -200,8 +200,7 @@ class TablePool:
                                    tuned.rows)
         return fitted, batch_scoring.TableJob(
             campaign.aid, candidates.pool, candidates.skip,
-            batch_scoring.CampaignNet(model, weights, campaign.ad,
-                                      batch_scoring.Layout(self.maxima)),
+            model.scoring(campaign.ad, weights),
             campaign.ad, None if fitted.blend is None else fitted)
 
     def score(self, fits, config, group=None):

@@ -1,10 +1,13 @@
-"""The fast scoring path of a user table (audience/batch_scoring.py) gives
-the numbers of the per-campaign path it replaced (``DygraphModel.score``
-over ``UserTable.inputs``): per user, per campaign, with several campaigns
-in one pass, with their own candidate pools, and split across ranks."""
+"""The network's scoring mode (``net.MetaHeac.scoring``) gives the numbers
+of its forward, and the table scan that runs it (audience/batch_scoring.py)
+those of the per-campaign path (``DygraphModel.score`` over
+``UserTable.inputs``): per user, per campaign, with several campaigns in
+one pass, with their own candidate pools, and split across ranks."""
 import numpy as np
+import paddle
 import pytest
 
+import net
 from audience import batch_scoring
 from audience.expansion import expand
 from audience.serving import full_weights
@@ -52,29 +55,51 @@ def fine_tuned_weights(model_class, model, init, table, config, seed):
     return full_weights(model, init, tuned.packed, tuned.rows)
 
 
-@pytest.mark.parametrize("mlp_dims,combined,projected", [
+LAYOUTS = [
     ((8, 8), 4096, 65536),     # the default layout: two combined tables
     ((6, ), 4096, 65536),      # one expert layer
     ((8, 6, 4), 12, 65536),    # three layers, static fields in more tables
     ((8, 8), 4096, 5),         # static fields with many ids embedded
-])
+]
+
+
+@pytest.mark.parametrize("mlp_dims,combined,projected", LAYOUTS)
+def test_the_scoring_mode_is_the_forward(monkeypatch, mlp_dims, combined,
+                                         projected):
+    """The network's own parameters: its forward and its scoring mode
+    give the same scores, every user read with the campaign's ad ids."""
+    monkeypatch.setattr(net, "COMBINED_ROWS", combined)
+    monkeypatch.setattr(net, "PROJECTED_ROWS", projected)
+    config = small_config(mlp_dims=mlp_dims)
+    _, model, _ = model_of(config, seed=4)
+    x = random_inputs(np.random.default_rng(7), 500)
+    ad = x[schema.AD_SLOT][0]
+    x[schema.AD_SLOT] = np.repeat(ad[None, :], 500, 0)
+    with paddle.no_grad():
+        want = model([paddle.to_tensor(a) for a in x]).numpy()
+    scorer = model.scoring(ad)
+    got = scorer.scores(scorer.layout.users(x))
+    assert got.dtype == np.float32 and got.shape == (500, )
+    np.testing.assert_allclose(got, want, atol=TOL, rtol=0)
+
+
+@pytest.mark.parametrize("mlp_dims,combined,projected", LAYOUTS)
 def test_a_campaign_scores_as_the_network(table, monkeypatch, mlp_dims,
                                           combined, projected):
-    monkeypatch.setattr(batch_scoring, "COMBINED_ROWS", combined)
-    monkeypatch.setattr(batch_scoring, "PROJECTED_ROWS", projected)
+    monkeypatch.setattr(net, "COMBINED_ROWS", combined)
+    monkeypatch.setattr(net, "PROJECTED_ROWS", projected)
     config = small_config("hyper_parameters.batch_size=16",
                           mlp_dims=mlp_dims)
     model_class, model, init = model_of(config)
-    layout = batch_scoring.Layout(model.maxima)
-    if projected == 5:
-        assert 2 in layout.dense   # LBS (10 ids) is embedded
     weights = fine_tuned_weights(model_class, model, init, table, config, 1)
     ad = np.array([2, 5, 1, 3, 0, 2])
-    net = batch_scoring.CampaignNet(model, weights, ad, layout)
+    scorer = model.scoring(ad, weights)
+    layout = scorer.layout
+    if projected == 5:
+        assert 2 in layout.dense   # LBS (10 ids) is embedded
     rows = np.arange(len(table))
-    users = batch_scoring.UserBatch(layout, table.features[rows],
-                                    batch_scoring.vocab_sizes(model.maxima))
-    got = net.scores(users)
+    users = layout.users(table.inputs(rows, ad))
+    got = scorer.scores(users)
     want = reference(model_class, model, config, weights, table, rows, ad)
     np.testing.assert_allclose(got, want, atol=TOL, rtol=0)
     # the seeds' own model reads the same inputs as before
@@ -84,14 +109,15 @@ def test_a_campaign_scores_as_the_network(table, monkeypatch, mlp_dims,
 
 
 def spy_weights(monkeypatch):
-    """Records each CampaignNet's (ad, weights) as expand builds them."""
+    """Records each campaign's (ad, weights) as expand builds its scoring
+    mode."""
     seen = {}
-    original = batch_scoring.CampaignNet.__init__
+    original = net.CampaignScorer.__init__
 
-    def spying(self, net, weights, ad, layout):
-        original(self, net, weights, ad, layout)
+    def spying(self, network, weights, ad, layout):
+        original(self, network, weights, ad, layout)
         seen[tuple(int(a) for a in ad)] = weights
-    monkeypatch.setattr(batch_scoring.CampaignNet, "__init__", spying)
+    monkeypatch.setattr(net.CampaignScorer, "__init__", spying)
     return seen
 
 
@@ -156,14 +182,13 @@ def test_a_collective_pass_gathers_the_one_process_scores(table, monkeypatch):
     config = small_config("hyper_parameters.batch_size=16",
                           "expand.chunk_rows=40")
     model_class, model, init = model_of(config)
-    layout = batch_scoring.Layout(model.maxima)
     jobs = []
     for seed, ad in ((1, [1, 2, 3, 1, 2, 1]), (2, [4, 0, 1, 2, 3, 2])):
         weights = fine_tuned_weights(model_class, model, init, table, config,
                                      seed)
         jobs.append(batch_scoring.TableJob(
-            seed, None, np.array([3, 50, 51, 299]), batch_scoring.CampaignNet(
-                model, weights, np.array(ad), layout), np.array(ad)))
+            seed, None, np.array([3, 50, 51, 299]),
+            model.scoring(np.array(ad), weights), np.array(ad)))
     alone = batch_scoring.score_jobs(table, jobs, model.maxima, config)
     store = {}
     batch_scoring.score_jobs(table, jobs, model.maxima, config,
