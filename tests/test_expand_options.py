@@ -17,30 +17,14 @@ import pytest
 from audience import exclusions, output, overlap, plot, tiers
 from audience.expansion import audience_size, expand
 from dataio.campaign import Campaign, TableCampaign
-from dataio.frames import arrays_to_frame
 from dataio.stage_files import DataError
-from helpers import ROOT, random_inputs, small_config
-from test_expand_outputs import checkpoint, small_model, tool, users  # noqa: F401
+from helpers import ROOT, errors, random_inputs, small_config, warnings, write
+from support.expansion import overlapping_stage_files, small_model, tool
 
 CONFIG = small_config("hyper_parameters.batch_size=16")
 
 
-def errors(caplog):
-    return [r.getMessage() for r in caplog.records
-            if r.levelno >= logging.ERROR]
-
-
-def warnings(caplog):
-    return [r.getMessage() for r in caplog.records
-            if r.levelno == logging.WARNING]
-
-
 # ------------------------------------------------------ --exclude: the file
-def write(path, text):
-    path.write_text(text)
-    return str(path)
-
-
 def test_an_exclusion_file_is_a_csv_or_a_plain_list(tmp_path):
     plain = exclusions.read_exclusions(write(tmp_path / "a", "7\n3\n\n7\n"))
     assert plain.of(1).tolist() == [3, 7] and plain.users == 2
@@ -175,26 +159,8 @@ def test_a_tiered_audience_is_the_largest_tier_with_its_column():
 
 
 # -------------------------------------------- the tool, in-process, form 1
-def stage_files(tmp_path, aids=(9, 8)):
-    """Two campaigns ranking the same 80 candidate uids (so their
-    audiences can overlap), labelled seeds and candidates."""
-    rng = np.random.default_rng(3)
-    n_s = 30 * len(aids)
-    seeds = arrays_to_frame(np.arange(n_s) % 2, np.repeat(aids, 30),
-                            *random_inputs(rng, n_s))
-    seeds.insert(0, "uid", np.arange(100, 100 + n_s))
-    n_c = 80 * len(aids)
-    cands = arrays_to_frame((np.arange(n_c) % 4 == 0).astype(int),
-                            np.repeat(aids, 80), *random_inputs(rng, n_c))
-    cands.insert(0, "uid", np.tile(np.arange(500, 580), len(aids)))
-    paths = tmp_path / "seeds.pkl", tmp_path / "cands.pkl"
-    seeds.to_pickle(paths[0])
-    cands.to_pickle(paths[1])
-    return paths
-
-
 def expand_tool(checkpoint, tmp_path, out, *options):
-    seeds, cands = stage_files(tmp_path)
+    seeds, cands = overlapping_stage_files(tmp_path)
     return tool("expand", checkpoint, "--seeds", seeds, "--candidates", cands,
                 "--out", out, *options)
 

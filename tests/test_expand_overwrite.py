@@ -17,15 +17,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import small_config
+from helpers import errors, messages, small_config
 from runkit import runs
-from test_expand_outputs import (checkpoint, expand_one, finished,  # noqa: F401
-                                hidden, make_campaign, messages, small_model,
-                                stage_files, tag, tool)
-
-
-def errors(caplog):
-    return messages(caplog, logging.ERROR)
+from support.expansion import (expand_one, finished, hidden, stage_files, tag,
+                               tool, unlabelled_pool_campaign)
 
 
 # ------------------------------------------ N2: --overwrite onto a folder
@@ -113,7 +108,7 @@ def test_seeds_without_a_positive_fine_tuned_anyway_are_warned_about(caplog):
     caplog.set_level(logging.INFO)
     config = small_config("hyper_parameters.batch_size=16",
                           "runner.infer_min_positives=0")
-    s = expand_one(make_campaign(seed_y="negative"), config).summary
+    s = expand_one(unlabelled_pool_campaign(seed_y="negative"), config).summary
     assert s["fine_tuned"] is True and s["seed_positives"] == 0
     assert "no positive" in s["warning"]
     assert "runner.infer_min_positives" in s["warning"]
@@ -121,7 +116,7 @@ def test_seeds_without_a_positive_fine_tuned_anyway_are_warned_about(caplog):
                   if "campaign 5" in m]
     assert "no positive" in warned and "negatives only" in warned
     # seeds with positives carry no warning
-    assert "warning" not in expand_one(make_campaign(seed_y="mixed"),
+    assert "warning" not in expand_one(unlabelled_pool_campaign(seed_y="mixed"),
                                        config).summary
 
 
@@ -129,7 +124,7 @@ def test_seeds_without_a_positive_fine_tuned_anyway_are_warned_about(caplog):
 def test_export_records_seeds_without_a_positive(tmp_path, checkpoint,
                                                  caplog):  # noqa: F811
     from helpers import CONFIG as CONFIG_FILE
-    from test_expand_outputs import OVERRIDES
+    from support.expansion import OVERRIDES
     from tools import export
     caplog.set_level(logging.INFO)
     seeds, _ = stage_files(tmp_path, labels="negative")

@@ -20,28 +20,13 @@ from audience.training_set import seed_weights
 from dataio import schema
 from dataio.stage_files import DataError
 from dataio.user_table import UserTable, write_user_table
-from helpers import SMALL_MAX_IDXS, random_inputs, small_config
-from test_expand import make_campaign
-from test_expand_outputs import (checkpoint, messages, small_model,  # noqa: F401
-                                stage_files, tool, users)
+from helpers import (SMALL_MAX_IDXS, errors, random_inputs, small_config,
+                     warnings, write)
+from support.expansion import make_campaign, small_model, stage_files, tool
 
 CONFIG = small_config("hyper_parameters.batch_size=16",
                       "runner.infer_seed_blend=0", "expand.diagnose=False")
 MAXIMA = schema.IdMaxima.from_config(SMALL_MAX_IDXS)
-
-
-def errors(caplog):
-    return messages(caplog, logging.ERROR)
-
-
-def warnings(caplog):
-    return [m for m in messages(caplog, logging.WARNING)
-            if m not in errors(caplog)]
-
-
-def write(path, text):
-    path.write_text(text)
-    return str(path)
 
 
 # ------------------------------------ seed values near the float maximum

@@ -11,7 +11,7 @@ import pytest
 from dataio.rare_ids import IdMap
 from dataio.schema import TABLES
 from dygraph_model import localize
-from tests.helpers import SMALL_MAX_IDXS, random_inputs
+from helpers import SMALL_MAX_IDXS, random_inputs
 
 
 def id_map(rng, min_count=3):

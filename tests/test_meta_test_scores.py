@@ -9,19 +9,14 @@ in-process, on the tiny set of test_infer_meta_outputs):
 * a disk without room for the results is named before the first campaign.
 """
 import json
-import logging
 import os
 import shutil
 
 import pandas as pd
 import pytest
+from helpers import errors
+from support.meta_test import file_hashes, meta_test
 
-from test_infer_meta_outputs import files_of, meta_test, setup  # noqa: F401
-
-
-def errors(caplog):
-    return [r.getMessage() for r in caplog.records
-            if r.levelno >= logging.ERROR]
 
 
 def owner(scores):
@@ -30,14 +25,14 @@ def owner(scores):
 
 # ------------------------------------- N1: a scores folder and its owner
 def test_scores_of_another_result_file_are_refused_even_with_overwrite(
-        setup, tmp_path, caplog):  # noqa: F811
+        meta_test_setup, tmp_path, caplog):  # noqa: F811
     caplog.set_level("INFO")
-    assert meta_test(setup, tmp_path / "a.json", "runner.save_scores=True") == 0
+    assert meta_test(meta_test_setup, tmp_path / "a.json", "runner.save_scores=True") == 0
     scores = tmp_path / "a.scores"
-    before = files_of(scores)
+    before = file_hashes(scores)
     for overwrite in ("False", "True"):
         caplog.clear()
-        rc = meta_test(setup, tmp_path / "a.txt", "runner.save_scores=True",
+        rc = meta_test(meta_test_setup, tmp_path / "a.txt", "runner.save_scores=True",
                        "runner.overwrite=%s" % overwrite)
         assert rc == 2
         (line, ) = errors(caplog)
@@ -46,35 +41,35 @@ def test_scores_of_another_result_file_are_refused_even_with_overwrite(
         assert "not of %s" % (tmp_path / "a.txt") in line
         assert "another stem" in line
         assert "[hot]" not in caplog.text
-    assert files_of(scores) == before and owner(scores) == "a.json"
+    assert file_hashes(scores) == before and owner(scores) == "a.json"
     assert not (tmp_path / "a.txt").exists()
 
 
 @pytest.mark.slow
 def test_a_run_without_scores_leaves_another_result_files_scores(
-        setup, tmp_path, caplog):  # noqa: F811
+        meta_test_setup, tmp_path, caplog):  # noqa: F811
     caplog.set_level("INFO")
-    assert meta_test(setup, tmp_path / "a.json", "runner.save_scores=True") == 0
+    assert meta_test(meta_test_setup, tmp_path / "a.json", "runner.save_scores=True") == 0
     scores = tmp_path / "a.scores"
-    before = files_of(scores)
+    before = file_hashes(scores)
     # a.txt saves no scores: a.json's are none of its business
-    assert meta_test(setup, tmp_path / "a.txt") == 0
+    assert meta_test(meta_test_setup, tmp_path / "a.txt") == 0
     caplog.clear()
-    assert meta_test(setup, tmp_path / "a.txt", "runner.overwrite=True") == 0
-    assert files_of(scores) == before and owner(scores) == "a.json"
+    assert meta_test(meta_test_setup, tmp_path / "a.txt", "runner.overwrite=True") == 0
+    assert file_hashes(scores) == before and owner(scores) == "a.json"
     assert "removed %s" % scores not in caplog.text
     # the owner's own overwrite without scores still removes them
-    assert meta_test(setup, tmp_path / "a.json", "runner.overwrite=True") == 0
+    assert meta_test(meta_test_setup, tmp_path / "a.json", "runner.overwrite=True") == 0
     assert not scores.exists()
 
 
-def test_a_folder_of_nobodys_where_the_scores_go_is_kept(setup, tmp_path,
+def test_a_folder_of_nobodys_where_the_scores_go_is_kept(meta_test_setup, tmp_path,
                                                          caplog):  # noqa: F811
     caplog.set_level("INFO")
     mine = tmp_path / "r.scores"
     mine.mkdir()
     (mine / "notes.txt").write_text("my notes")
-    rc = meta_test(setup, tmp_path / "r.json", "runner.save_scores=True",
+    rc = meta_test(meta_test_setup, tmp_path / "r.json", "runner.save_scores=True",
                    "runner.overwrite=True")
     assert rc == 2
     (line, ) = errors(caplog)
@@ -86,12 +81,12 @@ def test_a_folder_of_nobodys_where_the_scores_go_is_kept(setup, tmp_path,
 # --------------------------------- N3: a folder as runner.infer_result_path
 @pytest.mark.parametrize("overwrite", ["False", "True"])
 def test_a_folder_as_result_path_is_refused_before_any_work(
-        setup, tmp_path, caplog, overwrite):  # noqa: F811
+        meta_test_setup, tmp_path, caplog, overwrite):  # noqa: F811
     caplog.set_level("INFO")
     folder = tmp_path / "results"
     folder.mkdir()
     (folder / "old.json").write_text("{}")
-    rc = meta_test(setup, folder, "runner.overwrite=%s" % overwrite)
+    rc = meta_test(meta_test_setup, folder, "runner.overwrite=%s" % overwrite)
     assert rc == 2
     (line, ) = errors(caplog)
     assert "runner.infer_result_path %s is a folder" % folder in line
@@ -114,12 +109,12 @@ def empty_copy(source, target):
     return target
 
 
-def test_a_test_set_without_campaigns_is_named_and_skipped(setup, tmp_path,
+def test_a_test_set_without_campaigns_is_named_and_skipped(meta_test_setup, tmp_path,
                                                            caplog):  # noqa: F811
     caplog.set_level("INFO")
-    cold = empty_copy(setup / "data" / "test_cold", tmp_path / "cold")
+    cold = empty_copy(meta_test_setup / "data" / "test_cold", tmp_path / "cold")
     result = tmp_path / "r.json"
-    assert meta_test(setup, result, cold=cold) == 0
+    assert meta_test(meta_test_setup, result, cold=cold) == 0
     warning = [r.getMessage() for r in caplog.records
                if r.levelname == "WARNING" and "[cold]" in r.getMessage()]
     assert len(warning) == 1, caplog.text
@@ -133,13 +128,13 @@ def test_a_test_set_without_campaigns_is_named_and_skipped(setup, tmp_path,
     assert "holds no campaigns" in doc["skipped_sets"]["cold"]
 
 
-def test_every_test_set_without_campaigns_is_an_error(setup, tmp_path,
+def test_every_test_set_without_campaigns_is_an_error(meta_test_setup, tmp_path,
                                                       caplog):  # noqa: F811
     caplog.set_level("INFO")
-    hot = empty_copy(setup / "data" / "test", tmp_path / "hot")
-    cold = empty_copy(setup / "data" / "test_cold", tmp_path / "cold")
+    hot = empty_copy(meta_test_setup / "data" / "test", tmp_path / "hot")
+    cold = empty_copy(meta_test_setup / "data" / "test_cold", tmp_path / "cold")
     result = tmp_path / "r.json"
-    rc = meta_test(setup, result, "runner.test_data_dir=%s" % hot, cold=cold)
+    rc = meta_test(meta_test_setup, result, "runner.test_data_dir=%s" % hot, cold=cold)
     assert rc == 1
     (line, ) = errors(caplog)
     assert "nothing to meta-test" in line
@@ -149,7 +144,7 @@ def test_every_test_set_without_campaigns_is_an_error(setup, tmp_path,
 
 
 def test_a_result_folder_without_room_is_named_before_the_first_campaign(
-        setup, tmp_path, caplog, monkeypatch):  # noqa: F811
+        meta_test_setup, tmp_path, caplog, monkeypatch):  # noqa: F811
     caplog.set_level("INFO")
     real = shutil.disk_usage
     folder = tmp_path / "results"
@@ -161,7 +156,7 @@ def test_a_result_folder_without_room_is_named_before_the_first_campaign(
             return usage._replace(free=4096)
         return usage
     monkeypatch.setattr(shutil, "disk_usage", full)
-    rc = meta_test(setup, folder / "r.json", "runner.save_scores=True")
+    rc = meta_test(meta_test_setup, folder / "r.json", "runner.save_scores=True")
     assert rc == 1
     (line, ) = errors(caplog)
     assert "runner.infer_result_path %s has 0.0 MB free" % folder in line
@@ -171,7 +166,7 @@ def test_a_result_folder_without_room_is_named_before_the_first_campaign(
 
 
 def test_a_result_file_the_disk_cannot_take_names_its_path(
-        setup, tmp_path, caplog, monkeypatch):  # noqa: F811
+        meta_test_setup, tmp_path, caplog, monkeypatch):  # noqa: F811
     """Should the disk fill up after the room check, the line names the
     result file and the way on; an earlier result stays."""
     import errno
@@ -197,7 +192,7 @@ def test_a_result_file_the_disk_cannot_take_names_its_path(
     monkeypatch.setattr(atomic, "open", lambda path, mode="r": Full(
         path, mode) if path.endswith(".tmp") else open(path, mode),
         raising=False)
-    assert meta_test(setup, result, "runner.overwrite=True") == 1
+    assert meta_test(meta_test_setup, result, "runner.overwrite=True") == 1
     (line, ) = errors(caplog)
     assert line == (
         "no space left on device writing %s (runner.infer_result_path): "

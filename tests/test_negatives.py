@@ -14,8 +14,7 @@ from audience.sources import feature_row_campaigns
 from audience.training_set import CANDIDATES, OUTSIDE, SCORES_NOTE, check_pool
 from dataio.campaign import TableCampaign
 from helpers import random_inputs, small_config, write_frame
-from test_expand import make_campaign, small_model
-from test_expand_outputs import users  # noqa: F401  (the user table fixture)
+from support.expansion import make_campaign, small_model
 
 CONFIG = small_config("hyper_parameters.batch_size=16",
                       "runner.infer_seed_blend=0")

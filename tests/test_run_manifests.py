@@ -17,60 +17,18 @@ import sys
 
 import pytest
 
-from helpers import NO_TUNING, checksums, kill_at, CONFIG, ROOT, tool_env
+from helpers import CONFIG, ROOT, checksums, kill_at, tool_env
 from dataio import atomic
 from runkit import runs
 from runkit.checkpoint import CheckpointError
 from runkit.cli import Refused
 from runkit.config import ConfigError, load_config
 from runkit.runs import MANIFEST
-
-# little compute: one task per meta-batch
-FAST = ["hyper_parameters.embed_dim=4", "hyper_parameters.mlp_dims=[8,8]",
-        "hyper_parameters.num_expert=2", "hyper_parameters.num_output=2",
-        "hyper_parameters.batch_size=512", "hyper_parameters.task_count=1",
-        "runner.print_interval=1", NO_TUNING]
-
-
-def train_here(folder, *extra):
-    """tools/trainer.py in this process; its exit status."""
-    from tools import trainer
-    return trainer.main(["-m", str(CONFIG), "-o"] + FAST +
-                        ["runner.model_save_path=%s" % folder] + list(extra))
-
-
-def config_for(folder, *extra):
-    from runkit.config import resolve_max_idxs
-    config, _ = resolve_max_idxs(load_config(str(CONFIG), FAST + [
-        "runner.model_save_path=%s" % folder] + list(extra)))
-    return config
+from support.training import FAST, config_for, flip_a_byte, train_here
 
 
 def listing(folder):
     return sorted(os.listdir(folder))
-
-
-def flip_a_byte(path):
-    data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    path.write_bytes(bytes(data))
-
-
-@pytest.fixture(scope="module")
-def earlier(tmp_path_factory):
-    """A finished two-epoch run (seed 7)."""
-    folder = tmp_path_factory.mktemp("earlier") / "m"
-    assert train_here(folder, "runner.epochs=2", "runner.seed=7") == 0
-    return folder
-
-
-@pytest.fixture
-def copy_of(earlier, tmp_path):
-    def copy(name="m"):
-        target = tmp_path / name
-        shutil.copytree(earlier, target)
-        return target
-    return copy
 
 
 # ------------------------------------------------- 1: what overwrite removes
@@ -295,7 +253,7 @@ def in_subprocess(argv, kill_epoch=None, when=None):
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory):
+def uninterrupted_fast_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("whole") / "m"
     done = in_subprocess(trainer_argv(folder))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -306,20 +264,20 @@ def uninterrupted(tmp_path_factory):
 @pytest.mark.parametrize("epoch", [0, 1])
 @pytest.mark.parametrize("when", ["before", "after"])
 def test_a_save_killed_around_its_rename_resumes_to_the_same_checkpoints(
-        uninterrupted, tmp_path, epoch, when):
+        uninterrupted_fast_run, tmp_path, epoch, when):
     folder = tmp_path / "m"
     killed = in_subprocess(trainer_argv(folder), epoch, when)
     assert killed.returncode == -signal.SIGKILL, killed.stdout[-3000:]
     resumed = in_subprocess(trainer_argv(folder, "runner.resume=True"))
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr
-    assert checksums(folder) == checksums(uninterrupted)
+    assert checksums(folder) == checksums(uninterrupted_fast_run)
     assert len(checksums(folder)) == 4
     assert listing(folder) == ["0", "1", MANIFEST]
 
 
 @pytest.mark.slow
 def test_a_run_killed_before_its_first_save_resumes_from_the_start(
-        uninterrupted, tmp_path):
+        uninterrupted_fast_run, tmp_path):
     folder = tmp_path / "m"
     returncode = kill_at([sys.executable, str(ROOT / "tools" / "trainer.py")]
                          + trainer_argv(folder), "epoch: 0, batch_id: 2")
@@ -328,22 +286,22 @@ def test_a_run_killed_before_its_first_save_resumes_from_the_start(
     resumed = in_subprocess(trainer_argv(folder, "runner.resume=True"))
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr
     assert "resuming %s from the start" % folder in resumed.stdout
-    assert checksums(folder) == checksums(uninterrupted)
+    assert checksums(folder) == checksums(uninterrupted_fast_run)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("when", ["before", "after"])
 def test_an_overwrite_killed_around_its_first_rename_resumes(
-        earlier, uninterrupted, tmp_path, when):
+        earlier_run, uninterrupted_fast_run, tmp_path, when):
     folder = tmp_path / "m"
-    shutil.copytree(earlier, folder)        # another run (seed 7)
+    shutil.copytree(earlier_run, folder)        # another run (seed 7)
     (folder / "notes.txt").write_text("my notes")
     killed = in_subprocess(trainer_argv(folder, "runner.overwrite=True"), 0,
                            when)
     assert killed.returncode == -signal.SIGKILL, killed.stdout[-3000:]
     resumed = in_subprocess(trainer_argv(folder, "runner.resume=True"))
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr
-    assert checksums(folder) == checksums(uninterrupted)
+    assert checksums(folder) == checksums(uninterrupted_fast_run)
     assert listing(folder) == ["0", "1", "notes.txt", MANIFEST]
 
 

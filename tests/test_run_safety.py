@@ -26,26 +26,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import CONFIG, ROOT, tool_env
+from helpers import CONFIG, Killed, ROOT, errors, tool_env
 from runkit import runs
 from runkit.cli import Refused
-from test_expand_outputs import (checkpoint, messages,  # noqa: F401
-                                stage_files, tool)
-from test_infer_meta_outputs import meta_test, setup  # noqa: F401
-from test_run_manifests import config_for, train_here
-
-
-def errors(caplog):
-    return messages(caplog, logging.ERROR)
+from support.expansion import stage_files, tool
+from support.meta_test import meta_test
+from support.training import config_for, train_here
 
 
 def warnings_of(caplog):
     return [r.getMessage() for r in caplog.records
             if r.levelno == logging.WARNING]
-
-
-class Killed(BaseException):
-    """A kill -9 at this point: nothing after it runs, no handler sees it."""
 
 
 # ------------------------------------------- 6: export and --exclude
@@ -58,7 +49,7 @@ def exclusion_file(tmp_path, uids):
 def served_scores(folder, uids):
     """The exported model's scores of stage_files' candidates ``uids``."""
     from helpers import random_inputs
-    from test_export import predict
+    from support.expansion import predict
     rng = np.random.default_rng(3)   # as stage_files draws them
     random_inputs(rng, 30)
     x_c = random_inputs(rng, 50)
@@ -114,17 +105,17 @@ def summary_of(scores):
 
 
 @pytest.fixture
-def earlier(setup, tmp_path):  # noqa: F811
+def earlier_meta_test(meta_test_setup, tmp_path):  # noqa: F811
     """A finished meta-test with scores: r.json and r.scores/."""
     result = tmp_path / "r.json"
-    assert meta_test(setup, result, "runner.save_scores=True") == 0
+    assert meta_test(meta_test_setup, result, "runner.save_scores=True") == 0
     return result, tmp_path / "r.scores"
 
 
 def test_a_meta_test_killed_after_placing_its_scores_completes_next_start(
-        setup, earlier, monkeypatch, caplog):  # noqa: F811
+        meta_test_setup, earlier_meta_test, monkeypatch, caplog):  # noqa: F811
     from audience.output import OutputDir
-    result, scores = earlier
+    result, scores = earlier_meta_test
     real = OutputDir.commit
 
     def commit_then_die(self, summary):
@@ -132,14 +123,14 @@ def test_a_meta_test_killed_after_placing_its_scores_completes_next_start(
         raise Killed()
     monkeypatch.setattr(OutputDir, "commit", commit_then_die)
     with pytest.raises(Killed):
-        meta_test(setup, result, "runner.save_scores=True",
+        meta_test(meta_test_setup, result, "runner.save_scores=True",
                   "runner.overwrite=True", "runner.infer_train_epoch=2")
     # the new scores are in place: no result stands beside them yet
     assert summary_of(scores)["run_id"] and not result.exists()
     monkeypatch.setattr(OutputDir, "commit", real)
     caplog.set_level(logging.INFO)
     # the next start, as a user would type it again (no overwrite)
-    assert meta_test(setup, result, "runner.save_scores=True") == 2
+    assert meta_test(meta_test_setup, result, "runner.save_scores=True") == 2
     # the scores in place are the new run's: so is the result beside them
     doc = result_of(result)
     assert doc["config"]["runner.infer_train_epoch"] == 2
@@ -150,20 +141,20 @@ def test_a_meta_test_killed_after_placing_its_scores_completes_next_start(
 
 
 def test_a_meta_test_killed_before_placing_its_scores_keeps_the_earlier_pair(
-        setup, earlier, monkeypatch, caplog):  # noqa: F811
+        meta_test_setup, earlier_meta_test, monkeypatch, caplog):  # noqa: F811
     from audience.output import OutputDir
-    result, scores = earlier
+    result, scores = earlier_meta_test
     before = result.read_bytes(), summary_of(scores)
 
     def die(self, summary):
         raise Killed()
     monkeypatch.setattr(OutputDir, "commit", die)
     with pytest.raises(Killed):
-        meta_test(setup, result, "runner.save_scores=True",
+        meta_test(meta_test_setup, result, "runner.save_scores=True",
                   "runner.overwrite=True", "runner.infer_train_epoch=2")
     monkeypatch.undo()
     caplog.set_level(logging.INFO)
-    assert meta_test(setup, result, "runner.save_scores=True") == 2
+    assert meta_test(meta_test_setup, result, "runner.save_scores=True") == 2
     assert any("stopped before its scores were in place" in w
                for w in warnings_of(caplog))
     assert (result.read_bytes(), summary_of(scores)) == before
@@ -171,23 +162,23 @@ def test_a_meta_test_killed_before_placing_its_scores_keeps_the_earlier_pair(
 
 
 def test_an_overwrite_without_scores_killed_before_its_result_completes(
-        setup, earlier, monkeypatch, caplog):  # noqa: F811
+        meta_test_setup, earlier_meta_test, monkeypatch, caplog):  # noqa: F811
     from tools import infer_meta
-    result, scores = earlier
+    result, scores = earlier_meta_test
     real = infer_meta.drop_replaced_scores
 
     def die(*args):
         raise Killed()
     monkeypatch.setattr(infer_meta, "drop_replaced_scores", die)
     with pytest.raises(Killed):
-        meta_test(setup, result, "runner.overwrite=True",
+        meta_test(meta_test_setup, result, "runner.overwrite=True",
                   "runner.infer_train_epoch=2")
     # killed: the new result must not stand beside the earlier scores
     assert not (result.exists() and scores.exists() and
                 result_of(result)["config"]["runner.infer_train_epoch"] == 2)
     monkeypatch.setattr(infer_meta, "drop_replaced_scores", real)
     caplog.set_level(logging.INFO)
-    assert meta_test(setup, result) == 2
+    assert meta_test(meta_test_setup, result) == 2
     assert result_of(result)["config"]["runner.infer_train_epoch"] == 2
     assert not scores.exists()
 
@@ -393,11 +384,11 @@ def test_the_data_tools_without_the_requirements_say_which_python(
 
 
 def test_meta_test_before_any_training_says_to_train_first(
-        setup, tmp_path, caplog):  # noqa: F811
+        meta_test_setup, tmp_path, caplog):  # noqa: F811
     caplog.set_level(logging.INFO)
     result = tmp_path / "r.json"
     none = tmp_path / "none"
-    assert meta_test(setup, result, "runner.infer_load_path=%s" % none) == 1
+    assert meta_test(meta_test_setup, result, "runner.infer_load_path=%s" % none) == 1
     (line, ) = errors(caplog)
     assert "no checkpoint %s" % (none / "0" / "rec.pdparams") in line
     assert "no model was trained there" in line

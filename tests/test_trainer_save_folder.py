@@ -8,17 +8,12 @@ import shutil
 import pytest
 
 from dataio.vocabulary import read_max_idxs_file
-from helpers import ROOT, yaml_list
-from test_run_manifests import copy_of, earlier, flip_a_byte, train_here  # noqa: F401
+from helpers import ROOT, errors, yaml_list
+from support.training import flip_a_byte, train_here
 
 MAXIMA = "hyper_parameters.max_idxs=%s" % yaml_list(
     [list(m) for m in read_max_idxs_file(str(ROOT / "data" /
                                              "max_idxs.yaml"))])
-
-
-def errors(caplog):
-    return [r.getMessage() for r in caplog.records
-            if r.levelno >= logging.ERROR]
 
 
 # ---------------------------------- G2: no empty save folder left behind

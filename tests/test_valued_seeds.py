@@ -17,8 +17,7 @@ from dataio.campaign import TableCampaign
 from dataio.stage_files import DataError
 from dygraph_model import PROB_FLOOR, DygraphModel, task_bce
 from helpers import random_inputs, small_config
-from test_expand import make_campaign, small_model
-from test_expand_outputs import checkpoint, stage_files, tool, users  # noqa: F401
+from support.expansion import make_campaign, small_model, stage_files, tool
 
 CONFIG = small_config("hyper_parameters.batch_size=16",
                       "runner.infer_seed_blend=0")
