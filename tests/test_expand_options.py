@@ -2,8 +2,9 @@
 (excluded users in no audience, counted; bad files refused before any
 work), --tiers (nested, sized by the one top-k rule, a tier column),
 --overlap (equal to the overlap of the written files, also for earlier
-runs with tools/overlap.py) and --plot (a PNG; matplotlib named when
-missing)."""
+runs with tools/overlap.py) and --plot (a PNG; checked by drawing before
+any work, matplotlib named when missing; a plot failing after the work
+loses no audience)."""
 import json
 import logging
 import os
@@ -19,7 +20,8 @@ from audience.expansion import audience_size, expand
 from dataio.campaign import Campaign, TableCampaign
 from dataio.stage_files import DataError
 from helpers import ROOT, errors, random_inputs, small_config, warnings, write
-from support.expansion import overlapping_stage_files, small_model, tool
+from support.expansion import (overlapping_stage_files, small_model,
+                               stage_files, tool)
 
 CONFIG = small_config("hyper_parameters.batch_size=16")
 
@@ -355,3 +357,46 @@ def test_a_campaign_whose_candidates_are_all_excluded_is_skipped(users):
         0.5, *small_model(), table=table, exclusions=everyone)
     assert not results and "every candidate" in skipped[0]["reason"]
     assert "(20)" in skipped[0]["reason"]
+
+
+# -------------------------------------------------- --plot, checked
+def test_plot_check_draws_as_the_plot_does(monkeypatch):
+    from audience import plot
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
+    with pytest.raises(ValueError, match="--plot cannot draw reach.png") as e:
+        plot.require()
+    assert "matplotlib.pyplot" in str(e.value)
+    assert "leave out --plot" in str(e.value)
+
+
+def test_plot_without_pyplot_stops_before_any_work(tmp_path, monkeypatch,
+                                                   caplog):
+    caplog.set_level(logging.INFO)
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
+    seeds, cands = stage_files(tmp_path)
+    # no checkpoint there: any work would fail on it first
+    assert tool("expand", tmp_path / "nowhere", "--seeds", seeds,
+                "--candidates", cands, "--plot", "--out",
+                tmp_path / "aud") == 1
+    (line, ) = errors(caplog)
+    assert line.startswith("--plot cannot draw")
+    assert not (tmp_path / "aud").exists()
+
+
+def test_a_plot_failing_after_the_work_loses_no_audience(
+        tmp_path, checkpoint, monkeypatch, caplog):
+    from audience import plot
+    caplog.set_level(logging.INFO)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the font cache is unreadable")
+    monkeypatch.setattr(plot, "reach_png", broken)
+    seeds, cands = stage_files(tmp_path)
+    out = tmp_path / "aud"
+    assert tool("expand", checkpoint, "--seeds", seeds, "--candidates", cands,
+                "--plot", "--out", out) == 0
+    assert sorted(os.listdir(out)) == ["9", "summary.json"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["plot"] == ("not drawn: RuntimeError: the font cache is "
+                               "unreadable")
+    assert any("reach.png not drawn" in w for w in warnings(caplog))

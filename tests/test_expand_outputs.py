@@ -29,7 +29,7 @@ from support.expansion import (expand_one, finished, hidden, small_model,
 CONFIG = small_config("hyper_parameters.batch_size=16")
 
 
-# ------------------------------------------- item 3: a swap killed midway
+# --------------------------------------------------- a swap killed midway
 def test_killed_while_filling_only_the_unfinished_temporary_goes(tmp_path,
                                                                  caplog):
     caplog.set_level(logging.INFO)
@@ -220,7 +220,7 @@ def test_two_runs_into_one_folder_at_once_are_refused(tmp_path):
     assert hidden(tmp_path) == []
 
 
-# ------------------------------------------- item 8: --out paths refused
+# --------------------------------------------------- --out paths refused
 def test_out_below_a_regular_file_is_refused_naming_it(tmp_path):
     blocker = tmp_path / "f"
     blocker.write_text("x")
@@ -246,7 +246,7 @@ def test_commit_knows_the_summary_names():
     assert set(output.SUMMARY_FILES) >= {"summary.json", "export.json"}
 
 
-# -------------------------------- item 4: campaigns that were not fine-tuned
+# ---------------------------------------- campaigns that were not fine-tuned
 def test_seeds_without_a_positive_are_recorded_as_not_fine_tuned(caplog):
     caplog.set_level(logging.INFO)
     result = expand_one(unlabelled_pool_campaign(seed_y="negative"))
@@ -306,7 +306,7 @@ def test_form_two_records_a_campaign_that_was_not_fine_tuned(users, caplog):
     assert result.summary["fine_tuned"] is True
 
 
-# --------------------------------------------- item 7: skips are recorded
+# ----------------------------------------------------- skips are recorded
 def frames(seed_aids, cand_aids, rng_seed=8):
     rng = np.random.default_rng(rng_seed)
     n_s, n_c = 12 * len(seed_aids), 20 * len(cand_aids)
@@ -345,7 +345,7 @@ def test_form_two_a_campaign_missing_from_ads_is_recorded_as_skipped(
     assert "ads.csv" in skipped[0]["reason"]
 
 
-# ------------------------------------------- item 8: empty CSV inputs
+# --------------------------------------------------- empty CSV inputs
 @pytest.mark.parametrize("which", ["seeds", "candidates", "ads"])
 @pytest.mark.parametrize("content", ["", "header"])
 def test_an_empty_csv_names_the_file_and_what_it_must_hold(users, tmp_path,

@@ -1,5 +1,5 @@
 """Expansion and export overwrite rules (the tools in-process,
-as in test_expand_outputs):
+support.expansion.tool):
 
 * --overwrite replaces only an earlier output of the tool (a folder
   holding its summary file), never a folder of the user's; an empty
@@ -23,7 +23,7 @@ from support.expansion import (expand_one, finished, hidden, stage_files, tag,
                                tool, unlabelled_pool_campaign)
 
 
-# ------------------------------------------ N2: --overwrite onto a folder
+# ---------------------------------------------- --overwrite onto a folder
 @pytest.mark.parametrize("name", ["expand", "export"])
 def test_overwrite_onto_a_folder_of_the_users_is_refused_before_any_work(
         tmp_path, name, caplog):
@@ -102,7 +102,7 @@ def test_files_put_into_the_empty_output_folder_meanwhile_are_kept(
                for m in messages(caplog, logging.WARNING))
 
 
-# --------------------------- U3: fine-tuned on seeds without any positive
+# ------------------------------- fine-tuned on seeds without any positive
 @pytest.mark.slow
 def test_seeds_without_a_positive_fine_tuned_anyway_are_warned_about(caplog):
     caplog.set_level(logging.INFO)
@@ -140,7 +140,7 @@ def test_export_records_seeds_without_a_positive(tmp_path, checkpoint,
                for m in messages(caplog, logging.WARNING))
 
 
-# ------------------------------------ U4: a loose checkpoint file's folder
+# ---------------------------------------- a loose checkpoint file's folder
 def test_a_loose_checkpoint_file_is_named_with_its_own_folder(tmp_path,
                                                               caplog):
     caplog.set_level(logging.INFO)
@@ -153,7 +153,7 @@ def test_a_loose_checkpoint_file_is_named_with_its_own_folder(tmp_path,
     assert "%s has no" % tmp_path.parent not in warned
 
 
-# ----------------------------------------------------------- G5: export
+# --------------------------------------------------------------- export
 @pytest.mark.slow
 def test_export_without_candidates_says_nothing_of_uids_and_records_paths(
         tmp_path, checkpoint, caplog, monkeypatch):  # noqa: F811

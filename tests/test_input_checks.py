@@ -3,8 +3,8 @@
 ids, exclusion files with ids beyond 64 bits, unreadable or millions of
 lines long, user tables whose ids outgrew a stale meta.json, seed files
 given in the other form's option. Each is read right or refused with one
-line naming the file; the tools run in-process, as in
-test_expand_outputs."""
+line naming the file; the tools run in-process
+(support.expansion.tool)."""
 import json
 import logging
 import os

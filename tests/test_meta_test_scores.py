@@ -1,20 +1,25 @@
 """The meta-test's scores folder and result (tools/infer_meta.py
-in-process, on the tiny set of test_infer_meta_outputs):
+in-process, on the tiny set of support/meta_test.py):
 
 * a scores folder belongs to the result file its summary.json names:
   another result file of the same stem neither replaces nor removes it;
 * a result path that is a folder is refused before any work;
 * a test folder whose files hold no campaign (0 rows) is skipped with a
   warning naming the file, or is an error when every set is;
-* a disk without room for the results is named before the first campaign.
+* a disk without room for the results is named before the first campaign;
+* a meta-test stopped between putting its scores in place and its result
+  file: the next start puts the finished result in place (or drops it),
+  so a result never stands beside another run's scores.
 """
 import json
+import logging
 import os
 import shutil
 
 import pandas as pd
 import pytest
-from helpers import errors
+
+from helpers import Killed, errors, warnings
 from support.meta_test import file_hashes, meta_test
 
 
@@ -23,7 +28,7 @@ def owner(scores):
     return json.loads((scores / "summary.json").read_text())["result"]
 
 
-# ------------------------------------- N1: a scores folder and its owner
+# ----------------------------------------- a scores folder and its owner
 def test_scores_of_another_result_file_are_refused_even_with_overwrite(
         meta_test_setup, tmp_path, caplog):  # noqa: F811
     caplog.set_level("INFO")
@@ -78,7 +83,7 @@ def test_a_folder_of_nobodys_where_the_scores_go_is_kept(meta_test_setup, tmp_pa
     assert not (tmp_path / "r.json").exists()
 
 
-# --------------------------------- N3: a folder as runner.infer_result_path
+# ------------------------------------- a folder as runner.infer_result_path
 @pytest.mark.parametrize("overwrite", ["False", "True"])
 def test_a_folder_as_result_path_is_refused_before_any_work(
         meta_test_setup, tmp_path, caplog, overwrite):  # noqa: F811
@@ -97,7 +102,7 @@ def test_a_folder_as_result_path_is_refused_before_any_work(
     assert os.listdir(folder) == ["old.json"]
 
 
-# ----------------------------------------- U1: test files with no campaign
+# --------------------------------------------- test files with no campaign
 def empty_copy(source, target):
     """The folder's stage files with their columns and no row, as
     tools/preprocess.py writes them when no campaign is hot."""
@@ -200,3 +205,91 @@ def test_a_result_file_the_disk_cannot_take_names_its_path(
         " no output was written; %s left as it was" % (result, result))
     assert result.read_text() == "{}"
     assert os.listdir(tmp_path) == ["r.json"]
+
+
+# ---------------- a result and its scores are put in place as one
+def result_of(path):
+    return json.loads(path.read_text())
+
+
+def summary_of(scores):
+    return json.loads((scores / "summary.json").read_text())
+
+
+@pytest.fixture
+def earlier_meta_test(meta_test_setup, tmp_path):
+    """A finished meta-test with scores: r.json and r.scores/."""
+    result = tmp_path / "r.json"
+    assert meta_test(meta_test_setup, result, "runner.save_scores=True") == 0
+    return result, tmp_path / "r.scores"
+
+
+def test_a_meta_test_killed_after_placing_its_scores_completes_next_start(
+        meta_test_setup, earlier_meta_test, monkeypatch, caplog):
+    from audience.output import OutputDir
+    result, scores = earlier_meta_test
+    real = OutputDir.commit
+
+    def commit_then_die(self, summary):
+        real(self, summary)
+        raise Killed()
+    monkeypatch.setattr(OutputDir, "commit", commit_then_die)
+    with pytest.raises(Killed):
+        meta_test(meta_test_setup, result, "runner.save_scores=True",
+                  "runner.overwrite=True", "runner.infer_train_epoch=2")
+    # the new scores are in place: no result stands beside them yet
+    assert summary_of(scores)["run_id"] and not result.exists()
+    monkeypatch.setattr(OutputDir, "commit", real)
+    caplog.set_level(logging.INFO)
+    # the next start, as a user would type it again (no overwrite)
+    assert meta_test(meta_test_setup, result, "runner.save_scores=True") == 2
+    # the scores in place are the new run's: so is the result beside them
+    doc = result_of(result)
+    assert doc["config"]["runner.infer_train_epoch"] == 2
+    assert doc["run_id"] == summary_of(scores)["run_id"]
+    assert doc["scores"] == str(scores)
+    assert any("put %s in place" % result in w for w in warnings(caplog))
+    assert not [n for n in os.listdir(result.parent) if n.startswith(".")]
+
+
+def test_a_meta_test_killed_before_placing_its_scores_keeps_the_earlier_pair(
+        meta_test_setup, earlier_meta_test, monkeypatch, caplog):
+    from audience.output import OutputDir
+    result, scores = earlier_meta_test
+    before = result.read_bytes(), summary_of(scores)
+
+    def die(self, summary):
+        raise Killed()
+    monkeypatch.setattr(OutputDir, "commit", die)
+    with pytest.raises(Killed):
+        meta_test(meta_test_setup, result, "runner.save_scores=True",
+                  "runner.overwrite=True", "runner.infer_train_epoch=2")
+    monkeypatch.undo()
+    caplog.set_level(logging.INFO)
+    assert meta_test(meta_test_setup, result, "runner.save_scores=True") == 2
+    assert any("stopped before its scores were in place" in w
+               for w in warnings(caplog))
+    assert (result.read_bytes(), summary_of(scores)) == before
+    assert result_of(result)["run_id"] == summary_of(scores)["run_id"]
+
+
+def test_an_overwrite_without_scores_killed_before_its_result_completes(
+        meta_test_setup, earlier_meta_test, monkeypatch, caplog):
+    from tools import infer_meta
+    result, scores = earlier_meta_test
+    real = infer_meta.drop_replaced_scores
+
+    def die(*args):
+        raise Killed()
+    monkeypatch.setattr(infer_meta, "drop_replaced_scores", die)
+    with pytest.raises(Killed):
+        meta_test(meta_test_setup, result, "runner.overwrite=True",
+                  "runner.infer_train_epoch=2")
+    # killed: the new result must not stand beside the earlier scores
+    assert not (result.exists() and scores.exists() and
+                result_of(result)["config"]["runner.infer_train_epoch"] == 2)
+    monkeypatch.setattr(infer_meta, "drop_replaced_scores", real)
+    caplog.set_level(logging.INFO)
+    assert meta_test(meta_test_setup, result) == 2
+    assert result_of(result)["config"]["runner.infer_train_epoch"] == 2
+    assert not scores.exists()

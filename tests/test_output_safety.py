@@ -1,7 +1,7 @@
 """Output folders and CSV files: what --overwrite may replace, where a
 symbolic link sends the output, and CSV cells that keep their columns and
-never run as a spreadsheet formula (the tools in-process, as in
-test_expand_outputs):
+never run as a spreadsheet formula (the tools in-process,
+support.expansion.tool):
 
 * --overwrite replaces only an earlier output of the same tool (its summary
   says so, or shows it), holding nothing the tool did not write, and names
@@ -61,7 +61,7 @@ def scores_folder(folder, new=False):
     return folder
 
 
-# ------------------------- 1: only an earlier output of this tool is replaced
+# ---------------------------- only an earlier output of this tool is replaced
 def test_a_users_folder_holding_a_summary_json_is_not_replaced(tmp_path,
                                                                caplog):
     caplog.set_level(logging.INFO)
@@ -131,7 +131,7 @@ def test_an_earlier_expansion_of_an_older_version_is_replaced_and_named(
     assert hidden(tmp_path) == []
 
 
-# ---------------------------------- 2: what the user added is never removed
+# ------------------------------------- what the user added is never removed
 @pytest.mark.parametrize("added", ["notes.txt", "9/notes.txt", "9/more/x"])
 def test_an_earlier_output_holding_a_users_file_is_refused_naming_it(
         tmp_path, caplog, added):
@@ -205,7 +205,7 @@ def test_overlap_writes_nothing_into_an_output_folder(tmp_path, caplog):
     assert not os.path.exists(os.path.join(a, "cross.csv"))
 
 
-# ------------------------------- 3: a symbolic link: written where it points
+# ---------------------------------- a symbolic link: written where it points
 @pytest.mark.parametrize("earlier", [False, True])
 def test_a_linked_out_is_written_where_it_points(tmp_path, caplog, earlier):
     caplog.set_level(logging.INFO)
@@ -248,7 +248,7 @@ def test_overlap_writes_a_linked_out_where_it_points(tmp_path):
     assert link.is_symlink() and real.read_text().startswith("aid_a,aid_b,")
 
 
-# --------------------------- 4: CSV cells keep their columns, never evaluate
+# ------------------------------ CSV cells keep their columns, never evaluate
 def rows_of(text):
     return list(csv.reader(io.StringIO(text)))
 
@@ -309,7 +309,7 @@ def test_overlap_reads_campaigns_with_negative_ids(tmp_path):
     assert rows[1][:2] == ["-9", "9"] and rows[1][4] == "1"
 
 
-# ----------------------------- 11: a lock path that is a link is not followed
+# --------------------------------- a lock path that is a link is not followed
 def test_a_lock_that_is_a_symbolic_link_is_refused(tmp_path):
     victim = tmp_path / "elsewhere" / "victim"
     victim.parent.mkdir()

@@ -1,5 +1,5 @@
-"""The trainer's save folder (in-process, as in
-test_run_manifests): a failed or refused run leaves no empty save folder it
+"""The trainer's save folder (in-process,
+support.training.train_here): a failed or refused run leaves no empty save folder it
 made; a refused run touches nothing, not even an interrupted save's
 leftovers; the free space is checked before the data are read."""
 import logging
@@ -16,7 +16,7 @@ MAXIMA = "hyper_parameters.max_idxs=%s" % yaml_list(
                                              "max_idxs.yaml"))])
 
 
-# ---------------------------------- G2: no empty save folder left behind
+# -------------------------------------- no empty save folder left behind
 def test_an_empty_training_folder_leaves_no_save_folder(tmp_path, caplog):
     empty = tmp_path / "train"
     empty.mkdir()
@@ -44,7 +44,7 @@ def test_a_failed_run_keeps_a_save_folder_it_did_not_make(tmp_path):
     assert save.is_dir() and os.listdir(save) == []
 
 
-# ------------------------------------ G4: the room before the data are read
+# ---------------------------------------- the room before the data are read
 def test_the_room_is_checked_before_the_data_are_read(tmp_path, caplog,
                                                       monkeypatch):
     caplog.set_level(logging.INFO)
@@ -62,7 +62,7 @@ def test_the_room_is_checked_before_the_data_are_read(tmp_path, caplog,
     assert not save.exists()
 
 
-# ------------------------------------ G3: a refusal touches nothing at all
+# ---------------------------------------- a refusal touches nothing at all
 def test_a_refused_run_keeps_an_interrupted_saves_leftovers(copy_of, caplog):  # noqa: F811
     folder = copy_of()
     leftover = folder / ".2.tmp-abcd"
