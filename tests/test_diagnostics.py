@@ -202,7 +202,7 @@ def test_the_folds_split_across_ranks_give_one_record():
 
 
 @pytest.mark.slow
-def test_form_two_reports_the_same_diagnostics_as_its_arrays(users):  # noqa: F811
+def test_form_two_reports_the_same_diagnostics_as_its_arrays(users):
     _, table = users
     ad = np.array([3, 3, 3, 3, 3, 3])
     labels = (np.arange(40) % 3 == 0).astype(np.float32)
@@ -219,7 +219,7 @@ def test_form_two_reports_the_same_diagnostics_as_its_arrays(users):  # noqa: F8
 
 # ------------------------------------------------------------ the tool
 @pytest.mark.slow
-def test_the_tool_reports_diagnostics_unless_told_not_to(checkpoint,  # noqa: F811
+def test_the_tool_reports_diagnostics_unless_told_not_to(checkpoint,
                                                          tmp_path):
     from helpers import write_frame
     rng = np.random.default_rng(6)
@@ -242,8 +242,8 @@ def test_the_tool_reports_diagnostics_unless_told_not_to(checkpoint,  # noqa: F8
 
 
 @pytest.mark.slow
-def test_two_processes_split_the_folds_and_report_what_one_does(users,  # noqa: F811
-                                                                 checkpoint,  # noqa: F811
+def test_two_processes_split_the_folds_and_report_what_one_does(users,
+                                                                 checkpoint,
                                                                  tmp_path):
     """Form 2 under the collective launcher: each rank cross-validates its
     share of the folds; the summary is the single process's."""

@@ -46,7 +46,7 @@ def test_overwrite_onto_a_folder_of_the_users_is_refused_before_any_work(
 
 
 def test_overwrite_onto_another_tools_output_is_refused(tmp_path, checkpoint,
-                                                        caplog):  # noqa: F811
+                                                        caplog):
     caplog.set_level(logging.INFO)
     exported = tmp_path / "serving"
     finished(str(exported), "export", summary="export.json")
@@ -60,7 +60,7 @@ def test_overwrite_onto_another_tools_output_is_refused(tmp_path, checkpoint,
 @pytest.mark.slow
 @pytest.mark.parametrize("overwrite", [False, True])
 def test_an_empty_folder_may_be_the_output(tmp_path, checkpoint, caplog,
-                                           overwrite):  # noqa: F811
+                                           overwrite):
     caplog.set_level(logging.INFO)
     out = tmp_path / "out"
     out.mkdir()
@@ -75,7 +75,7 @@ def test_an_empty_folder_may_be_the_output(tmp_path, checkpoint, caplog,
 
 @pytest.mark.slow
 def test_overwrite_still_replaces_an_earlier_output(tmp_path,
-                                                    checkpoint):  # noqa: F811
+                                                    checkpoint):
     out = tmp_path / "out"
     finished(str(out), "old")
     seeds, cands = stage_files(tmp_path)
@@ -122,7 +122,7 @@ def test_seeds_without_a_positive_fine_tuned_anyway_are_warned_about(caplog):
 
 @pytest.mark.slow
 def test_export_records_seeds_without_a_positive(tmp_path, checkpoint,
-                                                 caplog):  # noqa: F811
+                                                 caplog):
     from helpers import CONFIG as CONFIG_FILE
     from support.expansion import OVERRIDES
     from tools import export
@@ -156,7 +156,7 @@ def test_a_loose_checkpoint_file_is_named_with_its_own_folder(tmp_path,
 # --------------------------------------------------------------- export
 @pytest.mark.slow
 def test_export_without_candidates_says_nothing_of_uids_and_records_paths(
-        tmp_path, checkpoint, caplog, monkeypatch):  # noqa: F811
+        tmp_path, checkpoint, caplog, monkeypatch):
     caplog.set_level(logging.INFO)
     seeds, _ = stage_files(tmp_path)
     frame = pd.read_pickle(seeds).drop(columns="uid")

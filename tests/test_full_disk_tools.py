@@ -69,7 +69,7 @@ def test_expand_onto_a_full_disk_is_refused_before_any_work(
 
 @pytest.mark.slow
 def test_expand_filling_the_disk_names_the_output_and_keeps_nothing(
-        disk_512k, tmp_path, checkpoint, caplog):  # noqa: F811
+        disk_512k, tmp_path, checkpoint, caplog):
     caplog.set_level(logging.INFO)
     seeds, cands = big_campaign(tmp_path)
     fill(disk_512k, pages_left=2)   # the probe and audience.csv fit
@@ -85,7 +85,7 @@ def test_expand_filling_the_disk_names_the_output_and_keeps_nothing(
 
 
 def test_export_onto_a_full_disk_is_refused_before_saving(
-        disk_512k, checkpoint, caplog):  # noqa: F811
+        disk_512k, checkpoint, caplog):
     caplog.set_level(logging.INFO)
     fill(disk_512k, pages_left=4)
     out = disk_512k / "serving"

@@ -102,7 +102,7 @@ def negative_stage_files(tmp_path, aid):
 
 
 def test_form_one_expands_a_campaign_with_a_negative_aid(tmp_path, caplog,
-                                                         checkpoint):  # noqa: F811
+                                                         checkpoint):
     caplog.set_level(logging.INFO)
     aid = -4611686018427387904
     seeds, cands = negative_stage_files(tmp_path, aid)
@@ -115,8 +115,8 @@ def test_form_one_expands_a_campaign_with_a_negative_aid(tmp_path, caplog,
 
 
 def test_form_two_expands_a_campaign_with_a_negative_aid(tmp_path, caplog,
-                                                         checkpoint,  # noqa: F811
-                                                         users):  # noqa: F811
+                                                         checkpoint,
+                                                         users):
     caplog.set_level(logging.INFO)
     folder, _ = users
     ads = pd.read_csv(folder / "ads.csv")
@@ -268,7 +268,7 @@ def test_no_warning_when_the_exclusion_removed_a_whole_campaign(tmp_path,
 
 
 def test_no_warning_when_the_excluded_are_users_of_the_table(
-        tmp_path, caplog, users):  # noqa: F811
+        tmp_path, caplog, users):
     caplog.set_level(logging.INFO)
     _, table = users    # uids 0, 5, ..., 995
     outside = read_exclusions(write(tmp_path / "a.csv", "uid\n15\n20\n"))
@@ -380,7 +380,7 @@ def test_a_csv_given_as_a_stage_file_says_it_needs_users(tmp_path):
 
 @pytest.mark.parametrize("which", ["seeds", "candidates"])
 def test_a_stage_file_given_as_a_csv_says_it_goes_without_users(
-        tmp_path, users, which):  # noqa: F811
+        tmp_path, users, which):
     folder, table = users
     pickled, _ = stage_files(tmp_path)
     seeds = write(tmp_path / "seeds.csv", "aid,uid\n3,0\n3,5\n")

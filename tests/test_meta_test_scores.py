@@ -30,7 +30,7 @@ def owner(scores):
 
 # ----------------------------------------- a scores folder and its owner
 def test_scores_of_another_result_file_are_refused_even_with_overwrite(
-        meta_test_setup, tmp_path, caplog):  # noqa: F811
+        meta_test_setup, tmp_path, caplog):
     caplog.set_level("INFO")
     assert meta_test(meta_test_setup, tmp_path / "a.json", "runner.save_scores=True") == 0
     scores = tmp_path / "a.scores"
@@ -52,7 +52,7 @@ def test_scores_of_another_result_file_are_refused_even_with_overwrite(
 
 @pytest.mark.slow
 def test_a_run_without_scores_leaves_another_result_files_scores(
-        meta_test_setup, tmp_path, caplog):  # noqa: F811
+        meta_test_setup, tmp_path, caplog):
     caplog.set_level("INFO")
     assert meta_test(meta_test_setup, tmp_path / "a.json", "runner.save_scores=True") == 0
     scores = tmp_path / "a.scores"
@@ -69,7 +69,7 @@ def test_a_run_without_scores_leaves_another_result_files_scores(
 
 
 def test_a_folder_of_nobodys_where_the_scores_go_is_kept(meta_test_setup, tmp_path,
-                                                         caplog):  # noqa: F811
+                                                         caplog):
     caplog.set_level("INFO")
     mine = tmp_path / "r.scores"
     mine.mkdir()
@@ -86,7 +86,7 @@ def test_a_folder_of_nobodys_where_the_scores_go_is_kept(meta_test_setup, tmp_pa
 # ------------------------------------- a folder as runner.infer_result_path
 @pytest.mark.parametrize("overwrite", ["False", "True"])
 def test_a_folder_as_result_path_is_refused_before_any_work(
-        meta_test_setup, tmp_path, caplog, overwrite):  # noqa: F811
+        meta_test_setup, tmp_path, caplog, overwrite):
     caplog.set_level("INFO")
     folder = tmp_path / "results"
     folder.mkdir()
@@ -115,7 +115,7 @@ def empty_copy(source, target):
 
 
 def test_a_test_set_without_campaigns_is_named_and_skipped(meta_test_setup, tmp_path,
-                                                           caplog):  # noqa: F811
+                                                           caplog):
     caplog.set_level("INFO")
     cold = empty_copy(meta_test_setup / "data" / "test_cold", tmp_path / "cold")
     result = tmp_path / "r.json"
@@ -134,7 +134,7 @@ def test_a_test_set_without_campaigns_is_named_and_skipped(meta_test_setup, tmp_
 
 
 def test_every_test_set_without_campaigns_is_an_error(meta_test_setup, tmp_path,
-                                                      caplog):  # noqa: F811
+                                                      caplog):
     caplog.set_level("INFO")
     hot = empty_copy(meta_test_setup / "data" / "test", tmp_path / "hot")
     cold = empty_copy(meta_test_setup / "data" / "test_cold", tmp_path / "cold")
@@ -149,7 +149,7 @@ def test_every_test_set_without_campaigns_is_an_error(meta_test_setup, tmp_path,
 
 
 def test_a_result_folder_without_room_is_named_before_the_first_campaign(
-        meta_test_setup, tmp_path, caplog, monkeypatch):  # noqa: F811
+        meta_test_setup, tmp_path, caplog, monkeypatch):
     caplog.set_level("INFO")
     real = shutil.disk_usage
     folder = tmp_path / "results"
@@ -171,7 +171,7 @@ def test_a_result_folder_without_room_is_named_before_the_first_campaign(
 
 
 def test_a_result_file_the_disk_cannot_take_names_its_path(
-        meta_test_setup, tmp_path, caplog, monkeypatch):  # noqa: F811
+        meta_test_setup, tmp_path, caplog, monkeypatch):
     """Should the disk fill up after the room check, the line names the
     result file and the way on; an earlier result stays."""
     import errno

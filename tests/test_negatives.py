@@ -55,7 +55,7 @@ def table_expansion(table, campaign, ratio=1):
     return result
 
 
-def test_form_two_draws_outside_the_candidates_when_it_can(users, caplog):  # noqa: F811
+def test_form_two_draws_outside_the_candidates_when_it_can(users, caplog):
     caplog.set_level(logging.INFO)
     _, table = users
     cand_rows = np.arange(20, 120)   # 100 of the table's 200 users
@@ -71,7 +71,7 @@ def test_form_two_draws_outside_the_candidates_when_it_can(users, caplog):  # no
 
 
 @pytest.mark.slow
-def test_form_two_draws_among_the_candidates_and_keeps_them(users):  # noqa: F811
+def test_form_two_draws_among_the_candidates_and_keeps_them(users):
     _, table = users
     # every user a candidate: nobody outside, the drawn stay candidates
     result = table_expansion(table, TableCampaign(3, np.arange(20), None, AD))

@@ -29,7 +29,7 @@ def served_scores(folder, uids):
 
 
 def test_export_with_the_expansions_exclude_serves_its_model(
-        tmp_path, checkpoint, caplog):  # noqa: F811
+        tmp_path, checkpoint, caplog):
     caplog.set_level(logging.INFO)
     seeds, cands = stage_files(tmp_path, labels="positive")
     exclude = exclusion_file(tmp_path, range(500, 520))

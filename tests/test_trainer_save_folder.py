@@ -27,7 +27,7 @@ def test_an_empty_training_folder_leaves_no_save_folder(tmp_path, caplog):
 
 
 @pytest.mark.slow
-def test_a_damaged_warm_start_leaves_no_save_folder(copy_of, tmp_path):  # noqa: F811
+def test_a_damaged_warm_start_leaves_no_save_folder(copy_of, tmp_path):
     params = copy_of() / "0" / "rec.pdparams"
     flip_a_byte(params)
     warm = tmp_path / "w"
@@ -63,7 +63,7 @@ def test_the_room_is_checked_before_the_data_are_read(tmp_path, caplog,
 
 
 # ---------------------------------------- a refusal touches nothing at all
-def test_a_refused_run_keeps_an_interrupted_saves_leftovers(copy_of, caplog):  # noqa: F811
+def test_a_refused_run_keeps_an_interrupted_saves_leftovers(copy_of, caplog):
     folder = copy_of()
     leftover = folder / ".2.tmp-abcd"
     leftover.mkdir()
