@@ -133,3 +133,50 @@ def float64():
         yield
     finally:
         paddle.set_default_dtype(old)
+
+
+# ------------------------------------------------ shared data and models
+# Module-scoped: each module that uses one builds it once, in its worker.
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    """The small network of support.expansion.small_model, saved: the
+    checkpoint tools/expand.py and tools/export.py run on."""
+    from support.expansion import save_small_checkpoint
+    return save_small_checkpoint(tmp_path_factory.mktemp("model"))
+
+
+@pytest.fixture(scope="module")
+def users(tmp_path_factory):
+    """A user table of 200 users (uids 0, 5, 10, ...), and an ads.csv of
+    campaigns 3 and 4: (folder, UserTable)."""
+    from support.expansion import write_small_user_table
+    return write_small_user_table(tmp_path_factory.mktemp("users"))
+
+
+@pytest.fixture(scope="module")
+def meta_test_setup(tmp_path_factory):
+    """Tiny test folders and an untrained checkpoint (epoch 0), for
+    support.meta_test.meta_test."""
+    from support.meta_test import write_meta_test_setup
+    return write_meta_test_setup(tmp_path_factory.mktemp("infer_outputs"))
+
+
+@pytest.fixture(scope="module")
+def earlier_run(tmp_path_factory):
+    """A finished two-epoch run (seed 7) of support.training.train_here."""
+    from support.training import train_here
+    folder = tmp_path_factory.mktemp("earlier") / "m"
+    assert train_here(folder, "runner.epochs=2", "runner.seed=7") == 0
+    return folder
+
+
+@pytest.fixture
+def copy_of(earlier_run, tmp_path):
+    """copy_of(name="m"): a fresh copy of earlier_run under tmp_path."""
+    import shutil
+
+    def copy(name="m"):
+        target = tmp_path / name
+        shutil.copytree(earlier_run, target)
+        return target
+    return copy

@@ -1,4 +1,8 @@
-"""Small models, configs and random inputs shared by the tests."""
+"""Helpers used all over the suite: small configs and random inputs, tool
+subprocesses and the demo run, stage files, disks, logs. Helpers of one
+area are in ``support/``; fixtures in ``conftest.py``."""
+import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -230,3 +234,35 @@ def kill_at(command, text, timeout=120):
         if proc.poll() is None:
             proc.kill()
     return proc.returncode
+
+
+# ------------------------------------------------------------------- logs
+def messages(caplog, level=logging.INFO):
+    """The captured log messages at ``level`` or above."""
+    return [r.getMessage() for r in caplog.records if r.levelno >= level]
+
+
+def errors(caplog):
+    """The captured messages at ERROR or above."""
+    return messages(caplog, logging.ERROR)
+
+
+def warnings(caplog):
+    """The captured messages at WARNING exactly (errors left out)."""
+    return [r.getMessage() for r in caplog.records
+            if r.levelno == logging.WARNING]
+
+
+# ------------------------------------------------------------------ files
+def write(path, text):
+    """Write ``text`` to ``path`` (its folders made); returns the path as a
+    string, as the tools take it."""
+    os.makedirs(os.path.dirname(str(path)), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+    return str(path)
+
+
+class Killed(BaseException):
+    """SIGKILL, as far as the code under test can tell: raised from a
+    patched call, nothing after it runs, no handler or clean-up sees it."""

@@ -98,7 +98,7 @@ def good_frame(list_cells=False, **kw):
     return arrays_to_frame(pad_ids=pads, list_cells=list_cells, **arrays), arrays
 
 
-def write(df, tmp_path, name="bad_stage1.pkl"):
+def write_pickled(df, tmp_path, name="bad_stage1.pkl"):
     path = tmp_path / name
     write_pickle(df, str(path))
     return str(path)
@@ -109,8 +109,8 @@ def test_list_and_array_cells_read_the_same(tmp_path):
     lists_df, _ = good_frame(list_cells=True)
     assert isinstance(arrays_df["kw1"].iloc[0], np.ndarray)
     assert isinstance(lists_df["kw1"].iloc[0], list)
-    a = read_stage(write(arrays_df, tmp_path, "a.pkl"), MAXIMA)
-    b = read_stage(write(lists_df, tmp_path, "b.pkl"), MAXIMA)
+    a = read_stage(write_pickled(arrays_df, tmp_path, "a.pkl"), MAXIMA)
+    b = read_stage(write_pickled(lists_df, tmp_path, "b.pkl"), MAXIMA)
     for field in ("label", "aid", "static", "dynamic", "lengths", "ad"):
         np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
     valid = np.concatenate([np.arange(w)[None, :] < arrays["lengths"][:, [j]]
@@ -121,7 +121,7 @@ def test_list_and_array_cells_read_the_same(tmp_path):
 
 def test_stricter_max_idxs_on_a_second_read_is_an_error(tmp_path):
     df, arrays = good_frame()
-    path = write(df, tmp_path)
+    path = write_pickled(df, tmp_path)
     read_stage(path, MAXIMA)                # accepted, maybe cached
     top = int(arrays["static"][:, 2].max())
     strict = [list(m) for m in FULL_MAX_IDXS]
@@ -136,13 +136,13 @@ def test_padded_positions_may_hold_any_id(tmp_path):
     cell = np.array(df.at[0, "kw1"])
     cell[2:] = 10 ** 9                       # far above max_idxs: not checked
     df.at[0, "kw1"] = cell
-    stage = read_stage(write(df, tmp_path), MAXIMA)
+    stage = read_stage(write_pickled(df, tmp_path), MAXIMA)
     off = schema.DYNAMIC_OFFSETS[3]
     assert list(stage.dynamic[0, off + 2:off + 5]) == [0, 0, 0]
 
 
 def bad(tmp_path, df, *needles):
-    path = write(df, tmp_path)
+    path = write_pickled(df, tmp_path)
     with pytest.raises(DataError) as info:
         read_stage(path, MAXIMA)
     message = str(info.value)
@@ -201,7 +201,7 @@ def test_label_minus_one_is_read_as_zero_with_a_warning(tmp_path, caplog):
     caplog.set_level(logging.WARNING)
     df, arrays = good_frame()
     df["label"] = [-1, 1, -1, 0, 1, 1]
-    path = write(df, tmp_path)
+    path = write_pickled(df, tmp_path)
     stage = read_stage(path, MAXIMA)
     assert stage.label.tolist() == [0, 1, 0, 0, 1, 1]
     warned = [r.getMessage() for r in caplog.records

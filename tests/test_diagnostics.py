@@ -13,8 +13,7 @@ from audience import diagnostics
 from audience.expansion import expand
 from dataio.campaign import Campaign, TableCampaign
 from helpers import SMALL_MAX_IDXS, random_inputs, small_config
-from test_expand import checkpoint, small_model, tool  # noqa: F401 (fixture)
-from test_expand_outputs import users  # noqa: F401 (fixture)
+from support.expansion import expand_process, small_model
 
 CONFIG = small_config("hyper_parameters.batch_size=16",
                       "runner.infer_seed_blend=0.5")
@@ -38,8 +37,8 @@ def labelled(rng, n, tells, rate=0.3):
     return x, y
 
 
-def make_campaign(seed=0, tells=0.8, seeds=150, candidates=300,
-                  positives_only=False):
+def telling_campaign(seed=0, tells=0.8, seeds=150, candidates=300,
+                     positives_only=False):
     rng = np.random.default_rng(seed)
     seed_x, seed_y = labelled(rng, seeds, tells)
     cand_x, cand_y = labelled(rng, candidates, tells)
@@ -50,7 +49,7 @@ def make_campaign(seed=0, tells=0.8, seeds=150, candidates=300,
                     seed_y, cand_x, np.arange(candidates), cand_y)
 
 
-def run(campaigns, config=CONFIG, top=0.05):
+def expanded(campaigns, config=CONFIG, top=0.05):
     results, skipped = expand(config, campaigns, top, *small_model(config))
     assert not skipped
     return results
@@ -88,7 +87,7 @@ def test_expected_auc_is_within_the_tolerance_of_the_realised_one(caplog):
     AUC. Measured on 8 such draws (seeds 0-7, this config): mean absolute
     difference 0.020, largest 0.043."""
     caplog.set_level(logging.INFO)
-    (result, ) = run([make_campaign(seed=0)])
+    (result, ) = expanded([telling_campaign(seed=0)])
     d = result.summary["diagnostics"]
     assert d["folds"] == 5 and len(d["fold_aucs"]) == 5
     assert d["negatives_from"] == "seeds"
@@ -107,7 +106,7 @@ def test_expected_auc_is_within_the_tolerance_of_the_realised_one(caplog):
 @pytest.mark.slow
 def test_seeds_that_tell_nothing_are_not_distinctive(caplog):
     caplog.set_level(logging.WARNING)
-    (result, ) = run([make_campaign(seed=2, tells=0.0, seeds=100)])
+    (result, ) = expanded([telling_campaign(seed=2, tells=0.0, seeds=100)])
     d = result.summary["diagnostics"]
     lo, hi = d["auc_interval"]
     assert lo <= 0.5 <= hi
@@ -118,10 +117,10 @@ def test_seeds_that_tell_nothing_are_not_distinctive(caplog):
 
 def test_too_few_positives_is_too_small_to_say(caplog):
     caplog.set_level(logging.WARNING)
-    campaign = make_campaign(seed=2, seeds=40)
+    campaign = telling_campaign(seed=2, seeds=40)
     campaign.seed_y[:] = 0
     campaign.seed_y[:3] = 1
-    (result, ) = run([campaign])
+    (result, ) = expanded([campaign])
     d = result.summary["diagnostics"]
     assert d["auc"] is None and d["distinctive"] is None
     assert d["positives"] == 3 and d["negatives"] == 37
@@ -133,8 +132,8 @@ def test_too_few_positives_is_too_small_to_say(caplog):
 def test_drawn_negatives_are_the_negatives_of_the_cross_validation():
     config = small_config("hyper_parameters.batch_size=16",
                           "expand.negative_ratio=1")
-    (result, ) = run([make_campaign(seed=3, seeds=60, positives_only=True)],
-                     config)
+    (result, ) = expanded([telling_campaign(seed=3, seeds=60, positives_only=True)],
+                          config)
     s, d = result.summary, result.summary["diagnostics"]
     assert d["negatives_from"] == "drawn"
     assert d["positives"] == s["seed_positives"]
@@ -149,10 +148,10 @@ def test_off_leaves_the_audience_as_it_was_and_on_is_deterministic():
                        "runner.infer_seed_blend=0.5", "expand.diagnose=False",
                        "runner.infer_holdout=0.2")
     on = dict(off, **{"expand.diagnose": True})
-    campaign = make_campaign(seed=4, seeds=60)
-    (plain, ) = run([campaign], off)
-    (first, ) = run([campaign], on)
-    (again, ) = run([campaign], on)
+    campaign = telling_campaign(seed=4, seeds=60)
+    (plain, ) = expanded([campaign], off)
+    (first, ) = expanded([campaign], on)
+    (again, ) = expanded([campaign], on)
     assert "diagnostics" not in plain.summary
     # the folds have their own streams: the campaign's is untouched, and
     # so is the pass count its own hold-out kept
@@ -188,7 +187,7 @@ class _Rank:
 @pytest.mark.slow
 def test_the_folds_split_across_ranks_give_one_record():
     model_class, model, init = small_model(CONFIG)
-    campaign = make_campaign(seed=5, seeds=60)
+    campaign = telling_campaign(seed=5, seeds=60)
     args = (model_class, model, init, 5, campaign.seed_x, campaign.seed_y,
             CONFIG)
     alone = diagnostics.diagnose(*args)
@@ -203,7 +202,7 @@ def test_the_folds_split_across_ranks_give_one_record():
 
 
 @pytest.mark.slow
-def test_form_two_reports_the_same_diagnostics_as_its_arrays(users):  # noqa: F811
+def test_form_two_reports_the_same_diagnostics_as_its_arrays(users):
     _, table = users
     ad = np.array([3, 3, 3, 3, 3, 3])
     labels = (np.arange(40) % 3 == 0).astype(np.float32)
@@ -220,7 +219,7 @@ def test_form_two_reports_the_same_diagnostics_as_its_arrays(users):  # noqa: F8
 
 # ------------------------------------------------------------ the tool
 @pytest.mark.slow
-def test_the_tool_reports_diagnostics_unless_told_not_to(checkpoint,  # noqa: F811
+def test_the_tool_reports_diagnostics_unless_told_not_to(checkpoint,
                                                          tmp_path):
     from helpers import write_frame
     rng = np.random.default_rng(6)
@@ -232,8 +231,8 @@ def test_the_tool_reports_diagnostics_unless_told_not_to(checkpoint,  # noqa: F8
     docs = {}
     for flag in ("--diagnose", "--no-diagnose"):
         out = tmp_path / flag
-        done = tool(tmp_path, checkpoint, "--seeds", str(seeds),
-                    "--candidates", str(cands), "--out", str(out), flag)
+        done = expand_process(checkpoint, "--seeds", str(seeds),
+                              "--candidates", str(cands), "--out", str(out), flag)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
         docs[flag] = json.loads((out / "summary.json").read_text())
     (on, ), (off, ) = (docs[f]["campaigns"] for f in docs)
@@ -243,13 +242,13 @@ def test_the_tool_reports_diagnostics_unless_told_not_to(checkpoint,  # noqa: F8
 
 
 @pytest.mark.slow
-def test_two_processes_split_the_folds_and_report_what_one_does(users,  # noqa: F811
-                                                                 checkpoint,  # noqa: F811
+def test_two_processes_split_the_folds_and_report_what_one_does(users,
+                                                                 checkpoint,
                                                                  tmp_path):
     """Form 2 under the collective launcher: each rank cross-validates its
     share of the folds; the summary is the single process's."""
     from helpers import yaml_list
-    from test_distributed import launch, same_outputs, single
+    from support.launcher import launch, same_outputs, single
     folder, table = users
     lines = ["aid,uid,label"] + ["3,%d,%d" % (uid, i % 3 == 0) for i, uid in
                                  enumerate(table.uid[:40])]
@@ -280,7 +279,7 @@ def test_valued_seeds_weigh_in_the_folds_as_in_the_audiences_fit():
     loss weights (network and regression), so the diagnostics of valued
     seeds are their own, not those of the same seeds unvalued."""
     model_class, model, init = small_model(CONFIG)
-    campaign = make_campaign(seed=5, seeds=60)
+    campaign = telling_campaign(seed=5, seeds=60)
     args = (model_class, model, init, 5, campaign.seed_x, campaign.seed_y,
             CONFIG)
     plain = diagnostics.diagnose(*args)

@@ -12,51 +12,15 @@ import sys
 import numpy as np
 import pytest
 
-from helpers import ROOT, tool_command, tool_env
+from helpers import ROOT, tool_env
 from runkit import distributed
 from runkit.checkpoint import load_state
 from runkit.cli import Refused
 from runkit.runs import Run
-from test_end_to_end import tiny_data, tiny_overrides, without_timing
+from support.launcher import finish, launch, same_outputs, single
+from support.training import tiny_data, tiny_overrides, without_timing
 
 pytestmark = pytest.mark.slow
-
-
-def launch(script, overrides, log_dir, nproc=2, nnodes=None, master=None,
-           wait=True, config=None, extra=()):
-    command = [sys.executable, "-m", "paddle.distributed.launch",
-               "--nproc_per_node", str(nproc), "--log_dir", str(log_dir)]
-    if nnodes:
-        command += ["--nnodes", str(nnodes), "--master", master]
-    kwargs = {"config": config} if config else {}
-    command += tool_command(script, list(overrides) +
-                            ["runner.use_fleet=True"], extra=extra,
-                            **kwargs)[1:]
-    proc = subprocess.Popen(command, cwd=str(ROOT), env=tool_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
-    return finish(proc, log_dir) if wait else proc
-
-
-def finish(proc, log_dir, timeout=180):
-    out, _ = proc.communicate(timeout=timeout)
-    logs = ""
-    if os.path.isdir(log_dir):
-        for name in sorted(os.listdir(log_dir)):
-            with open(os.path.join(log_dir, name), errors="replace") as f:
-                logs += "\n--- %s\n%s" % (name, f.read()[-3000:])
-    assert proc.returncode == 0, out[-3000:] + logs
-    return out + logs
-
-
-def single(script, overrides, config=None, extra=()):
-    kwargs = {"config": config} if config else {}
-    proc = subprocess.run(tool_command(script, overrides, extra=extra,
-                                       **kwargs), cwd=str(ROOT),
-                          env=tool_env(), capture_output=True, text=True,
-                          timeout=180)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc
 
 
 def free_port():
@@ -133,24 +97,6 @@ def test_two_machines_on_one_host_equal_two_local_processes(runs):
                                    rtol=0, atol=1e-6, err_msg=name)
 
 
-def same_outputs(a, b):
-    """Two expansion folders hold the same files; summaries equal but for
-    the timings."""
-    files = sorted(os.path.relpath(os.path.join(d, f), a)
-                   for d, _, fs in os.walk(a) for f in fs)
-    assert files == sorted(os.path.relpath(os.path.join(d, f), b)
-                           for d, _, fs in os.walk(b) for f in fs)
-    for name in files:
-        x = open(os.path.join(a, name)).read()
-        y = open(os.path.join(b, name)).read()
-        if name == "summary.json":
-            x, y = [without_timing(json.loads(t)) for t in (x, y)]
-            for doc in (x, y):
-                doc.pop("created", None)
-        assert x == y, name
-    return files
-
-
 def test_two_process_expansion_splits_campaigns_and_writes_one_output(runs):
     base, overrides = runs
     common = overrides("two", 2) + ["expand.min_seeds=5"]
@@ -174,7 +120,7 @@ def test_two_process_user_table_expansion_splits_the_chunks(tmp_path):
     from runkit.checkpoint import save_checkpoint
     from dataio.vocabulary import read_max_idxs_file
     from synthetic.raw_format import RawSize
-    from test_expand import small_model
+    from support.expansion import small_model
     raw, out = preprocessed(tmp_path, RawSize(users=1500, train_rows=3000,
                                               test_rows=1000, campaigns=6),
                             2, "--user-table", "--workers", "1")

@@ -12,17 +12,15 @@ module only, so that the two workers of make test never both train it.
 """
 import json
 import os
-from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from helpers import (CONFIG, FIXTURES, FULL_MAX_IDXS, ROOT, run_tool,
-                     yaml_list)
-from synthetic import generator
+from helpers import CONFIG, FIXTURES, FULL_MAX_IDXS, ROOT, run_tool, yaml_list
 from runkit.config import load_config
+from support.training import tiny_data, tiny_overrides, without_timing
 
 pytestmark = pytest.mark.slow  # trains and meta-tests through the tools
 
@@ -50,43 +48,6 @@ DEMO_MIN_GAUC = 0.75
 
 
 # ------------------------------------------------------------ tiny run
-TINY_SPEC = replace(generator.SAMPLE, n_users=800, n_train=4, train_rows_median=60,
-                    train_rows_range=(30, 100), n_hot=2, hot_seeds=(40, 60),
-                    n_cold=2, cold_seeds=(10, 20), candidates=60)
-
-
-def tiny_data(folder):
-    from synthetic.datasets import write_stages
-    write_stages(generator.generate(TINY_SPEC, seed=5), str(folder), TINY_SPEC)
-    return folder
-
-
-def tiny_overrides(data, model, result):
-    return [
-        "runner.train_data_dir=%s" % (data / "train"),
-        "runner.test_data_dir=%s" % (data / "test"),
-        "runner.test_cold_data_dir=%s" % (data / "test_cold"),
-        "runner.model_save_path=%s" % model,
-        "runner.infer_load_path=%s" % model,
-        "runner.infer_result_path=%s" % result,
-        "runner.epochs=1", "runner.infer_start_epoch=0",
-        "runner.infer_end_epoch=1", "runner.infer_train_epoch=1",
-        "hyper_parameters.max_idxs=%s" % yaml_list(TINY_SPEC.max_idxs()),
-        "hyper_parameters.embed_dim=4", "hyper_parameters.mlp_dims=[8,8]",
-        "hyper_parameters.num_expert=2", "hyper_parameters.num_output=2",
-        "hyper_parameters.task_count=2", "hyper_parameters.batch_size=32",
-    ]
-
-
-def without_timing(value):
-    if isinstance(value, dict):
-        return {k: without_timing(v) for k, v in value.items()
-                if k != "seconds"}
-    if isinstance(value, list):
-        return [without_timing(v) for v in value]
-    return value
-
-
 def test_same_seed_twice_gives_identical_results_and_loses_nothing(tmp_path):
     from runkit.runs import sha256
     data = tiny_data(tmp_path / "data")

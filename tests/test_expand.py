@@ -12,29 +12,8 @@ import pytest
 
 from audience import expansion, output
 from audience.expansion import audience_size, expand, parse_top
-from dataio.campaign import Campaign
-from dygraph_model import DygraphModel
-from helpers import (ROOT, random_inputs, randomize_parameters, run_tool,
-                     small_config, write_frame)
-
-
-def small_model(config, seed=0):
-    model_class = DygraphModel()
-    model = model_class.create_model(config)
-    randomize_parameters(model, np.random.default_rng(seed), scale=0.3)
-    return model_class, model, {k: v.clone() for k, v in model.state_dict().items()}
-
-
-def make_campaign(aid=5, seeds=30, candidates=60, seed_y="mixed", seed=0):
-    rng = np.random.default_rng(seed)
-    seed_x, cand_x = random_inputs(rng, seeds), random_inputs(rng, candidates)
-    seed_uid = np.arange(1000, 1000 + seeds)
-    cand_uid = np.arange(2000, 2000 + candidates)
-    y = None if seed_y is None else (
-        np.ones(seeds, np.float32) if seed_y == "positive" else
-        (np.arange(seeds) % 2).astype(np.float32))
-    cand_y = (np.arange(candidates) % 3 == 0).astype(np.float32)
-    return Campaign(aid, seed_x, seed_uid, y, cand_x, cand_uid, cand_y)
+from helpers import ROOT, random_inputs, run_tool, small_config, write_frame
+from support.expansion import expand_process, make_campaign, small_model
 
 
 CONFIG = small_config("hyper_parameters.batch_size=16")
@@ -122,25 +101,6 @@ def test_expansion_is_deterministic():
 
 
 # ------------------------------------------------------------ files, CLI
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    from runkit.checkpoint import save_checkpoint
-    folder = tmp_path_factory.mktemp("model")
-    config = small_config()
-    _, model, _ = small_model(config)
-    return save_checkpoint(model, None, str(folder), 0)
-
-
-def tool(folder, checkpoint, *args):
-    from helpers import SMALL_MAX_IDXS, yaml_list
-    return run_tool("expand.py", [
-        "hyper_parameters.max_idxs=%s" % yaml_list(SMALL_MAX_IDXS),
-        "hyper_parameters.embed_dim=4", "hyper_parameters.mlp_dims=[8,8]",
-        "hyper_parameters.num_expert=3", "hyper_parameters.num_output=2",
-        "hyper_parameters.batch_size=16", "expand.checkpoint=%s" % checkpoint,
-    ], extra=list(args))
-
-
 @pytest.fixture
 def files(tmp_path):
     rng = np.random.default_rng(3)
@@ -159,8 +119,8 @@ def test_cli_writes_the_audience_and_leaves_the_seeds_out(files, checkpoint,
                                                           tmp_path):
     seeds, cands = files
     out = tmp_path / "out"
-    done = tool(tmp_path, checkpoint, "--seeds", str(seeds), "--candidates",
-                str(cands), "--out", str(out), "--top", "10")
+    done = expand_process(checkpoint, "--seeds", str(seeds), "--candidates",
+                          str(cands), "--out", str(out), "--top", "10")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     audience = pd.read_csv(out / "9" / "audience.csv")
     assert list(audience.columns) == ["uid", "score", "rank", "percentile"]
@@ -188,23 +148,23 @@ def test_cli_refuses_an_existing_out_and_touches_nothing(files, checkpoint,
     out = tmp_path / "out"
     out.mkdir()
     (out / "mine.txt").write_text("keep me")
-    done = tool(tmp_path, checkpoint, "--seeds", str(seeds), "--candidates",
-                str(cands), "--out", str(out))
+    done = expand_process(checkpoint, "--seeds", str(seeds), "--candidates",
+                          str(cands), "--out", str(out))
     assert done.returncode == 2
     assert "--overwrite" in done.stdout + done.stderr
     assert os.listdir(out) == ["mine.txt"]
     assert (out / "mine.txt").read_text() == "keep me"
     # not an earlier output (no summary.json): --overwrite refuses it too
-    again = tool(tmp_path, checkpoint, "--seeds", str(seeds), "--candidates",
-                 str(cands), "--out", str(out), "--overwrite")
+    again = expand_process(checkpoint, "--seeds", str(seeds), "--candidates",
+                           str(cands), "--out", str(out), "--overwrite")
     assert again.returncode == 2, again.stdout[-2000:]
     assert "no summary.json" in again.stdout
     assert os.listdir(out) == ["mine.txt"]
-    first = tool(tmp_path, checkpoint, "--seeds", str(seeds), "--candidates",
-                 str(cands), "--out", str(tmp_path / "aud"))
+    first = expand_process(checkpoint, "--seeds", str(seeds), "--candidates",
+                           str(cands), "--out", str(tmp_path / "aud"))
     assert first.returncode == 0, first.stdout[-2000:]
-    again = tool(tmp_path, checkpoint, "--seeds", str(seeds), "--candidates",
-                 str(cands), "--out", str(tmp_path / "aud"), "--overwrite")
+    again = expand_process(checkpoint, "--seeds", str(seeds), "--candidates",
+                           str(cands), "--out", str(tmp_path / "aud"), "--overwrite")
     assert again.returncode == 0, again.stdout[-2000:]
     assert sorted(os.listdir(tmp_path / "aud")) == ["9", "summary.json"]
 
@@ -217,8 +177,8 @@ def test_row_index_names_users_without_a_uid_column(checkpoint, tmp_path):
     write_frame(cands, random_inputs(rng, 40), np.arange(40) % 2, 3,
                 label=False)
     out = tmp_path / "out"
-    done = tool(tmp_path, checkpoint, "--seeds", str(seeds), "--candidates",
-                str(cands), "--out", str(out), "--top", "0.25")
+    done = expand_process(checkpoint, "--seeds", str(seeds), "--candidates",
+                          str(cands), "--out", str(out), "--top", "0.25")
     assert done.returncode == 0, done.stdout[-3000:]
     assert "no uid column" in done.stdout
     audience = pd.read_csv(out / "3" / "audience.csv")

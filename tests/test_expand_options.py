@@ -2,8 +2,9 @@
 (excluded users in no audience, counted; bad files refused before any
 work), --tiers (nested, sized by the one top-k rule, a tier column),
 --overlap (equal to the overlap of the written files, also for earlier
-runs with tools/overlap.py) and --plot (a PNG; matplotlib named when
-missing)."""
+runs with tools/overlap.py) and --plot (a PNG; checked by drawing before
+any work, matplotlib named when missing; a plot failing after the work
+loses no audience)."""
 import json
 import logging
 import os
@@ -17,30 +18,16 @@ import pytest
 from audience import exclusions, output, overlap, plot, tiers
 from audience.expansion import audience_size, expand
 from dataio.campaign import Campaign, TableCampaign
-from dataio.frames import arrays_to_frame
 from dataio.stage_files import DataError
-from helpers import ROOT, random_inputs, small_config, tool_env
-from test_expand_outputs import checkpoint, small_model, tool, users  # noqa: F401
+from helpers import (ROOT, errors, random_inputs, small_config, tool_env,
+                     warnings, write)
+from support.expansion import (overlapping_stage_files, small_model,
+                               stage_files, tool)
 
 CONFIG = small_config("hyper_parameters.batch_size=16")
 
 
-def errors(caplog):
-    return [r.getMessage() for r in caplog.records
-            if r.levelno >= logging.ERROR]
-
-
-def warnings(caplog):
-    return [r.getMessage() for r in caplog.records
-            if r.levelno == logging.WARNING]
-
-
 # ------------------------------------------------------ --exclude: the file
-def write(path, text):
-    path.write_text(text)
-    return str(path)
-
-
 def test_an_exclusion_file_is_a_csv_or_a_plain_list(tmp_path):
     plain = exclusions.read_exclusions(write(tmp_path / "a", "7\n3\n\n7\n"))
     assert plain.of(1).tolist() == [3, 7] and plain.users == 2
@@ -175,26 +162,8 @@ def test_a_tiered_audience_is_the_largest_tier_with_its_column():
 
 
 # -------------------------------------------- the tool, in-process, form 1
-def stage_files(tmp_path, aids=(9, 8)):
-    """Two campaigns ranking the same 80 candidate uids (so their
-    audiences can overlap), labelled seeds and candidates."""
-    rng = np.random.default_rng(3)
-    n_s = 30 * len(aids)
-    seeds = arrays_to_frame(np.arange(n_s) % 2, np.repeat(aids, 30),
-                            *random_inputs(rng, n_s))
-    seeds.insert(0, "uid", np.arange(100, 100 + n_s))
-    n_c = 80 * len(aids)
-    cands = arrays_to_frame((np.arange(n_c) % 4 == 0).astype(int),
-                            np.repeat(aids, 80), *random_inputs(rng, n_c))
-    cands.insert(0, "uid", np.tile(np.arange(500, 580), len(aids)))
-    paths = tmp_path / "seeds.pkl", tmp_path / "cands.pkl"
-    seeds.to_pickle(paths[0])
-    cands.to_pickle(paths[1])
-    return paths
-
-
 def expand_tool(checkpoint, tmp_path, out, *options):
-    seeds, cands = stage_files(tmp_path)
+    seeds, cands = overlapping_stage_files(tmp_path)
     return tool("expand", checkpoint, "--seeds", seeds, "--candidates", cands,
                 "--out", out, *options)
 
@@ -390,3 +359,46 @@ def test_a_campaign_whose_candidates_are_all_excluded_is_skipped(users):
         0.5, *small_model(), table=table, exclusions=everyone)
     assert not results and "every candidate" in skipped[0].reason
     assert "(20)" in skipped[0].reason
+
+
+# -------------------------------------------------- --plot, checked
+def test_plot_check_draws_as_the_plot_does(monkeypatch):
+    from audience import plot
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
+    with pytest.raises(ValueError, match="--plot cannot draw reach.png") as e:
+        plot.require()
+    assert "matplotlib.pyplot" in str(e.value)
+    assert "leave out --plot" in str(e.value)
+
+
+def test_plot_without_pyplot_stops_before_any_work(tmp_path, monkeypatch,
+                                                   caplog):
+    caplog.set_level(logging.INFO)
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
+    seeds, cands = stage_files(tmp_path)
+    # no checkpoint there: any work would fail on it first
+    assert tool("expand", tmp_path / "nowhere", "--seeds", seeds,
+                "--candidates", cands, "--plot", "--out",
+                tmp_path / "aud") == 1
+    (line, ) = errors(caplog)
+    assert line.startswith("--plot cannot draw")
+    assert not (tmp_path / "aud").exists()
+
+
+def test_a_plot_failing_after_the_work_loses_no_audience(
+        tmp_path, checkpoint, monkeypatch, caplog):
+    from audience import plot
+    caplog.set_level(logging.INFO)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the font cache is unreadable")
+    monkeypatch.setattr(plot, "reach_png", broken)
+    seeds, cands = stage_files(tmp_path)
+    out = tmp_path / "aud"
+    assert tool("expand", checkpoint, "--seeds", seeds, "--candidates", cands,
+                "--plot", "--out", out) == 0
+    assert sorted(os.listdir(out)) == ["9", "summary.json"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["plot"] == ("not drawn: RuntimeError: the font cache is "
+                               "unreadable")
+    assert any("reach.png not drawn" in w for w in warnings(caplog))

@@ -11,9 +11,8 @@ import pytest
 from dataio import schema
 from dataio.user_table import write_user_table
 from helpers import SMALL_MAX_IDXS, random_inputs
-from test_distributed import launch, same_outputs, single
-from test_expand_options import stage_files
-from test_expand_outputs import OVERRIDES, checkpoint  # noqa: F401
+from support.expansion import OVERRIDES, overlapping_stage_files
+from support.launcher import launch, same_outputs, single
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +31,7 @@ def compare(tmp_path, overrides, extra):
 
 def test_two_processes_write_the_options_of_one_form_one(tmp_path,
                                                          checkpoint):
-    seeds, cands = stage_files(tmp_path)
+    seeds, cands = overlapping_stage_files(tmp_path)
     (tmp_path / "ex.csv").write_text("uid,aid\n500,\n501,9\n")
     overrides = OVERRIDES + ["expand.checkpoint=%s" % checkpoint]
     compare(tmp_path, overrides,

@@ -13,58 +13,23 @@ import pytest
 
 from audience import output
 from audience.expansion import expand
-from dataio.campaign import Campaign, TableCampaign
+from dataio.campaign import TableCampaign
 from audience.output import OutputDir
 from audience.sources import frame_campaigns, user_table_campaigns
 from dataio import schema
 from dataio.frames import arrays_to_frame
 from dataio.stage_files import DataError
-from dataio.user_table import UserTable, write_user_table
 from dygraph_model import DygraphModel
-from helpers import (SMALL_MAX_IDXS, random_inputs, randomize_parameters,
-                     small_config, yaml_list)
+from helpers import Killed, messages, random_inputs, small_config
 from runkit.cli import Refused
+from support.expansion import (expand_one, finished, hidden, small_model,
+                               stage_files, tag, tool,
+                               unlabelled_pool_campaign)
 
-OVERRIDES = ["hyper_parameters.max_idxs=%s" % yaml_list(SMALL_MAX_IDXS),
-             "hyper_parameters.embed_dim=4", "hyper_parameters.mlp_dims=[8,8]",
-             "hyper_parameters.num_expert=3", "hyper_parameters.num_output=2",
-             "hyper_parameters.batch_size=16"]
 CONFIG = small_config("hyper_parameters.batch_size=16")
 
 
-def small_model(config=CONFIG, seed=0):
-    model_class = DygraphModel()
-    model = model_class.create_model(config)
-    randomize_parameters(model, np.random.default_rng(seed), scale=0.3)
-    return model_class, model, {k: v.clone()
-                                for k, v in model.state_dict().items()}
-
-
-def messages(caplog, level=logging.INFO):
-    return [r.getMessage() for r in caplog.records if r.levelno >= level]
-
-
-# ------------------------------------------- item 3: a swap killed midway
-def finished(folder, tag, summary="summary.json"):
-    """A complete output folder: a campaign's files, the summary last."""
-    os.makedirs(os.path.join(folder, "9"))
-    with open(os.path.join(folder, "9", "audience.csv"), "w") as f:
-        f.write("uid,score,rank,percentile\n%s,0.5,1,100.0\n" % tag)
-    with open(os.path.join(folder, summary), "w") as f:
-        json.dump({"tool": "export" if summary == "export.json" else
-                   "expand", "tag": tag}, f)
-    return folder
-
-
-def tag(folder, summary="summary.json"):
-    with open(os.path.join(folder, summary)) as f:
-        return json.load(f)["tag"]
-
-
-def hidden(parent):
-    return sorted(n for n in os.listdir(parent) if n.startswith("."))
-
-
+# --------------------------------------------------- a swap killed midway
 def test_killed_while_filling_only_the_unfinished_temporary_goes(tmp_path,
                                                                  caplog):
     caplog.set_level(logging.INFO)
@@ -143,11 +108,6 @@ def test_a_first_output_killed_before_its_rename_is_put_in_place(tmp_path):
     with pytest.raises(Refused):
         OutputDir(out)
     assert tag(out, "export.json") == "new"
-
-
-class Killed(BaseException):
-    """SIGKILL, as far as the code under test can tell: nothing after it
-    runs, no clean-up."""
 
 
 @pytest.mark.parametrize("kill_at", [
@@ -260,7 +220,7 @@ def test_two_runs_into_one_folder_at_once_are_refused(tmp_path):
     assert hidden(tmp_path) == []
 
 
-# ------------------------------------------- item 8: --out paths refused
+# --------------------------------------------------- --out paths refused
 def test_out_below_a_regular_file_is_refused_naming_it(tmp_path):
     blocker = tmp_path / "f"
     blocker.write_text("x")
@@ -286,29 +246,10 @@ def test_commit_knows_the_summary_names():
     assert set(output.SUMMARY_FILES) >= {"summary.json", "export.json"}
 
 
-# -------------------------------- item 4: campaigns that were not fine-tuned
-def make_campaign(aid=5, seed_y="negative", seeds=30, candidates=60, seed=0):
-    rng = np.random.default_rng(seed)
-    y = {"negative": np.zeros(seeds, np.float32),
-         "positive": np.ones(seeds, np.float32),
-         "mixed": (np.arange(seeds) % 2).astype(np.float32),
-         None: None}[seed_y]
-    return Campaign(aid, random_inputs(rng, seeds),
-                    np.arange(1000, 1000 + seeds), y,
-                    random_inputs(rng, candidates),
-                    np.arange(2000, 2000 + candidates))
-
-
-def expand_one(campaign, config=CONFIG, **kwargs):
-    (result, ), skipped = expand(config, [campaign], 0.1, *small_model(config),
-                                 **kwargs)
-    assert not skipped
-    return result
-
-
+# ---------------------------------------- campaigns that were not fine-tuned
 def test_seeds_without_a_positive_are_recorded_as_not_fine_tuned(caplog):
     caplog.set_level(logging.INFO)
-    result = expand_one(make_campaign(seed_y="negative"))
+    result = expand_one(unlabelled_pool_campaign(seed_y="negative"))
     s = result.summary
     assert s["seed_positives"] == 0 and s["fine_tuned"] is False
     assert "0 positive seed" in s["not_fine_tuned_because"]
@@ -317,7 +258,7 @@ def test_seeds_without_a_positive_are_recorded_as_not_fine_tuned(caplog):
     assert any("not fine-tuned" in m and "infer_min_positives" in m
                for m in warned), messages(caplog)
     # true: its scores are the meta-trained model's
-    untouched = expand_one(make_campaign(seed_y="negative"),
+    untouched = expand_one(unlabelled_pool_campaign(seed_y="negative"),
                            small_config("hyper_parameters.batch_size=16",
                                         "runner.infer_train_epoch=0"))
     np.testing.assert_array_equal(result.score, untouched.score)
@@ -330,7 +271,7 @@ def test_seeds_without_a_positive_are_recorded_as_not_fine_tuned(caplog):
 def test_seeds_with_positives_are_recorded_as_fine_tuned(labels):
     """Positives-only or unlabelled seeds get drawn negatives: the seeds
     are the positives, so the campaign is fine-tuned."""
-    s = expand_one(make_campaign(seed_y=labels)).summary
+    s = expand_one(unlabelled_pool_campaign(seed_y=labels)).summary
     assert s["fine_tuned"] is True and "not_fine_tuned_because" not in s
     assert s["seed_positives"] == (15 if labels == "mixed" else 30)
 
@@ -341,29 +282,9 @@ def test_a_hold_out_that_keeps_no_pass_is_recorded(monkeypatch):
     monkeypatch.setattr(DygraphModel, "_passes", no_pass_kept)
     config = small_config("hyper_parameters.batch_size=16",
                           "runner.infer_holdout=0.2")
-    s = expand_one(make_campaign(seed_y="mixed"), config).summary
+    s = expand_one(unlabelled_pool_campaign(seed_y="mixed"), config).summary
     assert s["fine_tuned"] is False
     assert "runner.infer_holdout" in s["not_fine_tuned_because"]
-
-
-@pytest.fixture(scope="module")
-def users(tmp_path_factory):
-    """A user table of 200 users (uids 0, 5, 10, ...), and an ads.csv of
-    campaigns 3 and 4."""
-    folder = tmp_path_factory.mktemp("users")
-    rng = np.random.default_rng(11)
-    static, dynamic, lengths, _ = random_inputs(rng, 200)
-    write_user_table(str(folder / "users"), np.arange(200) * 5,
-                     np.concatenate([static, dynamic, lengths], axis=1))
-    ad_max = SMALL_MAX_IDXS[2]
-    lines = ["aid," + ",".join(schema.AD_FIELDS)]
-    for aid in (3, 4):
-        lines.append("%d,%s" % (aid, ",".join(str(min(aid, m))
-                                                for m in ad_max)))
-    (folder / "ads.csv").write_text("\n".join(lines) + "\n")
-    table = UserTable(str(folder / "users"),
-                      schema.IdMaxima.from_config(SMALL_MAX_IDXS))
-    return folder, table
 
 
 @pytest.mark.slow
@@ -385,7 +306,7 @@ def test_form_two_records_a_campaign_that_was_not_fine_tuned(users, caplog):
     assert result.summary["fine_tuned"] is True
 
 
-# --------------------------------------------- item 7: skips are recorded
+# ----------------------------------------------------- skips are recorded
 def frames(seed_aids, cand_aids, rng_seed=8):
     rng = np.random.default_rng(rng_seed)
     n_s, n_c = 12 * len(seed_aids), 20 * len(cand_aids)
@@ -424,7 +345,7 @@ def test_form_two_a_campaign_missing_from_ads_is_recorded_as_skipped(
     assert "ads.csv" in skipped[0].reason
 
 
-# ------------------------------------------- item 8: empty CSV inputs
+# --------------------------------------------------- empty CSV inputs
 @pytest.mark.parametrize("which", ["seeds", "candidates", "ads"])
 @pytest.mark.parametrize("content", ["", "header"])
 def test_an_empty_csv_names_the_file_and_what_it_must_hold(users, tmp_path,
@@ -449,40 +370,6 @@ def test_an_empty_csv_names_the_file_and_what_it_must_hold(users, tmp_path,
 
 
 # ------------------------------------- the tools, in-process: exit and files
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    from runkit.checkpoint import save_checkpoint
-    _, model, _ = small_model(small_config())
-    return save_checkpoint(model, None, str(tmp_path_factory.mktemp("model")),
-                           0)
-
-
-def tool(name, checkpoint, *args):
-    import importlib
-    from helpers import CONFIG as CONFIG_FILE
-    main = importlib.import_module("tools.%s" % name).main
-    return main(["-m", str(CONFIG_FILE)] + [str(a) for a in args] +
-                ["-o"] + OVERRIDES + ["expand.checkpoint=%s" % checkpoint])
-
-
-def stage_files(tmp_path, seed_aids=(9, ), cand_aids=(9, ), labels="mixed"):
-    rng = np.random.default_rng(3)
-    seeds, cands = tmp_path / "seeds.pkl", tmp_path / "cands.pkl"
-    n_s = 30 * len(seed_aids)
-    y = {"mixed": np.arange(n_s) % 2, "negative": np.zeros(n_s),
-         "positive": np.ones(n_s)}[labels]
-    frame_s = arrays_to_frame(y, np.repeat(seed_aids, 30),
-                              *random_inputs(rng, n_s))
-    frame_s.insert(0, "uid", np.arange(100, 100 + n_s))
-    frame_s.to_pickle(seeds)
-    n_c = 50 * len(cand_aids)
-    frame_c = arrays_to_frame(np.arange(n_c) % 2, np.repeat(cand_aids, 50),
-                              *random_inputs(rng, n_c))
-    frame_c.insert(0, "uid", np.arange(500, 500 + n_c))
-    frame_c.to_pickle(cands)
-    return seeds, cands
-
-
 @pytest.mark.slow
 def test_expand_records_skips_in_the_summary_and_the_count(tmp_path, checkpoint,
                                                            caplog):

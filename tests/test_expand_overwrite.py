@@ -1,5 +1,5 @@
 """Expansion and export overwrite rules (the tools in-process,
-as in test_expand_outputs):
+support.expansion.tool):
 
 * --overwrite replaces only an earlier output of the tool (a folder
   holding its summary file), never a folder of the user's; an empty
@@ -17,18 +17,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import small_config
+from helpers import errors, messages, small_config
 from runkit import runs
-from test_expand_outputs import (checkpoint, expand_one, finished,  # noqa: F401
-                                hidden, make_campaign, messages, small_model,
-                                stage_files, tag, tool)
+from support.expansion import (expand_one, finished, hidden, stage_files, tag,
+                               tool, unlabelled_pool_campaign)
 
 
-def errors(caplog):
-    return messages(caplog, logging.ERROR)
-
-
-# ------------------------------------------ N2: --overwrite onto a folder
+# ---------------------------------------------- --overwrite onto a folder
 @pytest.mark.parametrize("name", ["expand", "export"])
 def test_overwrite_onto_a_folder_of_the_users_is_refused_before_any_work(
         tmp_path, name, caplog):
@@ -51,7 +46,7 @@ def test_overwrite_onto_a_folder_of_the_users_is_refused_before_any_work(
 
 
 def test_overwrite_onto_another_tools_output_is_refused(tmp_path, checkpoint,
-                                                        caplog):  # noqa: F811
+                                                        caplog):
     caplog.set_level(logging.INFO)
     exported = tmp_path / "serving"
     finished(str(exported), "export", summary="export.json")
@@ -65,7 +60,7 @@ def test_overwrite_onto_another_tools_output_is_refused(tmp_path, checkpoint,
 @pytest.mark.slow
 @pytest.mark.parametrize("overwrite", [False, True])
 def test_an_empty_folder_may_be_the_output(tmp_path, checkpoint, caplog,
-                                           overwrite):  # noqa: F811
+                                           overwrite):
     caplog.set_level(logging.INFO)
     out = tmp_path / "out"
     out.mkdir()
@@ -80,7 +75,7 @@ def test_an_empty_folder_may_be_the_output(tmp_path, checkpoint, caplog,
 
 @pytest.mark.slow
 def test_overwrite_still_replaces_an_earlier_output(tmp_path,
-                                                    checkpoint):  # noqa: F811
+                                                    checkpoint):
     out = tmp_path / "out"
     finished(str(out), "old")
     seeds, cands = stage_files(tmp_path)
@@ -107,13 +102,13 @@ def test_files_put_into_the_empty_output_folder_meanwhile_are_kept(
                for m in messages(caplog, logging.WARNING))
 
 
-# --------------------------- U3: fine-tuned on seeds without any positive
+# ------------------------------- fine-tuned on seeds without any positive
 @pytest.mark.slow
 def test_seeds_without_a_positive_fine_tuned_anyway_are_warned_about(caplog):
     caplog.set_level(logging.INFO)
     config = small_config("hyper_parameters.batch_size=16",
                           "runner.infer_min_positives=0")
-    s = expand_one(make_campaign(seed_y="negative"), config).summary
+    s = expand_one(unlabelled_pool_campaign(seed_y="negative"), config).summary
     assert s["fine_tuned"] is True and s["seed_positives"] == 0
     assert "no positive" in s["warning"]
     assert "runner.infer_min_positives" in s["warning"]
@@ -121,15 +116,15 @@ def test_seeds_without_a_positive_fine_tuned_anyway_are_warned_about(caplog):
                   if "campaign 5" in m]
     assert "no positive" in warned and "negatives only" in warned
     # seeds with positives carry no warning
-    assert "warning" not in expand_one(make_campaign(seed_y="mixed"),
+    assert "warning" not in expand_one(unlabelled_pool_campaign(seed_y="mixed"),
                                        config).summary
 
 
 @pytest.mark.slow
 def test_export_records_seeds_without_a_positive(tmp_path, checkpoint,
-                                                 caplog):  # noqa: F811
+                                                 caplog):
     from helpers import CONFIG as CONFIG_FILE
-    from test_expand_outputs import OVERRIDES
+    from support.expansion import OVERRIDES
     from tools import export
     caplog.set_level(logging.INFO)
     seeds, _ = stage_files(tmp_path, labels="negative")
@@ -145,7 +140,7 @@ def test_export_records_seeds_without_a_positive(tmp_path, checkpoint,
                for m in messages(caplog, logging.WARNING))
 
 
-# ------------------------------------ U4: a loose checkpoint file's folder
+# ---------------------------------------- a loose checkpoint file's folder
 def test_a_loose_checkpoint_file_is_named_with_its_own_folder(tmp_path,
                                                               caplog):
     caplog.set_level(logging.INFO)
@@ -158,10 +153,10 @@ def test_a_loose_checkpoint_file_is_named_with_its_own_folder(tmp_path,
     assert "%s has no" % tmp_path.parent not in warned
 
 
-# ----------------------------------------------------------- G5: export
+# --------------------------------------------------------------- export
 @pytest.mark.slow
 def test_export_without_candidates_says_nothing_of_uids_and_records_paths(
-        tmp_path, checkpoint, caplog, monkeypatch):  # noqa: F811
+        tmp_path, checkpoint, caplog, monkeypatch):
     caplog.set_level(logging.INFO)
     seeds, _ = stage_files(tmp_path)
     frame = pd.read_pickle(seeds).drop(columns="uid")

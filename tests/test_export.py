@@ -7,30 +7,9 @@ import pandas as pd
 import paddle
 import pytest
 
-from audience import serving
-from helpers import (CONFIG, SMALL_MAX_IDXS, random_inputs,
-                     randomize_parameters,
-                     run_tool, small_config, write_frame, yaml_list)
-
-OVERRIDES = ["hyper_parameters.max_idxs=%s" % yaml_list(SMALL_MAX_IDXS),
-             "hyper_parameters.embed_dim=4", "hyper_parameters.mlp_dims=[8,8]",
-             "hyper_parameters.num_expert=3", "hyper_parameters.num_output=2",
-             "hyper_parameters.batch_size=16"]
-
-
-def predict(folder, x):
-    config = paddle.inference.Config(str(folder / "model.json"),
-                                     str(folder / "model.pdiparams"))
-    config.disable_glog_info()
-    predictor = paddle.inference.create_predictor(config)
-    for name, array in zip(serving.INPUT_NAMES, x):
-        handle = predictor.get_input_handle(name)
-        handle.reshape(array.shape)
-        handle.copy_from_cpu(array)
-    predictor.run()
-    return predictor.get_output_handle(
-        predictor.get_output_names()[0]).copy_to_cpu()
-
+from helpers import (CONFIG, random_inputs, randomize_parameters, run_tool,
+                     small_config, write_frame, yaml_list)
+from support.expansion import OVERRIDES, predict
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
@@ -338,7 +317,7 @@ def test_expand_export_under_the_launcher_is_the_audience(sample_model,
     from dataio import schema
     from dataio.stage_files import read_stage
     from helpers import ROOT
-    from test_distributed import launch
+    from support.launcher import launch
     overrides = SAMPLE_COMMON + ["expand.checkpoint=%s" % sample_model,
                                  "expand.chunk_rows=500"]
     data = ROOT / "data" / "test_cold"

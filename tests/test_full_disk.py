@@ -7,24 +7,24 @@ import os
 import pytest
 
 from dataio.vocabulary import read_max_idxs_file
-from helpers import tmpfs, ROOT, run_tool, yaml_list
+from helpers import ROOT, run_tool, tmpfs, yaml_list
 from runkit.runs import read_manifest, verify_epoch
 
 
 @pytest.fixture
-def small_disk(tmp_path):
+def disk_72m(tmp_path):
     yield from tmpfs(tmp_path, "72m")
 
 
 @pytest.mark.slow
-def test_a_full_disk_keeps_the_earlier_checkpoint(small_disk):
+def test_a_full_disk_keeps_the_earlier_checkpoint(disk_72m):
     # a kw1 table of 500k rows (embed 8) makes a checkpoint of about 48 MB
     # (weights and Adam's two moments) at little compute: the first fits on
     # the 72 MB disk, the second does not
     maxima = [list(m) for m in read_max_idxs_file(str(ROOT / "data" /
                                                       "max_idxs.yaml"))]
     maxima[1][3] = 499999
-    save = small_disk / "m"
+    save = disk_72m / "m"
     done = run_tool("trainer.py", [
         "runner.model_save_path=%s" % save, "runner.epochs=2",
         "hyper_parameters.max_idxs=%s" % yaml_list(maxima),

@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 
 from dataio.frames import arrays_to_frame
-from helpers import tmpfs, random_inputs
-from test_expand_outputs import checkpoint, hidden, messages, tool  # noqa: F401
+from helpers import errors, random_inputs, tmpfs
+from support.expansion import tool
 
 PAGE = 4096
 
 
 @pytest.fixture
-def small_disk(tmp_path):
+def disk_512k(tmp_path):
     yield from tmpfs(tmp_path, "512k")
 
 
@@ -34,10 +34,6 @@ def fill(disk, pages_left=0):
             assert exc.errno == errno.ENOSPC
     size = os.path.getsize(filler)
     os.truncate(filler, size - pages_left * PAGE)
-
-
-def errors(caplog):
-    return messages(caplog, logging.ERROR)
 
 
 def big_campaign(folder, candidates=2000):
@@ -56,28 +52,28 @@ def big_campaign(folder, candidates=2000):
 
 
 def test_expand_onto_a_full_disk_is_refused_before_any_work(
-        small_disk, tmp_path, caplog):
+        disk_512k, tmp_path, caplog):
     caplog.set_level(logging.INFO)
     seeds, cands = big_campaign(tmp_path)
-    fill(small_disk)
-    out = small_disk / "aud"
+    fill(disk_512k)
+    out = disk_512k / "aud"
     # no checkpoint there: any work would fail on it first
     assert tool("expand", tmp_path / "nowhere", "--seeds", seeds,
                 "--candidates", cands, "--out", out) == 1
     (line, ) = errors(caplog)
     assert "the folder of --out %s is not writable: No space left on " \
         "device: free space on its disk, or set --out to another folder" % \
-        small_disk in line
-    assert sorted(os.listdir(small_disk)) == ["filler"]
+        disk_512k in line
+    assert sorted(os.listdir(disk_512k)) == ["filler"]
 
 
 @pytest.mark.slow
 def test_expand_filling_the_disk_names_the_output_and_keeps_nothing(
-        small_disk, tmp_path, checkpoint, caplog):  # noqa: F811
+        disk_512k, tmp_path, checkpoint, caplog):
     caplog.set_level(logging.INFO)
     seeds, cands = big_campaign(tmp_path)
-    fill(small_disk, pages_left=2)   # the probe and audience.csv fit
-    out = small_disk / "aud"
+    fill(disk_512k, pages_left=2)   # the probe and audience.csv fit
+    out = disk_512k / "aud"
     assert tool("expand", checkpoint, "--seeds", seeds, "--candidates", cands,
                 "--out", out) == 1
     (line, ) = errors(caplog)
@@ -85,24 +81,24 @@ def test_expand_filling_the_disk_names_the_output_and_keeps_nothing(
         "no space left on device writing %s (--out): free space on its "
         "disk, or choose another --out; no output was written; %s not made"
         % (out, out))
-    assert sorted(os.listdir(small_disk)) == ["filler"]
+    assert sorted(os.listdir(disk_512k)) == ["filler"]
 
 
 def test_export_onto_a_full_disk_is_refused_before_saving(
-        small_disk, checkpoint, caplog):  # noqa: F811
+        disk_512k, checkpoint, caplog):
     caplog.set_level(logging.INFO)
-    fill(small_disk, pages_left=4)
-    out = small_disk / "serving"
+    fill(disk_512k, pages_left=4)
+    out = disk_512k / "serving"
     assert tool("export", checkpoint, "--out", out) == 1
     (line, ) = errors(caplog)
-    assert "the folder of --out %s has 0.0 MB free; about" % small_disk \
+    assert "the folder of --out %s has 0.0 MB free; about" % disk_512k \
         in line and "MB is needed for the exported model" in line
     assert "set --out to a folder with room" in line
-    assert sorted(os.listdir(small_disk)) == ["filler"]
+    assert sorted(os.listdir(disk_512k)) == ["filler"]
 
 
 @pytest.mark.slow
-def test_a_serving_model_cut_short_by_a_full_disk_is_an_error(small_disk):
+def test_a_serving_model_cut_short_by_a_full_disk_is_an_error(disk_512k):
     """paddle.jit.save itself says nothing when the weights do not fit."""
     from audience import serving
     from dygraph_model import DygraphModel
@@ -110,10 +106,10 @@ def test_a_serving_model_cut_short_by_a_full_disk_is_an_error(small_disk):
     config = small_config()
     model = DygraphModel().create_model(config)
     weights = serving.full_weights(model, dict(model.state_dict()))
-    fill(small_disk, pages_left=3)
+    fill(disk_512k, pages_left=3)
     with pytest.raises(OSError) as err:
         serving.save(serving.ServingModel(model, weights),
-                     str(small_disk / "model"))
+                     str(disk_512k / "model"))
     assert err.value.errno == errno.ENOSPC
-    assert err.value.filename == str(small_disk / "model.pdiparams")
+    assert err.value.filename == str(disk_512k / "model.pdiparams")
     assert "cut short" in str(err.value)

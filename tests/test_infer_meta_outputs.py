@@ -10,69 +10,19 @@ generated set and an untrained checkpoint):
 """
 import json
 import os
-from dataclasses import replace
 
 import pytest
 
-from helpers import CONFIG, yaml_list
-from runkit.config import load_config
-from synthetic import generator
+from support.meta_test import file_hashes, meta_test
 
-SPEC = replace(generator.SAMPLE, n_users=400, n_train=2, train_rows_median=40,
-               train_rows_range=(30, 50), n_hot=2, hot_seeds=(20, 30),
-               n_cold=2, cold_seeds=(10, 20), candidates=40)
-
-
-def arch():
-    return ["hyper_parameters.max_idxs=%s" % yaml_list(SPEC.max_idxs()),
-            "hyper_parameters.embed_dim=4", "hyper_parameters.mlp_dims=[8,8]",
-            "hyper_parameters.num_expert=2", "hyper_parameters.num_output=2",
-            "hyper_parameters.batch_size=32"]
-
-
-@pytest.fixture(scope="module")
-def setup(tmp_path_factory):
-    """Test folders and an untrained checkpoint (epoch 0)."""
-    from tools.make_sample_data import write_stages
-    from dygraph_model import DygraphModel
-    from runkit.checkpoint import save_checkpoint
-    base = tmp_path_factory.mktemp("infer_outputs")
-    write_stages(generator.generate(SPEC, seed=3), str(base / "data"), SPEC)
-    model = base / "m"
-    model_class = DygraphModel()
-    config = load_config(str(CONFIG), arch())
-    save_checkpoint(model_class.create_model(config), None, str(model), 0,
-                    announce=False)
-    return base
-
-
-def meta_test(setup, result, *extra, cold=None):
-    from tools import infer_meta
-    data = setup / "data"
-    overrides = arch() + [
-        "runner.test_data_dir=%s" % (data / "test"),
-        "runner.test_cold_data_dir=%s" % (cold or data / "test_cold"),
-        "runner.infer_load_path=%s" % (setup / "m"),
-        "runner.infer_result_path=%s" % result,
-        "runner.infer_start_epoch=0", "runner.infer_end_epoch=1",
-        "runner.infer_train_epoch=1", "runner.num_threads=1"] + list(extra)
-    return infer_meta.main(["-m", str(CONFIG), "-o"] + overrides)
-
-
-def files_of(folder):
-    from runkit.runs import sha256
-    return {str(p.relative_to(folder)): sha256(p)
-            for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def test_two_result_files_of_one_folder_keep_their_own_scores(setup, tmp_path,
+def test_two_result_files_of_one_folder_keep_their_own_scores(meta_test_setup, tmp_path,
                                                               caplog):
     caplog.set_level("INFO")
-    assert meta_test(setup, tmp_path / "a.json", "runner.save_scores=True") == 0
-    first = files_of(tmp_path / "a.scores")
+    assert meta_test(meta_test_setup, tmp_path / "a.json", "runner.save_scores=True") == 0
+    first = file_hashes(tmp_path / "a.scores")
     # what the refusal of a taken result file suggests: another file name
-    assert meta_test(setup, tmp_path / "b.json", "runner.save_scores=True") == 0
-    assert files_of(tmp_path / "a.scores") == first
+    assert meta_test(meta_test_setup, tmp_path / "b.json", "runner.save_scores=True") == 0
+    assert file_hashes(tmp_path / "a.scores") == first
     assert not (tmp_path / "scores").exists()
     result = json.loads((tmp_path / "b.json").read_text())["epochs"]["0"]
     for name in ("hot", "cold"):
@@ -90,34 +40,34 @@ def test_two_result_files_of_one_folder_keep_their_own_scores(setup, tmp_path,
 
 @pytest.mark.parametrize("save_scores", [True, False])
 def test_scores_of_an_earlier_meta_test_are_refused_before_any_work(
-        setup, tmp_path, caplog, save_scores):
+        meta_test_setup, tmp_path, caplog, save_scores):
     caplog.set_level("INFO")
     result = tmp_path / "r.json"
-    assert meta_test(setup, result, "runner.save_scores=True") == 0
+    assert meta_test(meta_test_setup, result, "runner.save_scores=True") == 0
     result.unlink()   # the result moved away; its scores are still there
-    before = files_of(tmp_path / "r.scores")
+    before = file_hashes(tmp_path / "r.scores")
     caplog.clear()
-    rc = meta_test(setup, result, "runner.save_scores=%s" % save_scores)
+    rc = meta_test(meta_test_setup, result, "runner.save_scores=%s" % save_scores)
     assert rc == 2
     assert "%s holds the candidates' scores of an earlier meta-test" % (
         tmp_path / "r.scores") in caplog.text
     assert "runner.infer_result_path" in caplog.text
     assert "runner.overwrite=True" in caplog.text
     assert "[hot]" not in caplog.text and not result.exists()
-    assert files_of(tmp_path / "r.scores") == before
+    assert file_hashes(tmp_path / "r.scores") == before
 
 
 @pytest.mark.slow
-def test_overwrite_replaces_the_scores_only_once_complete(setup, tmp_path,
+def test_overwrite_replaces_the_scores_only_once_complete(meta_test_setup, tmp_path,
                                                           monkeypatch):
     from tools import infer_meta
     result = tmp_path / "r.json"
-    assert meta_test(setup, result, "runner.save_scores=True") == 0
+    assert meta_test(meta_test_setup, result, "runner.save_scores=True") == 0
     scores = tmp_path / "r.scores"
     # marked in a file it wrote: what it did not write stops --overwrite
-    marked = min(p for p in files_of(scores) if p.endswith("scores.csv"))
+    marked = min(p for p in file_hashes(scores) if p.endswith("scores.csv"))
     (scores / marked).write_text("the earlier meta-test's")
-    before = files_of(scores), result.read_bytes()
+    before = file_hashes(scores), result.read_bytes()
 
     real = infer_meta.run_test_set
 
@@ -126,25 +76,25 @@ def test_overwrite_replaces_the_scores_only_once_complete(setup, tmp_path,
             raise ValueError("the disk went away")
         return real(name, *args, **kwargs)
     monkeypatch.setattr(infer_meta, "run_test_set", cold_fails)
-    assert meta_test(setup, result, "runner.save_scores=True",
+    assert meta_test(meta_test_setup, result, "runner.save_scores=True",
                      "runner.overwrite=True") == 1
-    assert (files_of(scores), result.read_bytes()) == before
+    assert (file_hashes(scores), result.read_bytes()) == before
     assert not [n for n in os.listdir(tmp_path) if ".tmp-" in n]
 
     monkeypatch.setattr(infer_meta, "run_test_set", real)
-    assert meta_test(setup, result, "runner.save_scores=True",
+    assert meta_test(meta_test_setup, result, "runner.save_scores=True",
                      "runner.overwrite=True") == 0
-    after = files_of(scores)
+    after = file_hashes(scores)
     assert after[marked] != before[0][marked]
     assert set(after) == set(before[0])
 
 
 def test_overwrite_without_scores_drops_the_replaced_results_scores(
-        setup, tmp_path, caplog):
+        meta_test_setup, tmp_path, caplog):
     caplog.set_level("INFO")
     result = tmp_path / "r.json"
-    assert meta_test(setup, result, "runner.save_scores=True") == 0
-    assert meta_test(setup, result, "runner.overwrite=True") == 0
+    assert meta_test(meta_test_setup, result, "runner.save_scores=True") == 0
+    assert meta_test(meta_test_setup, result, "runner.overwrite=True") == 0
     # scores of another run beside the new result would pass for its own
     assert not (tmp_path / "r.scores").exists()
     assert "removed %s" % (tmp_path / "r.scores") in caplog.text
@@ -156,15 +106,15 @@ def test_overwrite_without_scores_drops_the_replaced_results_scores(
     ({"test_stage1.pkl": "seeds", "test_stage2.pkl": ""}, "test_stage2.pkl"),
 ])
 def test_a_cold_folder_without_its_stage_files_fails_before_the_first_campaign(
-        setup, tmp_path, caplog, content, missing):
+        meta_test_setup, tmp_path, caplog, content, missing):
     caplog.set_level("INFO")
     cold = tmp_path / "cold"
     cold.mkdir()
-    real = setup / "data" / "test_cold" / "test_cold_stage1.pkl"
+    real = meta_test_setup / "data" / "test_cold" / "test_cold_stage1.pkl"
     for name, what in content.items():
         # a real stage file, or an empty one (a copy cut short)
         (cold / name).write_bytes(real.read_bytes() if what else b"")
-    rc = meta_test(setup, tmp_path / "r.json", cold=cold)
+    rc = meta_test(meta_test_setup, tmp_path / "r.json", cold=cold)
     assert rc == 1
     line = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     assert len(line) == 1, caplog.text
@@ -175,9 +125,9 @@ def test_a_cold_folder_without_its_stage_files_fails_before_the_first_campaign(
 
 
 def test_a_file_where_the_scores_go_is_refused_even_with_overwrite(
-        setup, tmp_path, caplog):
+        meta_test_setup, tmp_path, caplog):
     (tmp_path / "r.scores").write_text("someone's notes")
-    rc = meta_test(setup, tmp_path / "r.json", "runner.save_scores=True",
+    rc = meta_test(meta_test_setup, tmp_path / "r.json", "runner.save_scores=True",
                    "runner.overwrite=True")
     assert rc == 2
     assert "%s is a file" % (tmp_path / "r.scores") in caplog.text
@@ -186,13 +136,13 @@ def test_a_file_where_the_scores_go_is_refused_even_with_overwrite(
 
 
 def test_overwrite_without_scores_keeps_a_users_file_in_the_replaced_scores(
-        setup, tmp_path, caplog):
+        meta_test_setup, tmp_path, caplog):
     result = tmp_path / "r.json"
-    assert meta_test(setup, result, "runner.save_scores=True") == 0
+    assert meta_test(meta_test_setup, result, "runner.save_scores=True") == 0
     notes = tmp_path / "r.scores" / "notes.txt"
     notes.write_text("mine")
     before = result.read_bytes()
     # the scores folder would be removed with the user's file in it: refused
-    assert meta_test(setup, result, "runner.overwrite=True") == 2
+    assert meta_test(meta_test_setup, result, "runner.overwrite=True") == 2
     assert "notes.txt" in caplog.text
     assert notes.read_text() == "mine" and result.read_bytes() == before

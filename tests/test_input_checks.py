@@ -3,8 +3,8 @@
 ids, exclusion files with ids beyond 64 bits, unreadable or millions of
 lines long, user tables whose ids outgrew a stale meta.json, seed files
 given in the other form's option. Each is read right or refused with one
-line naming the file; the tools run in-process, as in
-test_expand_outputs."""
+line naming the file; the tools run in-process
+(support.expansion.tool)."""
 import json
 import logging
 import os
@@ -21,28 +21,13 @@ from audience.training_set import seed_weights
 from dataio import schema
 from dataio.stage_files import DataError
 from dataio.user_table import UserTable, write_user_table
-from helpers import SMALL_MAX_IDXS, random_inputs, small_config
-from test_expand import make_campaign
-from test_expand_outputs import (checkpoint, messages, small_model,  # noqa: F401
-                                stage_files, tool, users)
+from helpers import (SMALL_MAX_IDXS, errors, random_inputs, small_config,
+                     warnings, write)
+from support.expansion import make_campaign, small_model, stage_files, tool
 
 CONFIG = small_config("hyper_parameters.batch_size=16",
                       "runner.infer_seed_blend=0", "expand.diagnose=False")
 MAXIMA = schema.IdMaxima.from_config(SMALL_MAX_IDXS)
-
-
-def errors(caplog):
-    return messages(caplog, logging.ERROR)
-
-
-def warnings(caplog):
-    return [m for m in messages(caplog, logging.WARNING)
-            if m not in errors(caplog)]
-
-
-def write(path, text):
-    path.write_text(text)
-    return str(path)
 
 
 # ------------------------------------ seed values near the float maximum
@@ -118,7 +103,7 @@ def negative_stage_files(tmp_path, aid):
 
 
 def test_form_one_expands_a_campaign_with_a_negative_aid(tmp_path, caplog,
-                                                         checkpoint):  # noqa: F811
+                                                         checkpoint):
     caplog.set_level(logging.INFO)
     aid = -4611686018427387904
     seeds, cands = negative_stage_files(tmp_path, aid)
@@ -131,8 +116,8 @@ def test_form_one_expands_a_campaign_with_a_negative_aid(tmp_path, caplog,
 
 
 def test_form_two_expands_a_campaign_with_a_negative_aid(tmp_path, caplog,
-                                                         checkpoint,  # noqa: F811
-                                                         users):  # noqa: F811
+                                                         checkpoint,
+                                                         users):
     caplog.set_level(logging.INFO)
     folder, _ = users
     ads = pd.read_csv(folder / "ads.csv")
@@ -284,7 +269,7 @@ def test_no_warning_when_the_exclusion_removed_a_whole_campaign(tmp_path,
 
 
 def test_no_warning_when_the_excluded_are_users_of_the_table(
-        tmp_path, caplog, users):  # noqa: F811
+        tmp_path, caplog, users):
     caplog.set_level(logging.INFO)
     _, table = users    # uids 0, 5, ..., 995
     outside = read_exclusions(write(tmp_path / "a.csv", "uid\n15\n20\n"))
@@ -395,7 +380,7 @@ def test_a_csv_given_as_a_stage_file_says_it_needs_users(tmp_path):
 
 @pytest.mark.parametrize("which", ["seeds", "candidates"])
 def test_a_stage_file_given_as_a_csv_says_it_goes_without_users(
-        tmp_path, users, which):  # noqa: F811
+        tmp_path, users, which):
     folder, table = users
     pickled, _ = stage_files(tmp_path)
     seeds = write(tmp_path / "seeds.csv", "aid,uid\n3,0\n3,5\n")

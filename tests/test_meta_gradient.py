@@ -15,7 +15,7 @@ TASKS, ROWS = 2, 5
 EPS = 1e-6
 
 
-def config_for(meta_order=2, local_lr=0.5, inner_steps=1):
+def meta_config(meta_order=2, local_lr=0.5, inner_steps=1):
     return small_config("hyper_parameters.meta_order=%d" % meta_order,
                         "hyper_parameters.local_lr=%r" % float(local_lr),
                         "hyper_parameters.inner_steps=%d" % inner_steps,
@@ -148,7 +148,7 @@ def dense_grads(model, batch, config):
 # --------------------------------------------------------------------- tests
 @pytest.mark.slow
 def test_second_order_gradient_matches_finite_differences(float64):
-    config = config_for(meta_order=2)
+    config = meta_config(meta_order=2)
     model = make_model(config)
     batch = make_batch()
     _, grads = meta_grads(model, batch, config)
@@ -161,8 +161,8 @@ def test_second_order_gradient_matches_finite_differences(float64):
 @pytest.mark.slow
 def test_first_order_differs_from_second_order(float64):
     batch = make_batch()
-    first = config_for(meta_order=1)
-    second = config_for(meta_order=2)
+    first = meta_config(meta_order=1)
+    second = meta_config(meta_order=2)
     model = make_model(second)
     loss2, g2 = meta_grads(model, batch, second)
     loss1, g1 = meta_grads(model, batch, first)
@@ -190,7 +190,7 @@ def test_localised_step_equals_dense_maml(float64, meta_order, inner_steps):
     meta-loss and meta-gradient of adapting the full tables; with
     meta_order 1 the dense reference is first-order MAML (inner gradient a
     constant), the surrogate the first-order step must follow."""
-    config = config_for(meta_order=meta_order, inner_steps=inner_steps)
+    config = meta_config(meta_order=meta_order, inner_steps=inner_steps)
     model = make_model(config, seed=2)
     batch = make_batch(seed=3)
     loss, grads = meta_grads(model, batch, config)
@@ -205,7 +205,7 @@ def test_localised_step_equals_dense_maml(float64, meta_order, inner_steps):
 
 
 def test_rows_untouched_by_the_tasks_get_no_gradient(float64):
-    config = config_for()
+    config = meta_config()
     model = make_model(config)
     batch = make_batch()
     _, grads = meta_grads(model, batch, config)
@@ -221,20 +221,20 @@ def test_rows_untouched_by_the_tasks_get_no_gradient(float64):
 
 def test_two_inner_steps_give_a_different_loss(float64):
     batch = make_batch()
-    model = make_model(config_for())
-    one = float(meta_loss(model, batch, config_for(inner_steps=1)))
-    two = float(meta_loss(model, batch, config_for(inner_steps=2)))
+    model = make_model(meta_config())
+    one = float(meta_loss(model, batch, meta_config(inner_steps=1)))
+    two = float(meta_loss(model, batch, meta_config(inner_steps=2)))
     assert np.isfinite(two)
     assert abs(one - two) > 1e-6
     # with lr 0 adaptation does nothing, whatever the number of steps
-    zero1 = float(meta_loss(model, batch, config_for(local_lr=0.0)))
-    zero2 = float(meta_loss(model, batch, config_for(local_lr=0.0,
-                                                     inner_steps=2)))
+    zero1 = float(meta_loss(model, batch, meta_config(local_lr=0.0)))
+    zero2 = float(meta_loss(model, batch, meta_config(local_lr=0.0,
+                                                      inner_steps=2)))
     assert zero1 == pytest.approx(zero2, abs=1e-14)
 
 
 def test_meta_loss_with_zero_local_lr_is_the_plain_query_loss(float64):
-    config = config_for(local_lr=0.0)
+    config = meta_config(local_lr=0.0)
     model = make_model(config)
     batch = make_batch()
     loss = float(meta_loss(model, batch, config))
@@ -282,7 +282,7 @@ def test_second_order_step_stays_finite_at_saturated_predictions(bias):
     into inf or NaN: the second derivative of log(p) is -1/p^2, which
     overflows float32 for p below 1e-19 unless p is floored well above
     that (from a floor of 1e-30 this test fails at p = 1e-26)."""
-    config = config_for(local_lr=0.3)
+    config = meta_config(local_lr=0.3)
     model = make_model(config)
     with paddle.no_grad():
         for name, p in model.named_parameters():

@@ -13,7 +13,7 @@ from dygraph_model import (DygraphModel, holdout_split, should_fine_tune,
                            task_bce)
 from helpers import randomize_parameters, small_config
 from runkit.config import ConfigError
-from test_finetune import make_campaign, scores
+from support.fine_tuning import one_ad_campaign, scores
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "sgd", "maml"])
@@ -23,7 +23,7 @@ def test_localised_equals_plain_for_every_optimizer(optimizer):
         "hyper_parameters.inner_steps=2", "hyper_parameters.local_lr=0.2",
         "hyper_parameters.optimizer.local_test_optimizer=%s" % optimizer,
         "hyper_parameters.optimizer.local_test_learning_rate=0.05")
-    campaign = make_campaign()
+    campaign = one_ad_campaign()
     local = scores(config, campaign, localized=True)
     plain = scores(config, campaign, localized=False)
     untuned = scores(small_config("runner.infer_train_epoch=0"), campaign,
@@ -38,7 +38,7 @@ def test_maml_option_is_the_inner_loop_update():
     config = small_config(
         "hyper_parameters.inner_steps=2", "hyper_parameters.local_lr=0.3",
         "hyper_parameters.optimizer.local_test_optimizer=maml")
-    campaign = make_campaign()
+    campaign = one_ad_campaign()
     got = scores(config, campaign, localized=True)
 
     model = DygraphModel().create_model(config)
@@ -58,7 +58,7 @@ def test_maml_option_is_the_inner_loop_update():
 
 
 def test_campaign_below_the_positive_minimum_keeps_meta_trained_scores():
-    campaign = make_campaign()
+    campaign = one_ad_campaign()
     campaign = dataclasses.replace(
         campaign, seed_y=np.zeros_like(campaign.seed_y))   # no positive seed
     tuned = ["hyper_parameters.batch_size=16", "runner.infer_train_epoch=3",
@@ -100,7 +100,7 @@ def test_holdout_keeps_the_pass_with_the_lowest_held_out_loss():
         "hyper_parameters.batch_size=8", "runner.infer_train_epoch=4",
         "runner.infer_holdout=0.4",
         "hyper_parameters.optimizer.local_test_learning_rate=0.5")
-    campaign = make_campaign(seeds=40)
+    campaign = one_ad_campaign(seeds=40)
     model_class = DygraphModel()
     model = model_class.create_model(config)
     randomize_parameters(model, np.random.default_rng(0), scale=0.3)
@@ -167,7 +167,7 @@ def test_maml_fine_tuning_is_meta_trainings_inner_step_valued_seeds_too():
     model = model_class.create_model(config)
     randomize_parameters(model, np.random.default_rng(0), scale=0.3)
     init = {k: v.clone() for k, v in model.state_dict().items()}
-    campaign = make_campaign()
+    campaign = one_ad_campaign()
     weight = np.where(campaign.seed_y == 1, 3.0, 1.0)
     out = {}
     for name, w, localized in (("plain", None, True), ("valued", weight, True),

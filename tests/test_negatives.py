@@ -14,8 +14,7 @@ from audience.sources import feature_row_campaigns
 from audience.training_set import CANDIDATES, OUTSIDE, SCORES_NOTE, check_pool
 from dataio.campaign import TableCampaign
 from helpers import random_inputs, small_config, write_frame
-from test_expand import make_campaign, small_model
-from test_expand_outputs import users  # noqa: F401  (the user table fixture)
+from support.expansion import make_campaign, small_model
 
 CONFIG = small_config("hyper_parameters.batch_size=16",
                       "runner.infer_seed_blend=0")
@@ -56,7 +55,7 @@ def table_expansion(table, campaign, ratio=1):
     return result
 
 
-def test_form_two_draws_outside_the_candidates_when_it_can(users, caplog):  # noqa: F811
+def test_form_two_draws_outside_the_candidates_when_it_can(users, caplog):
     caplog.set_level(logging.INFO)
     _, table = users
     cand_rows = np.arange(20, 120)   # 100 of the table's 200 users
@@ -72,7 +71,7 @@ def test_form_two_draws_outside_the_candidates_when_it_can(users, caplog):  # no
 
 
 @pytest.mark.slow
-def test_form_two_draws_among_the_candidates_and_keeps_them(users):  # noqa: F811
+def test_form_two_draws_among_the_candidates_and_keeps_them(users):
     _, table = users
     # every user a candidate: nobody outside, the drawn stay candidates
     result = table_expansion(table, TableCampaign(3, np.arange(20), None, AD))

@@ -10,15 +10,15 @@ from dataio import schema
 E = 4
 
 
-def make_model(mlp_dims=(8, 8), num_expert=3, num_output=2, seed=0,
-               max_idxs=SMALL_MAX_IDXS):
+def make_net(mlp_dims=(8, 8), num_expert=3, num_output=2, seed=0,
+             max_idxs=SMALL_MAX_IDXS):
     paddle.seed(seed)
     model = net.MetaHeac(max_idxs, E, list(mlp_dims), num_expert, num_output)
     randomize_parameters(model, np.random.default_rng(seed))
     return model
 
 
-def run(model, x, params=None):
+def forward(model, x, params=None):
     out = model([paddle.to_tensor(a) for a in x], params)
     return out.numpy()
 
@@ -79,9 +79,9 @@ def reference_forward(w, x, mlp_dims, num_expert, num_output):
 
 # --------------------------------------------------------------------- tests
 def test_output_shape_and_range():
-    model = make_model()
+    model = make_net()
     x = random_inputs(np.random.default_rng(1), 9)
-    out = run(model, x)
+    out = forward(model, x)
     assert out.shape == (9, )
     assert np.all(out > 0) and np.all(out < 1)
     assert len(np.unique(out)) > 1  # not a constant
@@ -90,14 +90,14 @@ def test_output_shape_and_range():
 @pytest.mark.parametrize("mlp_dims, num_expert, num_output",
                          [((8, 8), 3, 2), ((8, 6, 5), 2, 3), ((6, ), 1, 1)])
 def test_matches_numpy_reference(float64, mlp_dims, num_expert, num_output):
-    model = make_model(mlp_dims, num_expert, num_output, seed=3)
+    model = make_net(mlp_dims, num_expert, num_output, seed=3)
     rng = np.random.default_rng(4)
     x = random_inputs(rng, 16)
     x[2][0, :] = 0             # a row with no valid id in any dynamic field
     x[2][1, :] = schema.DYNAMIC_LENGTHS  # a row with every id valid
     w = {n: p.numpy() for n, p in model.named_parameters()}
     want = reference_forward(w, x, mlp_dims, num_expert, num_output)
-    got = run(model, x)
+    got = forward(model, x)
     assert got.dtype == np.float64
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
     # tighter than asked, in float64 the two must agree to rounding
@@ -105,19 +105,19 @@ def test_matches_numpy_reference(float64, mlp_dims, num_expert, num_output):
 
 
 def test_matches_numpy_reference_float32():
-    model = make_model(seed=5)
+    model = make_net(seed=5)
     x = random_inputs(np.random.default_rng(6), 12)
     w = {n: p.numpy().astype(np.float64) for n, p in model.named_parameters()}
     want = reference_forward(w, x, [8, 8], 3, 2)
-    np.testing.assert_allclose(run(model, x), want, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(forward(model, x), want, rtol=1e-5, atol=1e-5)
 
 
 def test_padded_ids_are_ignored_valid_ids_are_not():
-    model = make_model(seed=7)
+    model = make_net(seed=7)
     rng = np.random.default_rng(8)
     x = random_inputs(rng, 8)
     x[2][:] = 2                                   # 2 valid ids per field
-    base = run(model, x)
+    base = forward(model, x)
 
     padded = [a.copy() for a in x]
     dy_max = SMALL_MAX_IDXS[1]
@@ -127,19 +127,19 @@ def test_padded_ids_are_ignored_valid_ids_are_not():
         # other valid ids (never the same one) at every padded position
         padded[1][:, cols] = (padded[1][:, cols] + 1) % (dy_max[j] + 1)
     assert not np.array_equal(padded[1], x[1])
-    np.testing.assert_array_equal(run(model, padded), base)
+    np.testing.assert_array_equal(forward(model, padded), base)
 
     for j in range(7):
         off = schema.DYNAMIC_OFFSETS[j]
         valid = [a.copy() for a in x]
         valid[1][0, off + 1] = (valid[1][0, off + 1] + 1) % (dy_max[j] + 1)
-        out = run(model, valid)
+        out = forward(model, valid)
         assert abs(out[0] - base[0]) > 1e-7, "field %d valid id ignored" % j
         np.testing.assert_array_equal(out[1:], base[1:])
 
 
 def test_zero_length_field_has_zero_embedding():
-    model = make_model(seed=9)
+    model = make_net(seed=9)
     x = random_inputs(np.random.default_rng(10), 2, min_length=1)
     j = 3                                            # kw1
     off, width = schema.DYNAMIC_OFFSETS[j], schema.DYNAMIC_LENGTHS[j]
@@ -148,7 +148,7 @@ def test_zero_length_field_has_zero_embedding():
     for a in x:
         a[1] = a[0]
     x[1][1, off:off + width] = (x[1][0, off:off + width] + 3) % 12
-    out = run(model, x)
+    out = forward(model, x)
     assert out[0] == out[1]
 
     # the field contributes exactly zero: zeroing its whole table changes
@@ -156,10 +156,10 @@ def test_zero_length_field_has_zero_embedding():
     params = model.params()
     name = "embedding.dynamic_emb.embeddings.%d.weight" % j
     params[name] = paddle.zeros_like(params[name])
-    assert run(model, x, params)[0] == pytest.approx(out[0], abs=1e-7)
+    assert forward(model, x, params)[0] == pytest.approx(out[0], abs=1e-7)
     y = [a.copy() for a in x]
     y[2][:, j] = 2
-    assert abs(run(model, y, params)[0] - run(model, y)[0]) > 1e-6
+    assert abs(forward(model, y, params)[0] - forward(model, y)[0]) > 1e-6
 
 
 def expected_shapes(max_idxs, mlp_dims, num_expert, num_output):
@@ -202,10 +202,10 @@ def test_paddlerec_parameter_names_and_shapes():
 
 
 def test_functional_forward_with_own_params_equals_plain_forward():
-    model = make_model(seed=11)
+    model = make_net(seed=11)
     x = random_inputs(np.random.default_rng(12), 10)
-    np.testing.assert_array_equal(run(model, x, dict(model.named_parameters())),
-                                  run(model, x))
+    np.testing.assert_array_equal(forward(model, x, dict(model.named_parameters())),
+                                  forward(model, x))
 
 
 @pytest.mark.parametrize("name", [
@@ -215,17 +215,17 @@ def test_functional_forward_with_own_params_equals_plain_forward():
     "embedding.static_emb.embeddings.2.weight",
     "embedding.dynamic_emb.embeddings.0.weight"])
 def test_functional_forward_uses_the_given_params(name):
-    model = make_model(seed=13)
+    model = make_net(seed=13)
     x = random_inputs(np.random.default_rng(14), 10, min_length=1)
-    base = run(model, x)
+    base = forward(model, x)
     params = dict(model.named_parameters())
     # a random change: a constant shift of a gate's last layer would be
     # invisible (softmax is shift invariant)
     noise = np.random.default_rng(15).normal(0, 0.5, params[name].shape)
     params[name] = params[name] + paddle.to_tensor(noise.astype(np.float32))
-    assert np.abs(run(model, x, params) - base).max() > 1e-4
+    assert np.abs(forward(model, x, params) - base).max() > 1e-4
     # the layer's own weights are untouched
-    np.testing.assert_array_equal(run(model, x), base)
+    np.testing.assert_array_equal(forward(model, x), base)
 
 
 # ---------------------------------------------------------- initialisation

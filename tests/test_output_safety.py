@@ -1,7 +1,7 @@
 """Output folders and CSV files: what --overwrite may replace, where a
 symbolic link sends the output, and CSV cells that keep their columns and
-never run as a spreadsheet formula (the tools in-process, as in
-test_expand_outputs):
+never run as a spreadsheet formula (the tools in-process,
+support.expansion.tool):
 
 * --overwrite replaces only an earlier output of the same tool (its summary
   says so, or shows it), holding nothing the tool did not write, and names
@@ -24,15 +24,11 @@ import pytest
 from audience.output import OutputDir, audience_csv, scores_csv
 from audience.overlap import overlap_csv
 from runkit.cli import Refused
-from test_expand_outputs import (finished, hidden, messages,  # noqa: F401
-                                stage_files, tag, tool)
+from helpers import errors, messages, write
+from support.expansion import finished, hidden, stage_files, tag, tool
 
 
-def errors(caplog):
-    return messages(caplog, logging.ERROR)
-
-
-def files_of(folder):
+def file_contents(folder):
     """{relative path: content} of every file below ``folder``."""
     found = {}
     for root, _, files in os.walk(folder):
@@ -41,12 +37,6 @@ def files_of(folder):
             with open(path, "rb") as f:
                 found[os.path.relpath(path, folder)] = f.read()
     return found
-
-
-def write(path, text):
-    os.makedirs(os.path.dirname(str(path)), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(text)
 
 
 def legacy_expansion(folder):
@@ -71,7 +61,7 @@ def scores_folder(folder, new=False):
     return folder
 
 
-# ------------------------- 1: only an earlier output of this tool is replaced
+# ---------------------------- only an earlier output of this tool is replaced
 def test_a_users_folder_holding_a_summary_json_is_not_replaced(tmp_path,
                                                                caplog):
     caplog.set_level(logging.INFO)
@@ -79,7 +69,7 @@ def test_a_users_folder_holding_a_summary_json_is_not_replaced(tmp_path,
     write(mine / "summary.json", '{"title": "my quarterly numbers"}')
     write(mine / "data.csv", "a,b\n1,2\n")
     write(mine / "2025" / "q1.csv", "x\n")
-    before = files_of(mine)
+    before = file_contents(mine)
     seeds, cands = stage_files(tmp_path)
     # no checkpoint there: any work would fail on it first
     assert tool("expand", tmp_path / "nowhere", "--seeds", seeds,
@@ -87,7 +77,7 @@ def test_a_users_folder_holding_a_summary_json_is_not_replaced(tmp_path,
     (line, ) = errors(caplog)
     assert str(mine) in line and "not an earlier output" in line
     assert "tools/expand.py" in line and "choose another --out" in line
-    assert files_of(mine) == before and hidden(tmp_path) == []
+    assert file_contents(mine) == before and hidden(tmp_path) == []
 
 
 @pytest.mark.parametrize("new", [False, True])
@@ -95,12 +85,12 @@ def test_a_meta_tests_scores_folder_is_not_replaced_by_an_expansion(
         tmp_path, caplog, new):
     caplog.set_level(logging.INFO)
     scores = scores_folder(str(tmp_path / "r.scores"), new)
-    before = files_of(scores)
+    before = file_contents(scores)
     with pytest.raises(Refused) as refused:
         OutputDir(scores, overwrite=True)
     assert "meta-test" in str(refused.value)
     assert "tools/infer_meta.py" in str(refused.value)
-    assert files_of(scores) == before and hidden(tmp_path) == []
+    assert file_contents(scores) == before and hidden(tmp_path) == []
 
 
 def test_an_export_is_not_replaced_by_an_expansion_nor_the_reverse(tmp_path):
@@ -141,21 +131,21 @@ def test_an_earlier_expansion_of_an_older_version_is_replaced_and_named(
     assert hidden(tmp_path) == []
 
 
-# ---------------------------------- 2: what the user added is never removed
+# ------------------------------------- what the user added is never removed
 @pytest.mark.parametrize("added", ["notes.txt", "9/notes.txt", "9/more/x"])
 def test_an_earlier_output_holding_a_users_file_is_refused_naming_it(
         tmp_path, caplog, added):
     caplog.set_level(logging.INFO)
     out = legacy_expansion(str(tmp_path / "aud"))
     write(os.path.join(out, added), "mine")
-    before = files_of(out)
+    before = file_contents(out)
     seeds, cands = stage_files(tmp_path)
     assert tool("expand", tmp_path / "nowhere", "--seeds", seeds,
                 "--candidates", cands, "--out", out, "--overwrite") == 2
     (line, ) = errors(caplog)
     named = "9/more/" if added == "9/more/x" else added
     assert named in line and "did not write" in line
-    assert files_of(out) == before and hidden(tmp_path) == []
+    assert file_contents(out) == before and hidden(tmp_path) == []
 
 
 def test_files_added_during_the_run_keep_the_earlier_output(tmp_path,
@@ -190,10 +180,10 @@ def test_overlap_overwrite_replaces_no_file_it_did_not_write(tmp_path,
     a = legacy_expansion(str(tmp_path / "a"))
     b = legacy_expansion(str(tmp_path / "b"))
     summary = os.path.join(b, "summary.json")
-    before = files_of(b)
+    before = file_contents(b)
     assert overlap_tool(a, b, "--out", summary, "--overwrite") == 2
     assert "summary.json" in errors(caplog)[-1]
-    assert files_of(b) == before
+    assert file_contents(b) == before
     report = tmp_path / "report.csv"
     report.write_text("quarter,revenue\nq1,3\n")
     assert overlap_tool(a, b, "--out", report, "--overwrite") == 2
@@ -215,7 +205,7 @@ def test_overlap_writes_nothing_into_an_output_folder(tmp_path, caplog):
     assert not os.path.exists(os.path.join(a, "cross.csv"))
 
 
-# ------------------------------- 3: a symbolic link: written where it points
+# ---------------------------------- a symbolic link: written where it points
 @pytest.mark.parametrize("earlier", [False, True])
 def test_a_linked_out_is_written_where_it_points(tmp_path, caplog, earlier):
     caplog.set_level(logging.INFO)
@@ -241,10 +231,10 @@ def test_a_linked_out_of_another_tool_is_refused_where_it_points(tmp_path):
     scores = scores_folder(str(tmp_path / "r.scores"))
     link = tmp_path / "aud"
     link.symlink_to(scores)
-    before = files_of(scores)
+    before = file_contents(scores)
     with pytest.raises(Refused, match="meta-test"):
         OutputDir(str(link), overwrite=True)
-    assert link.is_symlink() and files_of(scores) == before
+    assert link.is_symlink() and file_contents(scores) == before
 
 
 def test_overlap_writes_a_linked_out_where_it_points(tmp_path):
@@ -258,7 +248,7 @@ def test_overlap_writes_a_linked_out_where_it_points(tmp_path):
     assert link.is_symlink() and real.read_text().startswith("aid_a,aid_b,")
 
 
-# --------------------------- 4: CSV cells keep their columns, never evaluate
+# ------------------------------ CSV cells keep their columns, never evaluate
 def rows_of(text):
     return list(csv.reader(io.StringIO(text)))
 
@@ -319,7 +309,7 @@ def test_overlap_reads_campaigns_with_negative_ids(tmp_path):
     assert rows[1][:2] == ["-9", "9"] and rows[1][4] == "1"
 
 
-# ----------------------------- 11: a lock path that is a link is not followed
+# --------------------------------- a lock path that is a link is not followed
 def test_a_lock_that_is_a_symbolic_link_is_refused(tmp_path):
     victim = tmp_path / "elsewhere" / "victim"
     victim.parent.mkdir()

@@ -14,7 +14,8 @@ from dataio import rare_ids, schema
 from dataio.rare_ids import IdMap, IdMapError
 from dataio.stage_files import StageArrays
 from dygraph_model import DygraphModel, campaign_rng, localize
-from helpers import NO_TUNING, SMALL_MAX_IDXS, random_inputs, small_config, write_frame
+from helpers import (NO_TUNING, SMALL_MAX_IDXS, random_inputs, small_config,
+                     write_frame)
 from runkit.checkpoint import CheckpointError, load_checkpoint
 
 MAXIMA = schema.IdMaxima.from_config(SMALL_MAX_IDXS)
@@ -245,7 +246,7 @@ def test_exported_model_takes_raw_ids(trained, data, tmp_path):
     predictor on raw ids scores what the model scores on mapped ids."""
     import json
     from helpers import SMALL_MAX_IDXS, run_tool, yaml_list
-    from test_export import predict
+    from support.expansion import predict
     out = tmp_path / "export"
     done = run_tool("export.py", [
         "hyper_parameters.max_idxs=%s" % yaml_list(SMALL_MAX_IDXS),

@@ -270,7 +270,7 @@ CONFIG_LBS99 = small_config(max_idxs=[[3, 2, 99, 5, 7, 2, 1],
                                       [5, 6, 4, 3, 5, 3]])
 
 
-def write_stage(path, aids, label_seed, marker_start):
+def write_marked_stage(path, aids, label_seed, marker_start):
     """A stage file with rows of the given aids, LBS = a row marker."""
     rng = np.random.default_rng(label_seed)
     n = len(aids)
@@ -290,10 +290,10 @@ def test_reader_test_yields_campaigns_in_aid_order(tmp_path, caplog):
     caplog.set_level(logging.WARNING)
     seed_aids = [5, 3, 9, 5, 3, 3, 12, 5]       # 9: seeds only
     cand_aids = [3, 12, 5, 7, 12, 5, 3, 3, 7]   # 7: candidates only
-    seed_label, seed_static = write_stage(tmp_path / "a_stage1.pkl",
-                                          seed_aids, 1, 0)
-    cand_label, cand_static = write_stage(tmp_path / "a_stage2.pkl",
-                                          cand_aids, 2, 50)
+    seed_label, seed_static = write_marked_stage(tmp_path / "a_stage1.pkl",
+                                                 seed_aids, 1, 0)
+    cand_label, cand_static = write_marked_stage(tmp_path / "a_stage2.pkl",
+                                                 cand_aids, 2, 50)
     ds = reader_test.RecDataset([str(tmp_path)], CONFIG_LBS99)
     items = list(ds)
     assert [item.aid for item in items] == [3, 5, 12]
@@ -322,6 +322,6 @@ def test_reader_test_yields_campaigns_in_aid_order(tmp_path, caplog):
 
 
 def test_reader_test_without_stage2_files_is_an_error(tmp_path):
-    write_stage(tmp_path / "a_stage1.pkl", [1, 2], 1, 0)
+    write_marked_stage(tmp_path / "a_stage1.pkl", [1, 2], 1, 0)
     with pytest.raises(ValueError, match="_stage2.pkl"):
         reader_test.RecDataset([str(tmp_path)], small_config())

@@ -2,7 +2,10 @@
 wrote; a checkpoint given as a file is checked against its run; resume
 checks every epoch and records what it changed; a save killed at any point
 resumes to the same checkpoints; clear lines for a diverging loss, a missing
-training folder and an out-of-range seed; the write probe leaves nothing.
+training folder and an out-of-range seed; the write probe leaves nothing;
+resume of epochs without run.json says what they are; run.json is on disk
+before its epoch is renamed in; a diverged training is warned about and
+recorded in run.json.
 
 Most runs are in-process (``tools.trainer.main``, a second or two each);
 byte-identity needs fresh processes (``rec.pdopt`` is keyed by Paddle's
@@ -17,63 +20,21 @@ import sys
 
 import pytest
 
-from helpers import NO_TUNING, checksums, kill_at, CONFIG, ROOT, tool_env
+from helpers import CONFIG, ROOT, checksums, kill_at, tool_env, warnings
 from dataio import atomic
 from runkit import runs
 from runkit.checkpoint import CheckpointError
 from runkit.cli import Refused
 from runkit.config import ConfigError, load_config
 from runkit.runs import MANIFEST
-
-# little compute: one task per meta-batch
-FAST = ["hyper_parameters.embed_dim=4", "hyper_parameters.mlp_dims=[8,8]",
-        "hyper_parameters.num_expert=2", "hyper_parameters.num_output=2",
-        "hyper_parameters.batch_size=512", "hyper_parameters.task_count=1",
-        "runner.print_interval=1", NO_TUNING]
-
-
-def train_here(folder, *extra):
-    """tools/trainer.py in this process; its exit status."""
-    from tools import trainer
-    return trainer.main(["-m", str(CONFIG), "-o"] + FAST +
-                        ["runner.model_save_path=%s" % folder] + list(extra))
-
-
-def config_for(folder, *extra):
-    from runkit.config import resolve_max_idxs
-    config, _ = resolve_max_idxs(load_config(str(CONFIG), FAST + [
-        "runner.model_save_path=%s" % folder] + list(extra)))
-    return config
+from support.training import FAST, config_for, flip_a_byte, train_here
 
 
 def listing(folder):
     return sorted(os.listdir(folder))
 
 
-def flip_a_byte(path):
-    data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    path.write_bytes(bytes(data))
-
-
-@pytest.fixture(scope="module")
-def earlier(tmp_path_factory):
-    """A finished two-epoch run (seed 7)."""
-    folder = tmp_path_factory.mktemp("earlier") / "m"
-    assert train_here(folder, "runner.epochs=2", "runner.seed=7") == 0
-    return folder
-
-
-@pytest.fixture
-def copy_of(earlier, tmp_path):
-    def copy(name="m"):
-        target = tmp_path / name
-        shutil.copytree(earlier, target)
-        return target
-    return copy
-
-
-# ------------------------------------------------- 1: what overwrite removes
+# ---------------------------------------------------- what overwrite removes
 def add_user_files(folder):
     (folder / "notes.txt").write_text("my notes")
     (folder / "mydata").mkdir()
@@ -169,7 +130,7 @@ def test_a_fresh_run_refuses_a_file_named_like_an_epoch(tmp_path):
         runs.Run(str(folder), config_for(folder), [])
 
 
-# --------------------------------------- 5: a checkpoint given as a file
+# ------------------------------------------ a checkpoint given as a file
 def test_a_damaged_checkpoint_file_is_refused_by_warm_start_and_expansion(
         copy_of, caplog):
     from audience import expansion
@@ -212,7 +173,7 @@ def test_a_checkpoint_file_is_checked_against_its_run(copy_of, caplog):
         runs.verify_checkpoint(str(folder / "1.prev"))
 
 
-# ----------------------------------- 6: resume checks every epoch, records
+# -------------------------------------- resume checks every epoch, records
 def test_resume_refuses_a_missing_earlier_epoch_naming_its_copy(copy_of):
     folder = copy_of()
     os.rename(folder / "0", folder / "0.prev")   # an interrupted overwrite
@@ -258,7 +219,7 @@ def test_run_json_records_what_each_resume_changed(copy_of, tmp_path):
     assert manifest["config"]["runner.epochs"] == 2
 
 
-# ------------------------------- 8: a save killed at any point resumes
+# ---------------------------------- a save killed at any point resumes
 KILL_AT = """
 import os, signal, sys
 epoch, when = {epoch!r}, {when!r}
@@ -294,7 +255,7 @@ def in_subprocess(argv, kill_epoch=None, when=None):
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory):
+def uninterrupted_fast_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("whole") / "m"
     done = in_subprocess(trainer_argv(folder))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -305,20 +266,20 @@ def uninterrupted(tmp_path_factory):
 @pytest.mark.parametrize("epoch", [0, 1])
 @pytest.mark.parametrize("when", ["before", "after"])
 def test_a_save_killed_around_its_rename_resumes_to_the_same_checkpoints(
-        uninterrupted, tmp_path, epoch, when):
+        uninterrupted_fast_run, tmp_path, epoch, when):
     folder = tmp_path / "m"
     killed = in_subprocess(trainer_argv(folder), epoch, when)
     assert killed.returncode == -signal.SIGKILL, killed.stdout[-3000:]
     resumed = in_subprocess(trainer_argv(folder, "runner.resume=True"))
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr
-    assert checksums(folder) == checksums(uninterrupted)
+    assert checksums(folder) == checksums(uninterrupted_fast_run)
     assert len(checksums(folder)) == 4
     assert listing(folder) == ["0", "1", MANIFEST]
 
 
 @pytest.mark.slow
 def test_a_run_killed_before_its_first_save_resumes_from_the_start(
-        uninterrupted, tmp_path):
+        uninterrupted_fast_run, tmp_path):
     folder = tmp_path / "m"
     returncode = kill_at([sys.executable, str(ROOT / "tools" / "trainer.py")]
                          + trainer_argv(folder), "epoch: 0, batch_id: 2")
@@ -327,22 +288,22 @@ def test_a_run_killed_before_its_first_save_resumes_from_the_start(
     resumed = in_subprocess(trainer_argv(folder, "runner.resume=True"))
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr
     assert "resuming %s from the start" % folder in resumed.stdout
-    assert checksums(folder) == checksums(uninterrupted)
+    assert checksums(folder) == checksums(uninterrupted_fast_run)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("when", ["before", "after"])
 def test_an_overwrite_killed_around_its_first_rename_resumes(
-        earlier, uninterrupted, tmp_path, when):
+        earlier_run, uninterrupted_fast_run, tmp_path, when):
     folder = tmp_path / "m"
-    shutil.copytree(earlier, folder)        # another run (seed 7)
+    shutil.copytree(earlier_run, folder)        # another run (seed 7)
     (folder / "notes.txt").write_text("my notes")
     killed = in_subprocess(trainer_argv(folder, "runner.overwrite=True"), 0,
                            when)
     assert killed.returncode == -signal.SIGKILL, killed.stdout[-3000:]
     resumed = in_subprocess(trainer_argv(folder, "runner.resume=True"))
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr
-    assert checksums(folder) == checksums(uninterrupted)
+    assert checksums(folder) == checksums(uninterrupted_fast_run)
     assert listing(folder) == ["0", "1", "notes.txt", MANIFEST]
 
 
@@ -371,7 +332,7 @@ def test_save_epoch_lists_the_epoch_before_its_folder_is_in_place(tmp_path,
     runs.verify_checkpoint(str(folder / "0"))
 
 
-# ------------------------------------------------ 8: clear one-line errors
+# --------------------------------------------------- clear one-line errors
 @pytest.mark.parametrize("auc", [True, False])
 def test_a_diverging_loss_stops_with_one_line_and_no_checkpoint(
         tmp_path, caplog, monkeypatch, auc):
@@ -462,7 +423,7 @@ def test_trainer_exits_2_on_an_out_of_range_seed(tmp_path, capsys):
     assert not (tmp_path / "m").exists()
 
 
-# ---------------------------------------------- 9d: the write probe
+# -------------------------------------------------- the write probe
 def test_the_write_probe_is_removed_when_its_write_fails(tmp_path,
                                                          monkeypatch):
     class FullDisk:
@@ -483,3 +444,86 @@ def test_the_write_probe_is_removed_when_its_write_fails(tmp_path,
     with pytest.raises(ValueError, match="No space left on device"):
         atomic.check_writable(str(tmp_path), "runner.model_save_path")
     assert os.listdir(tmp_path) == []
+
+
+# ------------------------------------ a save folder without run.json
+def test_resume_of_epochs_without_run_json_says_what_they_are(tmp_path):
+    folder = tmp_path / "m"
+    (folder / "0").mkdir(parents=True)
+    (folder / "0" / "rec.pdparams").write_bytes(b"weights")
+    (folder / "0" / "rec.pdopt").write_bytes(b"moments")
+    with pytest.raises(Refused) as refused:
+        runs.Run(str(folder), config_for(folder, "runner.resume=True"), [])
+    line = str(refused.value)
+    assert "%s has no run.json, though it holds checkpoints (0)" % folder \
+        in line
+    assert "predate" not in line
+    assert "whose run.json was lost" in line
+    assert "runner.model_init_path=%s" % (folder / "0") in line
+    assert "runner.overwrite=True" in line
+    assert os.listdir(folder) == ["0"]
+
+
+def test_run_json_is_on_disk_before_its_epoch_is_renamed_in(tmp_path,
+                                                            monkeypatch):
+    folder = tmp_path / "m"
+    run = runs.Run(str(folder), config_for(folder), [])
+    synced, seen = [], {}
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        synced.append(os.readlink("/proc/self/fd/%d" % fd))
+        real_fsync(fd)
+
+    def replace(src, dst):
+        if os.path.basename(dst) == "0":
+            seen["synced"] = list(synced)
+        real_replace(src, dst)
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+
+    def write(tmp):
+        with open(os.path.join(tmp, "rec.pdparams"), "wb") as f:
+            f.write(b"weights")
+    run.save_epoch(0, write, {"state": 1})
+    # the manifest's temporary file, then the folder its rename is in
+    assert seen["synced"][-2:] == [str(folder / "run.json.tmp"), str(folder)]
+
+
+# ---------------------------------------------- a diverged training
+def test_a_diverged_training_is_warned_and_recorded(tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+    folder = tmp_path / "m"
+    assert train_here(folder, "hyper_parameters.optimizer."
+                      "global_learning_rate=1000") == 0
+    (line, ) = [w for w in warnings(caplog) if "diverged" in w]
+    assert line.startswith("training looks diverged at epoch 0: mean loss")
+    assert "hyper_parameters.optimizer.global_learning_rate (now 1000)" in line
+    assert "training AUC" in line
+    manifest = json.loads((folder / "run.json").read_text())
+    assert manifest["epochs"]["0"]["warning"] == line
+    caplog.clear()
+    # saved as ever, and every tool that loads it says what it recorded
+    runs.verify_checkpoint(str(folder / "0"))
+    (told, ) = warnings(caplog)
+    assert str(folder / "0") in told and line in told
+
+
+def test_a_healthy_training_is_not_called_diverged(tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+    folder = tmp_path / "m"
+    assert train_here(folder, "runner.use_auc=False") == 0
+    assert not [w for w in warnings(caplog) if "diverged" in w]
+    assert "warning" not in json.loads(
+        (folder / "run.json").read_text())["epochs"]["0"]
+
+
+def test_the_divergence_rule():
+    from tools.trainer import looks_diverged
+    config = config_for("unused")
+    # the demo's first epoch (loss 0.42), confident or not: healthy
+    assert looks_diverged(config, 0, 0.42, 0.9) is None
+    # a coin's loss, predictions spread: not diverged, only unlearnt
+    assert looks_diverged(config, 0, 0.70, 0.1) is None
+    # global_learning_rate 1000: loss 3.9, every prediction at 0 or 1
+    assert "diverged" in looks_diverged(config, 0, 3.9, 0.99)

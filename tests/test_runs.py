@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from helpers import checksums, kill_at, ROOT, run_tool, tool_command, tool_env
+from helpers import ROOT, checksums, kill_at, run_tool, tool_command, tool_env
 from runkit.runs import MANIFEST
 
 SMALL = ["hyper_parameters.embed_dim=4", "hyper_parameters.mlp_dims=[8,8]",
@@ -30,7 +30,7 @@ def kill_when(folder, text):
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory):
+def uninterrupted_small_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("runs") / "a"
     done = train(folder)
     assert done.returncode == 0, done.stdout[-3000:]
@@ -39,7 +39,7 @@ def uninterrupted(tmp_path_factory):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("moment", ["epoch: 1, batch_id: 9", "saved"])
-def test_a_killed_run_resumes_to_the_same_checkpoints(uninterrupted, tmp_path,
+def test_a_killed_run_resumes_to_the_same_checkpoints(uninterrupted_small_run, tmp_path,
                                                       moment):
     folder = tmp_path / "b"
     assert kill_when(folder, moment) == -signal.SIGKILL
@@ -47,16 +47,16 @@ def test_a_killed_run_resumes_to_the_same_checkpoints(uninterrupted, tmp_path,
     resumed = train(folder, "runner.resume=True")
     assert resumed.returncode == 0, resumed.stdout[-3000:]
     assert "resuming %s from epoch" % folder in resumed.stdout
-    want = checksums(uninterrupted)
+    want = checksums(uninterrupted_small_run)
     assert len(want) == 4   # 2 epochs x (rec.pdparams, rec.pdopt)
     assert checksums(folder) == want   # byte-identical
 
 
 @pytest.mark.slow
 def test_resume_refuses_another_config_and_a_folder_without_manifest(
-        uninterrupted, tmp_path):
+        uninterrupted_small_run, tmp_path):
     folder = tmp_path / "c"
-    shutil.copytree(uninterrupted, folder)
+    shutil.copytree(uninterrupted_small_run, folder)
     other = train(folder, "runner.resume=True", "hyper_parameters.local_lr=0.5")
     assert other.returncode == 2
     assert "differs" in other.stdout and "hyper_parameters.local_lr" in other.stdout
@@ -66,10 +66,10 @@ def test_resume_refuses_another_config_and_a_folder_without_manifest(
 
 
 @pytest.mark.slow
-def test_overwrite_keeps_the_old_run_until_its_first_epoch(uninterrupted,
+def test_overwrite_keeps_the_old_run_until_its_first_epoch(uninterrupted_small_run,
                                                            tmp_path):
     folder = tmp_path / "d"
-    shutil.copytree(uninterrupted, folder)
+    shutil.copytree(uninterrupted_small_run, folder)
     old = checksums(folder)
     # killed before its first save: the old run is whole
     proc = subprocess.Popen(
@@ -94,10 +94,10 @@ def test_overwrite_keeps_the_old_run_until_its_first_epoch(uninterrupted,
 
 
 @pytest.mark.slow
-def test_meta_test_refuses_a_damaged_or_foreign_checkpoint(uninterrupted,
+def test_meta_test_refuses_a_damaged_or_foreign_checkpoint(uninterrupted_small_run,
                                                            tmp_path):
     folder = tmp_path / "e"
-    shutil.copytree(uninterrupted, folder)
+    shutil.copytree(uninterrupted_small_run, folder)
     common = SMALL + ["runner.infer_load_path=%s" % folder,
                       "runner.infer_result_path=%s" % (tmp_path / "r.json")]
     params = folder / "0" / "rec.pdparams"
@@ -108,7 +108,7 @@ def test_meta_test_refuses_a_damaged_or_foreign_checkpoint(uninterrupted,
     assert damaged.returncode == 1
     assert "%s does not match its checksum" % params in damaged.stdout
     shutil.rmtree(folder)
-    shutil.copytree(uninterrupted, folder)
+    shutil.copytree(uninterrupted_small_run, folder)
     manifest = json.loads((folder / MANIFEST).read_text())
     del manifest["epochs"]["1"]       # epoch 1 now belongs to no run here
     (folder / MANIFEST).write_text(json.dumps(manifest))

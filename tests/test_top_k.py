@@ -5,7 +5,8 @@ import pytest
 
 from audience.expansion import REACH, audience_size, expand
 from runkit.metrics import TOP_FRACTION, campaign_metrics, top_count, top_k
-from test_expand import CONFIG, make_campaign, small_model
+from support.expansion import (SMALL_CONFIG as CONFIG, make_campaign,
+                               small_model)
 
 
 @pytest.mark.slow

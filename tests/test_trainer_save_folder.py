@@ -1,5 +1,5 @@
-"""The trainer's save folder (in-process, as in
-test_run_manifests): a failed or refused run leaves no empty save folder it
+"""The trainer's save folder (in-process,
+support.training.train_here): a failed or refused run leaves no empty save folder it
 made; a refused run touches nothing, not even an interrupted save's
 leftovers; the free space is checked before the data are read."""
 import logging
@@ -8,20 +8,15 @@ import shutil
 import pytest
 
 from dataio.vocabulary import read_max_idxs_file
-from helpers import ROOT, yaml_list
-from test_run_manifests import copy_of, earlier, flip_a_byte, train_here  # noqa: F401
+from helpers import ROOT, errors, yaml_list
+from support.training import flip_a_byte, train_here
 
 MAXIMA = "hyper_parameters.max_idxs=%s" % yaml_list(
     [list(m) for m in read_max_idxs_file(str(ROOT / "data" /
                                              "max_idxs.yaml"))])
 
 
-def errors(caplog):
-    return [r.getMessage() for r in caplog.records
-            if r.levelno >= logging.ERROR]
-
-
-# ---------------------------------- G2: no empty save folder left behind
+# -------------------------------------- no empty save folder left behind
 def test_an_empty_training_folder_leaves_no_save_folder(tmp_path, caplog):
     empty = tmp_path / "train"
     empty.mkdir()
@@ -32,7 +27,7 @@ def test_an_empty_training_folder_leaves_no_save_folder(tmp_path, caplog):
 
 
 @pytest.mark.slow
-def test_a_damaged_warm_start_leaves_no_save_folder(copy_of, tmp_path):  # noqa: F811
+def test_a_damaged_warm_start_leaves_no_save_folder(copy_of, tmp_path):
     params = copy_of() / "0" / "rec.pdparams"
     flip_a_byte(params)
     warm = tmp_path / "w"
@@ -49,7 +44,7 @@ def test_a_failed_run_keeps_a_save_folder_it_did_not_make(tmp_path):
     assert save.is_dir() and os.listdir(save) == []
 
 
-# ------------------------------------ G4: the room before the data are read
+# ---------------------------------------- the room before the data are read
 def test_the_room_is_checked_before_the_data_are_read(tmp_path, caplog,
                                                       monkeypatch):
     caplog.set_level(logging.INFO)
@@ -67,8 +62,8 @@ def test_the_room_is_checked_before_the_data_are_read(tmp_path, caplog,
     assert not save.exists()
 
 
-# ------------------------------------ G3: a refusal touches nothing at all
-def test_a_refused_run_keeps_an_interrupted_saves_leftovers(copy_of, caplog):  # noqa: F811
+# ---------------------------------------- a refusal touches nothing at all
+def test_a_refused_run_keeps_an_interrupted_saves_leftovers(copy_of, caplog):
     folder = copy_of()
     leftover = folder / ".2.tmp-abcd"
     leftover.mkdir()

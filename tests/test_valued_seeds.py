@@ -17,8 +17,7 @@ from dataio.campaign import TableCampaign
 from dataio.stage_files import DataError
 from dygraph_model import PROB_FLOOR, DygraphModel, task_bce
 from helpers import random_inputs, small_config
-from test_expand import make_campaign, small_model
-from test_expand_outputs import checkpoint, stage_files, tool, users  # noqa: F401
+from support.expansion import make_campaign, small_model, stage_files, tool
 
 CONFIG = small_config("hyper_parameters.batch_size=16",
                       "runner.infer_seed_blend=0")
@@ -108,7 +107,7 @@ def test_a_campaign_whose_positives_are_all_worth_0_is_skipped():
 @pytest.mark.parametrize("bad, shown", [(-1.5, "-1.5"), ("lots", "'lots'"),
                                         (None, "value missing")])
 def test_form_one_refuses_a_bad_value_before_any_work(
-        tmp_path, checkpoint, monkeypatch, caplog, bad, shown):  # noqa: F811
+        tmp_path, checkpoint, monkeypatch, caplog, bad, shown):
     caplog.set_level(logging.INFO)
     seeds, cands = stage_files(tmp_path, labels="positive")
     frame = pd.read_pickle(seeds)
@@ -129,7 +128,7 @@ def test_form_one_refuses_a_bad_value_before_any_work(
 
 
 @pytest.mark.slow
-def test_form_one_values_reach_the_fine_tuning(tmp_path, checkpoint):  # noqa: F811
+def test_form_one_values_reach_the_fine_tuning(tmp_path, checkpoint):
     import json
     seeds, cands = stage_files(tmp_path, labels="positive")
     frame = pd.read_pickle(seeds)
@@ -143,7 +142,7 @@ def test_form_one_values_reach_the_fine_tuning(tmp_path, checkpoint):  # noqa: F
 
 
 # ------------------------------------------------------ form 2: the CSV
-def test_form_two_reads_values_and_refuses_bad_ones(users, tmp_path):  # noqa: F811
+def test_form_two_reads_values_and_refuses_bad_ones(users, tmp_path):
     folder, table = users
     seeds = tmp_path / "seeds.csv"
     seeds.write_text("aid,uid,value\n3,0,1.5\n3,5,0\n3,10,2\n")
@@ -162,7 +161,7 @@ def test_form_two_reads_values_and_refuses_bad_ones(users, tmp_path):  # noqa: F
 
 
 @pytest.mark.slow
-def test_form_two_values_weight_the_fine_tuning(users):  # noqa: F811
+def test_form_two_values_weight_the_fine_tuning(users):
     _, table = users
     ad = np.array([3, 3, 3, 3, 3, 3])
     plain = TableCampaign(3, np.arange(20), None, ad)
