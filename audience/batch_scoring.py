@@ -20,6 +20,7 @@ import numpy as np
 
 from dataio import schema
 from net import CampaignScorer, ScoringLayout
+from runkit.progress import Progress
 
 logger = logging.getLogger("metaheac")
 
@@ -95,9 +96,14 @@ def _one_pass(table, jobs, layout, config, group):
     chunk_rows = config.get("expand.chunk_rows")
     starts = list(range(0, total, chunk_rows))
     mine = []
+    share = group.share(len(starts))
+    progress = Progress(len(share), "campaigns %s: scoring%s" % (
+        ",".join(str(j.aid) for j in jobs),
+        " (this process's share)" if group.active else ""),
+        "blocks of %d users" % chunk_rows)
     with _Workers() as workers:
-        _chunks(table, jobs, layout, pool, total, chunk_rows, starts,
-                group, workers, mine)
+        _chunks(table, jobs, layout, pool, chunk_rows, starts, share,
+                workers, mine, progress)
     done = sorted(sum(group.gather(mine), []), key=lambda item: item[0])
     results = []
     for j, job in enumerate(jobs):
@@ -111,11 +117,13 @@ def _one_pass(table, jobs, layout, config, group):
     return results
 
 
-def _chunks(table, jobs, layout, pool, total, chunk_rows, starts,
-            group, workers, mine):
-    """Score this rank's chunks of the table for every job, appending
-    ``(chunk, kept rows, scores)`` to ``mine``."""
-    for i in group.share(len(starts)):
+def _chunks(table, jobs, layout, pool, chunk_rows, starts, share,
+            workers, mine, progress):
+    """Score this rank's chunks of the table (``share``: their indices in
+    ``starts``) for every job, appending ``(chunk, kept rows, scores)`` to
+    ``mine``; ``progress`` (runkit/progress.py) counts them."""
+    total = len(table) if pool is None else len(pool)
+    for i in share:
         lo = starts[i]
         rows = np.arange(lo, min(lo + chunk_rows, total)) if pool is None \
             else pool[lo:lo + chunk_rows]
@@ -146,10 +154,7 @@ def _chunks(table, jobs, layout, pool, total, chunk_rows, starts,
             for j in range(len(jobs)):
                 net[j].append(scores[j])
         mine.append((i, kept, [_cat(s) for s in net]))
-        if len(mine) % 16 == 0:
-            logger.info("campaigns %s: scored %d of %d users",
-                        ",".join(str(j.aid) for j in jobs),
-                        min(total, (i + 1) * chunk_rows), total)
+        progress.step()
 
 
 class _Workers:

@@ -327,6 +327,7 @@ def expansions(config, campaigns, top, model_class=None, model=None,
     meta = (model_class, model, init_state)
     pool = pool_of(model, table)
     split = group.active and not pool.shared
+    progress = _progress(campaigns, group if split else None)
 
     def passes():
         """This rank's ``[(position, outcome)]``, one pass at a time."""
@@ -336,6 +337,7 @@ def expansions(config, campaigns, top, model_class=None, model=None,
                 continue
             batch.append((position, _outcome(config, meta, pool, campaign,
                                              group, exclusions, tiers)))
+            progress.step()
             if sum(isinstance(b, Fit) for _, b in batch) >= pool.per_pass:
                 yield _scored(batch, pool, config, group, top, tiers, serve)
                 batch = []
@@ -358,6 +360,20 @@ def expansions(config, campaigns, top, model_class=None, model=None,
     mine = sum(passes(), [])
     # rank 0 logs every campaign, in order, as one process would
     yield from done(sorted(sum(group.gather(mine), []), key=lambda d: d[0]))
+
+
+def _progress(campaigns, split=None):
+    """The expansion's progress over ``campaigns`` (its ETA when their
+    count is known: ``audience.sources.Campaigns``); ``split``: the group
+    of a collective run whose ranks share the campaigns, each counting
+    its own."""
+    from runkit.progress import Progress, counted
+    total = counted(campaigns)
+    if split is not None and total is not None:
+        total = len(range(split.rank, total, split.size))
+    return Progress(total, "expansion%s" % (
+        " (this process's share)" if split is not None else ""),
+        "campaigns fitted")
 
 
 def expand(config, campaigns, top, model_class=None, model=None,

@@ -87,6 +87,32 @@ def shown(cell):
     return repr(str(cell)) if isinstance(cell, str) else str(cell)
 
 
+class Campaigns:
+    """Campaigns taken one by one as they are iterated, and how many there
+    are (``len``: the seed file's aids), so that a long expansion can say
+    how far it is (runkit/progress.py)."""
+
+    def __init__(self, items, count):
+        self._items, self._count = items, count
+
+    def __iter__(self):
+        return iter(self._items)
+
+    def __len__(self):
+        if self._count is None:
+            raise TypeError("the count of these campaigns is not known")
+        return self._count
+
+
+def _aid_count(frame):
+    """The distinct aids of a seeds frame; None when its aid column is
+    missing or unreadable (the reading of the campaigns says why)."""
+    try:
+        return int(frame[schema.AID_COL].nunique())
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def frame_campaigns(seeds, candidates, config, names=("seeds", "candidates"),
                     values=None):
     """The campaigns of form 1 from two DataFrames (in a notebook:
@@ -95,7 +121,14 @@ def frame_campaigns(seeds, candidates, config, names=("seeds", "candidates"),
     candidates comes as its ``Skipped``. ``candidates`` None: the
     seeds' own rows stand in (tools/export.py without --candidates needs
     no candidate), so there are no seeds to look for among them.
-    ``values``: the seeds' values already read (:func:`seed_values`)."""
+    ``values``: the seeds' values already read (:func:`seed_values`).
+    Taken one by one (:class:`Campaigns`): the rows are read and checked
+    when the first is taken."""
+    return Campaigns(_frame_campaigns(seeds, candidates, config, names,
+                                      values), _aid_count(seeds))
+
+
+def _frame_campaigns(seeds, candidates, config, names, values):
     if values is None:
         values = seed_values(seeds, names[0])
     maxima = schema.IdMaxima.from_config(config.get("hyper_parameters.max_idxs"))
@@ -233,7 +266,8 @@ def user_table_campaigns(table, seeds_csv, ads_csv, candidates_csv=None):
     values = seed_values(seeds, seeds_csv, first_line=2)
     if values is not None:
         seeds[VALUE_COL] = values
-    return _table_campaigns(table, seeds, seeds_csv, ads_csv, candidates_csv)
+    return Campaigns(_table_campaigns(table, seeds, seeds_csv, ads_csv,
+                                      candidates_csv), _aid_count(seeds))
 
 
 def _table_campaigns(table, seeds, seeds_csv, ads_csv, candidates_csv):

@@ -61,6 +61,9 @@ KNOWN_KEYS = {
     "runner.overwrite": (bool, False),
     # several processes under python -m paddle.distributed.launch
     "runner.use_fleet": (bool, False),
+    # VisualDL training curves (runkit/curves.py), as PaddleRec's trainer
+    "runner.use_visual": (bool, False),
+    "runner.visual_log_path": (str, "visualDL_log"),
     # "auto": from the data folder (dataio.vocabulary)
     "hyper_parameters.max_idxs": ((list, str), "auto"),
     "hyper_parameters.embed_dim": (int, 64),
@@ -439,7 +442,7 @@ def load_config(path, overrides=(), options=None):
                 "runner.test_cold_data_dir", "runner.model_save_path",
                 "runner.model_init_path", "runner.infer_load_path",
                 "runner.infer_result_path", "runner.cache_dir",
-                "expand.checkpoint"):
+                "runner.visual_log_path", "expand.checkpoint"):
         if config[key]:
             config[key] = os.path.join(config["config_abs_dir"],
                                        os.path.expanduser(config[key]))

@@ -2,8 +2,9 @@
 
 ``<model_save_path>/run.json`` holds the resolved config, the seed, the
 start time, the project version, the parameters' internal names (the keys
-of ``rec.pdopt``), for every epoch the size and SHA-256 of its files and the
-state of the reader's random stream after it, and what each resume changed.
+of ``rec.pdopt``), for every epoch the size and SHA-256 of its files, the
+state of the reader's random stream after it and its training metrics
+(mean loss, AUC, time), and what each resume changed.
 
 * An epoch is listed in the manifest (marked ``saving``) *before* its folder
   is renamed into place, and unmarked after: whatever moment a run is
@@ -49,7 +50,8 @@ PREV = ".prev"
 RESUMABLE_CHANGES = ("runner.epochs", "runner.num_threads",
                      "runner.print_interval", "runner.resume",
                      "runner.overwrite", "runner.use_auc", "runner.use_gpu",
-                     "runner.use_cache", "runner.save_scores")
+                     "runner.use_cache", "runner.save_scores",
+                     "runner.use_visual", "runner.visual_log_path")
 # set by every resume: not a change worth recording
 UNRECORDED = ("runner.resume", )
 
@@ -493,13 +495,15 @@ class Run:
             out[key] = value
         return out
 
-    def save_epoch(self, epoch, write, reader_state, warning=None):
+    def save_epoch(self, epoch, write, reader_state, warning=None,
+                   metrics=None):
         """Save epoch ``epoch``: ``write(folder)`` fills a temporary folder;
         the manifest lists the epoch as being saved, the folder is renamed
         into place, then the manifest lists it as saved. The first save of
         an overwriting run removes the earlier run's entries. ``warning``
-        (e.g. the training diverged) goes into the epoch's record. Returns
-        the epoch folder."""
+        (e.g. the training diverged) and ``metrics`` (the epoch's mean
+        loss, AUC and time: the run's training curve, epoch by epoch) go
+        into the epoch's record. Returns the epoch folder."""
         name = str(epoch)
         target = os.path.join(self.save_dir, name)
         if os.path.lexists(target) and name not in self._replaces:
@@ -513,6 +517,8 @@ class Run:
             write(tmp)
             record = {"files": file_record(tmp), "reader_rng": reader_state,
                       "saved": now(), "saving": True}
+            if metrics:
+                record["metrics"] = metrics
             if warning:
                 record["warning"] = warning
             self.manifest["epochs"][name] = record

@@ -284,6 +284,18 @@ def import_paddle():
     return paddle
 
 
+def quiet_paddle_log(environ=None):
+    """Keep Paddle's C++ log (glog) to its errors in a process that has
+    not imported paddle yet: saving a program for serving
+    (``paddle.jit.save``) prints warnings about its static-graph
+    conversion that ask nothing of the user. glog reads
+    ``GLOG_minloglevel`` once, when paddle loads it; a value already set
+    is the user's and is kept. Returns whether it took effect."""
+    environ = os.environ if environ is None else environ
+    environ.setdefault("GLOG_minloglevel", "2")   # 0 info, 1 warning, 2 error
+    return "paddle" not in sys.modules
+
+
 def setup_device(config):
     paddle = import_paddle()
     use_gpu = config.get("runner.use_gpu")
@@ -298,7 +310,8 @@ def setup_device(config):
     if os.environ.get("FLAGS_use_stride_kernel") == "0":
         paddle.set_flags({"FLAGS_use_stride_kernel": False})
     if FAST_PATH and not _fast_path_logged:
-        logger.info("CPU fast path (%s): %s", cpu_model(), ", ".join(
+        # every tool sets it, and a user has nothing to do about it: debug
+        logger.debug("CPU fast path (%s): %s", cpu_model(), ", ".join(
             "%s=%s" % kv for kv in sorted(FAST_PATH.items())))
         _fast_path_logged.append(True)
     return place

@@ -1,6 +1,7 @@
 """tools/export.py: the saved inference model, loaded with Paddle's
 predictor (oneDNN on, as served), scores as the dygraph model does."""
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -10,6 +11,9 @@ import pytest
 from helpers import (CONFIG, random_inputs, randomize_parameters, run_tool,
                      small_config, write_frame, yaml_list)
 from support.expansion import OVERRIDES, predict
+
+# a line of Paddle's C++ log (glog): W1205 23:55:36.540450 24426 file.cc:1]
+GLOG = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d")
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
@@ -59,6 +63,10 @@ def test_campaign_model_scores_as_the_expansion(model_dir, tmp_path):
     done = run_tool("export.py", common, extra=[
         "--aid", "4", "--seeds", str(seeds), "--out", str(tmp_path / "exp")])
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    # Paddle's own log kept to its errors: the tool's few lines only
+    printed = (done.stdout + done.stderr).splitlines()
+    assert not [line for line in printed if GLOG.match(line)], printed
+    assert len(printed) <= 6, printed
     scores = pd.read_csv(tmp_path / "aud" / "4" / "scores.csv")
     got = predict(tmp_path / "exp", [a[scores.uid.to_numpy() - 100] for a in x_c])
     np.testing.assert_allclose(got, scores.score.to_numpy(), rtol=0, atol=1e-5)

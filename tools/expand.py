@@ -235,6 +235,8 @@ def run(config, args):
     check_writable(existing_folder(os.path.dirname(out_path(args.out))),
                    "the folder of --out", "--out")
     runtime.writes_output(args.out, "--out")
+    if args.export:   # it saves programs, as tools/export.py
+        runtime.quiet_paddle_log()
     runtime.prepare(config)
     from runkit import distributed
     group = distributed.start(config, "expand")

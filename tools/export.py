@@ -178,6 +178,7 @@ def export(config, args):
     out = OutputDir(args.out, overwrite=args.overwrite,
                     summary="export.json")   # refused early
     try:
+        runtime.quiet_paddle_log()   # before paddle loads glog
         runtime.prepare(config)
         from audience import serving   # paddle: after runtime.prepare
         config, model_class, model, init_state = load_model(config)

@@ -57,6 +57,7 @@ def run_test_set(name, dataset, model_class, model, init_state, config,
     from runkit.distributed import ALONE
     from runkit.evaluation import evaluate
     from runkit.metrics import fmt
+    from runkit.progress import Progress
     log = runtime.logger
     group = group or ALONE
     start = time.time()
@@ -64,7 +65,10 @@ def run_test_set(name, dataset, model_class, model, init_state, config,
     # a collective run splits the campaigns across its ranks; each campaign
     # has its own seeded stream, so its scores do not depend on which rank
     # fine-tunes it or on what ran before
-    for position in group.share(len(dataset)):
+    mine = group.share(len(dataset))
+    progress = Progress(len(mine), "[%s] meta-test%s" % (
+        name, " (this process's share)" if group.active else ""))
+    for position in mine:
         campaign = dataset.campaign(position)
         pred, tuned = campaign_model.campaign_scores(
             model_class, model, init_state, campaign, config,
@@ -73,6 +77,7 @@ def run_test_set(name, dataset, model_class, model, init_state, config,
                      campaign.seed_positives, tuned.trained,
                      tuned.passes_kept, campaign.cand_y, pred,
                      campaign.cand_uid))
+        progress.step()
     done = sorted(sum(group.gather(done), []), key=lambda item: item[0])
     evaluation = evaluate(
         (aid, y_qry, pred, dict(

@@ -142,6 +142,68 @@ def checkpoint_state():
         "no checkpoint of this run was complete"
 
 
+class Pace:
+    """Where the training is and when it should end, for the per-interval
+    line: ``epoch e/E, batch b/B (p %), ETA t``, epochs counted from 1 (the
+    checkpoint folders and PaddleRec's ``epoch:`` field from 0), the ETA
+    that of this process's remaining meta-batches (every epoch left, not
+    the meta-validation after them) at its pace so far. ``per_epoch``:
+    meta-batches per epoch (the reader's length; None when a reader has
+    none: no total, no ETA)."""
+
+    def __init__(self, epochs, first_epoch, per_epoch, clock=time.time):
+        self.epochs, self.first, self.per_epoch = epochs, first_epoch, per_epoch
+        self.clock = clock
+        self.start = None
+        self.done = 0
+
+    def started(self):
+        """The first meta-batch is about to be drawn."""
+        if self.start is None:
+            self.start = self.clock()
+
+    def step(self):
+        self.done += 1
+
+    def total(self):
+        if self.per_epoch is None:
+            return None
+        return (self.epochs - self.first) * self.per_epoch
+
+    def eta(self):
+        from runkit import progress
+        return progress.eta_text(self.clock() - self.start, self.done,
+                                 self.total())
+
+    def text(self, epoch, batch_id):
+        """``epoch 1/2, batch 120/147 (82 %), ETA 35 s`` after meta-batch
+        ``batch_id`` (from 0) of ``epoch`` (from 0)."""
+        from runkit import progress
+        where = "epoch %d/%d, batch %s" % (
+            epoch + 1, self.epochs,
+            progress.position(batch_id + 1, self.per_epoch))
+        return where if self.total() is None else "%s, %s" % (
+            where, self.eta())
+
+    def global_step(self, epoch, batch_id):
+        """Meta-batches since the run's start (resumes included): the
+        step of the VisualDL curves."""
+        if self.per_epoch is None:
+            return self.done
+        return epoch * self.per_epoch + batch_id + 1
+
+    def last_step(self):
+        """The step of the training's end."""
+        return self.done if self.per_epoch is None else \
+            self.epochs * self.per_epoch
+
+
+def batches_per_epoch(dataset):
+    """The reader's meta-batches per epoch, or None when it does not say."""
+    from runkit.progress import counted
+    return counted(dataset)
+
+
 def train(config):
     """Meta-train as ``config`` says; the paths of the checkpoints saved.
     The steps, in order: set-up (:func:`start_model`: the model, its resume
@@ -149,6 +211,8 @@ def train(config):
     room), the data (:func:`read_training_data`), the optimiser
     (:func:`start_optimizer`), one :func:`train_epoch` and
     :func:`save_epoch` per epoch, and :func:`meta_validate`."""
+    from runkit import curves
+    curves.require(config)   # runner.use_visual without VisualDL: one line
     threads = runtime.prepare(config)
     from runkit import distributed
     from dataio.atomic import folders_to_make, remove_if_empty
@@ -170,12 +234,15 @@ def _train(config, group, threads):
     log = runtime.logger
     if not group.leader:  # rank 0 speaks for the run; warnings still show
         log.setLevel("WARNING")
-    log.info("config %s", {k: v for k, v in config.items()
-                           if not k.startswith("hyper_parameters.max_idxs")})
     log.info("device %s, %d CPU thread(s)", paddle.get_device(), threads)
     # the model (and a warm start) first: a bad checkpoint fails before the
     # data are read
     model_class, model, run = start_model(config, group)
+    from runkit import runs
+    # the resolved config (a line of 2,000+ characters) is in run.json
+    log.info("config: %d keys, resolved, recorded in %s", len(config),
+             os.path.join(config.get("runner.model_save_path"),
+                          runs.MANIFEST))
     prepare_save_folder(config, group, model)
     dataset = read_training_data(config, group, model, run)
     # every rank from the same weights (a warm start or resume included)
@@ -190,15 +257,28 @@ def _train(config, group, threads):
         log.info("%s already holds epochs 0..%d of this run: nothing to do "
                  "(raise runner.epochs to train further)",
                  config.get("runner.model_save_path"), run.start_epoch - 1)
-    for epoch in range(run.start_epoch, epochs):
-        run.trained_now = True
-        losses, warning = train_epoch(model_class, model, optimizer, dataset,
-                                      config, group, metrics, epoch)
+    from runkit.curves import Curves
+    pace = Pace(epochs, run.start_epoch, batches_per_epoch(dataset))
+    curves = Curves(config, write=group.leader)
+    if curves.path:
+        log.info("VisualDL curves: %s (visualdl --logdir %s)", curves.path,
+                 os.path.dirname(curves.path))
+        run.manifest["visual_log"] = curves.path
+    try:
+        for epoch in range(run.start_epoch, epochs):
+            run.trained_now = True
+            losses, warning, record = train_epoch(
+                model_class, model, optimizer, dataset, config, group,
+                metrics, epoch, pace, curves)
+            if group.leader:
+                saved.append(save_epoch(model, optimizer, dataset, run, epoch,
+                                        stepped=bool(losses), warning=warning,
+                                        metrics=record))
         if group.leader:
-            saved.append(save_epoch(model, optimizer, dataset, run, epoch,
-                                    stepped=bool(losses), warning=warning))
-    if group.leader:
-        meta_validate(model_class, model, dataset, run, config)
+            meta_validate(model_class, model, dataset, run, config, curves,
+                          pace.last_step())
+    finally:
+        curves.close()
     return saved
 
 
@@ -316,14 +396,27 @@ class Metrics:
     def text(self):
         return metric_text(self.names, self.metrics)
 
+    def values(self):
+        """``[(name, value)]`` of the metrics so far (the AUC)."""
+        return [(name, float(m.accumulate()))
+                for name, m in zip(self.names, self.metrics)]
+
 
 def train_epoch(model_class, model, optimizer, dataset, config, group,
-                metrics, epoch):
+                metrics, epoch, pace=None, curves=None):
     """One epoch of meta-steps, logged every ``runner.print_interval``
-    meta-batches and at its end; this process's losses (none when the
-    method takes no training step), and the warning of an epoch that
-    looks diverged (:func:`looks_diverged`; else None)."""
+    meta-batches (PaddleRec's line, then where the training is and its
+    ETA: :class:`Pace`) and at its end; this process's losses (none when
+    the method takes no training step), the warning of an epoch that
+    looks diverged (:func:`looks_diverged`; else None), and the epoch's
+    record for run.json (mean loss, AUC, seconds, meta-batches; None
+    without a step). ``curves`` (runkit/curves.py) gets the interval's
+    loss and AUC."""
+    from runkit.curves import Curves
     log = runtime.logger
+    if pace is None:
+        pace = Pace(epoch + 1, epoch, batches_per_epoch(dataset))
+    curves = curves or Curves(config, write=False)
     interval = config.get("runner.print_interval")
     rows_per_batch = 2 * config.get("hyper_parameters.task_count") * \
         config.get("hyper_parameters.batch_size") * group.size
@@ -334,6 +427,7 @@ def train_epoch(model_class, model, optimizer, dataset, config, group,
     losses = []
     watch = _Watch()
     batches = dataset if model_class.takes_steps(config) else []
+    pace.started()
     for batch_id, batch in enumerate(batches):
         reader_cost += time.time() - reader_start
         step_start = time.time()
@@ -346,16 +440,22 @@ def train_epoch(model_class, model, optimizer, dataset, config, group,
                 config, epoch, batch_id, exc.args[0],
                 runtime.STATUS.get("last_checkpoint"))) from None
         batch_cost += time.time() - step_start
+        pace.step()
         if (batch_id + 1) % interval == 0:
             n = interval
             # the loss over every rank's tasks; the AUC is rank 0's
             mean_loss = group.mean(sum(losses[-n:]) / n)
             log.info(
                 "epoch: %d, batch_id: %d, loss: %.6f%s, avg_reader_cost: "
-                "%.5f sec, avg_batch_cost: %.5f sec, ips: %.2f ins/s",
+                "%.5f sec, avg_batch_cost: %.5f sec, ips: %.2f ins/s; %s",
                 epoch, batch_id, mean_loss, metrics.text(), reader_cost / n,
                 (reader_cost + batch_cost) / n,
-                n * rows_per_batch / (time.time() - interval_start))
+                n * rows_per_batch / (time.time() - interval_start),
+                pace.text(epoch, batch_id))
+            step = pace.global_step(epoch, batch_id)
+            curves.add("train/loss", step, mean_loss)
+            for name, value in metrics.values():
+                curves.add("train/" + name, step, value)
             reader_cost = batch_cost = 0.0
             interval_start = time.time()
         reader_start = time.time()
@@ -363,38 +463,53 @@ def train_epoch(model_class, model, optimizer, dataset, config, group,
     if not losses:
         log.info("epoch: %d: method %s, no training step", epoch,
                  config.get("hyper_parameters.method"))
-        return losses, None
+        return losses, None, None
     mean_loss = group.mean(sum(losses) / len(losses))
-    log.info("epoch: %d done, mean loss: %.6f%s, epoch time: %.2f s",
-             epoch, mean_loss, auc, time.time() - epoch_start)
+    seconds = time.time() - epoch_start
+    left = pace.epochs - epoch - 1
+    log.info("epoch: %d done, mean loss: %.6f%s, epoch time: %.2f s; "
+             "epoch %d/%d%s", epoch, mean_loss, auc, seconds, epoch + 1,
+             pace.epochs, ", %s" % pace.eta() if left and pace.total()
+             else "")
+    record = {"mean_loss": round(mean_loss, 6), "seconds": round(seconds, 2),
+              "meta_batches": len(losses)}
+    record.update((name.lower(), round(value, 6))
+                  for name, value in metrics.values())
+    curves.add("epoch/loss", epoch, mean_loss)
+    for name, value in metrics.values():
+        curves.add("epoch/" + name, epoch, value)
     warning = looks_diverged(
         config, epoch, mean_loss,
         group.mean(watch.saturated / max(watch.predictions, 1)),
         " (training%s)" % auc.replace(",", "", 1) if auc else "")
     if warning:
         log.warning("%s", warning)
-    return losses, warning
+    return losses, warning, record
 
 
-def save_epoch(model, optimizer, dataset, run, epoch, stepped, warning=None):
+def save_epoch(model, optimizer, dataset, run, epoch, stepped, warning=None,
+               metrics=None):
     """Rank 0: the epoch's checkpoint, with the reader's random state (a
-    resume draws on from there) and ``warning`` (a diverged epoch's) in
-    its run.json record; its path."""
+    resume draws on from there), ``warning`` (a diverged epoch's) and
+    ``metrics`` (its mean loss, AUC and time) in its run.json record; its
+    path."""
     from runkit import checkpoint
     # no step taken (scratch): no optimiser state worth saving
     kept = optimizer if stepped else None
     path = run.save_epoch(
         epoch, lambda folder: checkpoint.write_checkpoint(model, kept, folder),
-        dataset.rng.bit_generator.state, warning)
+        dataset.rng.bit_generator.state, warning, metrics)
     runtime.logger.info("saved %s", path)
     runtime.STATUS["last_checkpoint"] = path
     return path
 
 
-def meta_validate(model_class, model, dataset, run, config):
+def meta_validate(model_class, model, dataset, run, config, curves=None,
+                  step=0):
     """Choose the meta-test settings on the held-out training campaigns
     with the last epoch's weights, and record the choice in run.json
-    (tuning/search.py); once per run: a resume that trains nothing more
+    (tuning/search.py) and, with ``curves``, VisualDL (at the training's
+    last ``step``); once per run: a resume that trains nothing more
     validates only if the run has no choice yet."""
     from tuning import search
     log = runtime.logger
@@ -412,8 +527,11 @@ def meta_validate(model_class, model, dataset, run, config):
     if "meta_validation" in run.manifest and not run.trained_now:
         return
     model.eval()
-    run.record_validation(search.validate(model_class, model, dataset.stage,
-                                          dataset.index, held, config))
+    doc = search.validate(model_class, model, dataset.stage, dataset.index,
+                          held, config)
+    run.record_validation(doc)
+    if curves is not None:
+        curves.validation(doc, step)
 
 
 def main(argv=None):

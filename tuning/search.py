@@ -20,6 +20,7 @@ import numpy as np
 
 from runkit.config import frozen
 from runkit.metrics import campaign_metrics
+from runkit.progress import Progress
 from dataio import holdout
 from tuning.choice import LEARNING_RATE, PASSES, SEED_BLEND, SEARCHED
 
@@ -85,6 +86,15 @@ def validate(model_class, model, stage, index, positions, config):
                     config.get("runner.infer_seed_c"))
     aucs = {}   # (setting index, set) -> per-campaign AUCs
     fitted = {}
+    # the fine-tunings take the time: one per (rate, passes), cut and set
+    pairs = len({(s[LEARNING_RATE], s[PASSES]) for s in settings})
+    progress = Progress(pairs * sum(len({id(c) for c in sets.values()})
+                                    for _, sets in campaigns),
+                        "meta-validation", "fine-tunings")
+    logger.info("meta-validation: %d fine-tunings to run (the grid's %d "
+                "rate and passes pair(s) on %d held-out campaign(s), %d "
+                "folds each, hot- and cold-like seeds)", progress.total,
+                pairs, len(positions), config.get("tuning.folds"))
     for i, setting in enumerate(settings):
         key = (setting[LEARNING_RATE], setting[PASSES])
         if key not in fitted:
@@ -101,6 +111,7 @@ def validate(model_class, model, stage, index, positions, config):
                         campaign.seed_y, campaign.cand_x, trial,
                         campaign_rng(trial, campaign.aid),
                         regression=regressions.get((cut, name)))
+                    progress.step()
         for name in SETS:
             aucs[i, name] = []
             for cut, sets in campaigns:
