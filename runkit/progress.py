@@ -56,13 +56,15 @@ def position(done, total, unit=""):
 
 class Progress:
     """``total`` items of a stage named ``label`` (``None``: unknown, no
-    ETA); ``unit`` names them in the line. ``clock`` (seconds, monotonic)
-    and ``log`` are there for the tests."""
+    ETA); ``unit`` names them in the line; a line at most every ``every``
+    seconds (default ``EVERY``). ``clock`` (seconds, monotonic) and
+    ``log`` are there for the tests."""
 
-    def __init__(self, total, label, unit="campaigns", every=EVERY,
+    def __init__(self, total, label, unit="campaigns", every=None,
                  clock=time.monotonic, log=None):
         self.total, self.label, self.unit = total, label, unit
-        self.every, self.clock = every, clock
+        self.every = EVERY if every is None else every
+        self.clock = clock
         self.log = log or logger
         self.done = 0
         self.start = self.last = clock()

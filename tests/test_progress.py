@@ -185,3 +185,53 @@ def test_the_expansion_counts_its_share_in_a_collective_run():
     assert _progress(list(range(10))).total == 10
     assert _progress(list(range(10)), Group()).total == 3   # 1, 4, 7
     assert _progress(iter(range(10))).total is None
+
+
+def test_form_two_reports_its_campaigns_and_blocks(users, tmp_path,
+                                                   monkeypatch, caplog):
+    """A form 2 expansion (a user table): a line per campaign fitted and
+    per block of users scored, each with its ETA, when the stage is long
+    (here: every step, EVERY set to 0)."""
+    from audience.expansion import expand
+    from audience.sources import user_table_campaigns
+    from support.expansion import SMALL_CONFIG, small_model
+    caplog.set_level(logging.INFO)
+    monkeypatch.setattr(progress, "EVERY", 0.0)
+    folder, table = users
+    seeds = tmp_path / "seeds.csv"
+    seeds.write_text("aid,uid,label\n" + "".join(
+        "%d,%d,%d\n" % (aid, 5 * i, i % 2) for aid in (3, 4)
+        for i in range(12)))
+    config = SMALL_CONFIG.with_overrides({"expand.chunk_rows": 64,
+                                          "expand.diagnose": False})
+    results, _ = expand(config, user_table_campaigns(
+        table, str(seeds), str(folder / "ads.csv")), 0.1,
+        *small_model(config), table=table)
+    assert [r.aid for r in results] == [3, 4]
+    lines = [r.getMessage() for r in caplog.records]
+    fitted = [line for line in lines if line.startswith("expansion: ")]
+    # the last item completes the stage: its own lines say so
+    assert len(fitted) == 1 and LINE.match(fitted[0]), lines
+    assert fitted[0].startswith("expansion: 1/2 campaigns fitted (50 %), ")
+    # 200 users in blocks of 64: 4 blocks, lines after the first three
+    blocks = [LINE.match(line) for line in lines
+              if line.startswith("campaigns 3,4: scoring: ")]
+    assert [m.group("done") for m in blocks] == ["1", "2", "3"], lines
+    assert all(m.group("total") == "4" and
+               m.group("unit") == "blocks of 64 users" for m in blocks)
+
+
+def test_the_meta_test_reports_its_campaigns(meta_test_setup, tmp_path,
+                                             monkeypatch, caplog):
+    from support.meta_test import meta_test
+    caplog.set_level(logging.INFO)
+    monkeypatch.setattr(progress, "EVERY", 0.0)
+    assert meta_test(meta_test_setup, tmp_path / "r.json") == 0
+    lines = [r.getMessage() for r in caplog.records]
+    for name in ("hot", "cold"):
+        mine = [LINE.match(line) for line in lines
+                if line.startswith("[%s] meta-test: " % name)]
+        assert mine and all(mine), lines
+        total = int(mine[0].group("total"))
+        assert [int(m.group("done")) for m in mine] == list(range(1, total))
+        assert mine[0].group("unit") == "campaigns"
