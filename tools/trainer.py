@@ -240,9 +240,8 @@ def _train(config, group, threads):
     model_class, model, run = start_model(config, group)
     from runkit import runs
     # the resolved config (a line of 2,000+ characters) is in run.json
-    log.info("config: %d keys, resolved, recorded in %s", len(config),
-             os.path.join(config.get("runner.model_save_path"),
-                          runs.MANIFEST))
+    log.info("config: resolved and recorded in %s", os.path.join(
+        config.get("runner.model_save_path"), runs.MANIFEST))
     prepare_save_folder(config, group, model)
     dataset = read_training_data(config, group, model, run)
     # every rank from the same weights (a warm start or resume included)
