@@ -59,13 +59,23 @@ class ArgumentParser(argparse.ArgumentParser):
                 unknown.append(name)   # not a value, not a known option
         return unknown
 
+    # the config keys a parser of ``-o key=value`` sets (cli.parse): an
+    # option named like one (--epochs) is answered with its -o form
+    config_keys = ()
+
     def near_options(self):
-        """{unknown long option given: the known options nearest it}, for
-        those with a near one."""
+        """{unknown long option given: the known options nearest it, else
+        the ``-o`` of the config keys nearest it}, for those with one."""
         bare = {option[2:]: option for option in self.known_options()}
+        leaves = {}
+        for key in self.config_keys:
+            leaves.setdefault(key.split(".")[-1], []).append(key)
         found = {}
         for name in self.unknown_options():
-            near_ones = [bare[word] for word in near(name[2:], bare)]
+            near_ones = [bare[word] for word in near(name[2:], bare)] or [
+                "-o %s=..." % key
+                for leaf in near(name[2:].replace("-", "_"), leaves)
+                for key in leaves[leaf]]
             if near_ones:
                 found[name] = near_ones
         return found
@@ -77,8 +87,9 @@ def parse(description, argv=None, add_arguments=None, options=None):
     as ``(config, args)``. ``options``, a function of the parsed arguments,
     gives the config keys the tool's own options set ({key: value}): they
     are merged over ``-o``, so the config holds them from the start."""
-    from runkit.config import ConfigError, load_config
+    from runkit.config import KNOWN_KEYS, ConfigError, load_config
     parser = ArgumentParser(description=description)
+    parser.config_keys = tuple(KNOWN_KEYS)
     parser.add_argument("-m", "--config_yaml", required=True,
                         help="config file (config.yaml, config_big.yaml)")
     parser.add_argument("-o", "--opt", nargs="*", action="extend", default=[],

@@ -86,6 +86,14 @@ def test_a_missing_option_that_was_mistyped_is_explained(capsys):
         "unknown option --sedes (did you mean --seeds?)")
 
 
+def test_an_option_named_like_a_config_key_names_its_override(capsys):
+    with pytest.raises(SystemExit):
+        cli.parse("a tool", ["-m", str(CONFIG), "--epochs", "2"])
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(
+        "unrecognized arguments: --epochs 2 (did you mean -o "
+        "runner.epochs=...?)")
+
+
 def test_abbreviations_and_values_are_not_taken_for_typos(capsys):
     parser = cli.ArgumentParser(prog="tool")
     parser.add_argument("--overwrite", action="store_true")
