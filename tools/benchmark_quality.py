@@ -64,6 +64,8 @@ except ImportError:   # a Python without the project: one line, exit 1
                                 "runkit", "runtime.py"))["require_project"]()
     raise
 
+from runkit import cli  # noqa: E402
+
 from dataio.atomic import write_text  # noqa: E402
 from baselines.comparison import (  # noqa: E402
     DEFAULT_SPECS, LR_C, METHOD_KEYS, METHODS, SETS, SHARED, SMOKE_SHARED,
@@ -294,7 +296,7 @@ def nan(value):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=None,
                         help="output folder (default output/quality, "

@@ -30,6 +30,8 @@ except ImportError:   # a Python without the project: one line, exit 1
                                 "runkit", "runtime.py"))["require_project"]()
     raise
 
+from runkit import cli  # noqa: E402
+
 
 # one epoch of the full data: ~4.4M training rows / batch_size 1024
 FULL_META_BATCHES = 4300
@@ -85,7 +87,7 @@ def mean(values):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=16,
                         help="meta-batches per run (the epoch length)")

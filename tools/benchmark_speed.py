@@ -31,6 +31,8 @@ except ImportError:   # a Python without the project: one line, exit 1
                                 "runkit", "runtime.py"))["require_project"]()
     raise
 
+from runkit import cli  # noqa: E402
+
 from runkit.config import load_config  # noqa: E402
 
 
@@ -395,7 +397,7 @@ OPTIONS = [
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     for flag, kind, default, text in OPTIONS:

@@ -14,7 +14,6 @@ part, or its path when two share that). An existing FILE is refused
 expansion's, an export's) is refused, and a FILE that is a symbolic link
 is written where it points.
 """
-import argparse
 import os
 import sys
 
@@ -67,7 +66,7 @@ def checked_out(path, overwrite):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = cli.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("folders", nargs="+", metavar="DIR",
                    help="output folders of tools/expand.py")
     p.add_argument("--out", required=True, help="the CSV to write")

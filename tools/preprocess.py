@@ -39,7 +39,6 @@ user file is parsed in byte chunks with numpy in ``--workers`` processes
 the project's checked reader. Exit status: 0 done, 1 bad input, 2 an
 output exists and ``--force`` was not given.
 """
-import argparse
 import os
 import sys
 import time
@@ -60,7 +59,7 @@ from runkit import cli  # noqa: E402
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = cli.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--raw", required=True, help="directory of the raw files")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--cold-threshold", type=int, default=2000,

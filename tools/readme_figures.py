@@ -14,7 +14,6 @@ tools/benchmark_preprocess.py, which print their own (they take 10-45
 minutes). ``--smoke`` runs the speed benchmark in its smoke mode (tiny
 data: checks the path, measures nothing).
 """
-import argparse
 import json
 import os
 import subprocess
@@ -30,6 +29,8 @@ except ImportError:   # a Python without the project: one line, exit 1
     runpy.run_path(os.path.join(os.path.dirname(__file__), os.pardir,
                                 "runkit", "runtime.py"))["require_project"]()
     raise
+
+from runkit import cli  # noqa: E402
 
 
 SETS = (("hot", "test/test"), ("cold", "test_cold/test_cold"))
@@ -94,7 +95,7 @@ def lifts(out, model):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = cli.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=None, help="work folder (default: a "
                         "new temporary one)")
     parser.add_argument("--smoke", action="store_true")

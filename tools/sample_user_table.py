@@ -9,7 +9,6 @@ file as a user, uid = its row, and every seed row of stage 1, uid =
 DIR/seeds.csv (aid,uid,label). Every campaign then ranks the same users
 (all the set's candidates), so their audiences can overlap.
 """
-import argparse
 import os
 
 try:
@@ -20,13 +19,15 @@ except ImportError:   # a Python without the project: one line, exit 1
                                 "runkit", "runtime.py"))["require_project"]()
     raise
 
+from runkit import cli  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SETS = {"hot": "test/test", "cold": "test_cold/test_cold"}
 SEED_UID = 100000
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = cli.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--set", choices=sorted(SETS), default="cold")
     p.add_argument("--data", default=os.path.join(ROOT, "data"))
     p.add_argument("--out", required=True)
