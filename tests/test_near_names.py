@@ -33,8 +33,12 @@ def test_a_mistyped_override_names_the_key_meant():
     # a key in the wrong section: the section that has it
     with pytest.raises(ConfigError, match=r"did you mean runner\.epochs\?"):
         load_config(str(CONFIG), ["hyper_parameters.epochs=2"])
-    with pytest.raises(ConfigError) as caught:
+    with pytest.raises(ConfigError,
+                       match=r"did you mean runner\.use_visual\?"):
         load_config(str(CONFIG), ["runner.use_visuals=True"])
+    # nothing near: no guess
+    with pytest.raises(ConfigError) as caught:
+        load_config(str(CONFIG), ["runner.frobnicate=True"])
     assert "did you mean" not in str(caught.value)
 
 
