@@ -153,8 +153,8 @@ def test_the_trainer_records_the_choice_and_the_meta_test_applies_it(tmp_path):
     assert "<- chosen" in done.stdout
     # announced with its size (progress lines follow when it runs long):
     # a fine-tuning per (rate, passes) pair, cut and distinct seed set
-    pairs = {(r["settings"][choice.LEARNING_RATE], r["settings"][choice.PASSES])
-             for r in mv["grid"]}
+    pairs = {(r["settings"][choice.LEARNING_RATE],
+              r["settings"][choice.PASSES]) for r in mv["grid"]}
     sets = sum(1 + (cold < hot) for hot, cold in zip(mv["seeds"]["hot"],
                                                       mv["seeds"]["cold"]))
     assert "meta-validation: %d fine-tunings to run" % (

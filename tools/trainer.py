@@ -150,7 +150,8 @@ class Pace:
     none: no total, no ETA)."""
 
     def __init__(self, epochs, first_epoch, per_epoch, clock=time.time):
-        self.epochs, self.first, self.per_epoch = epochs, first_epoch, per_epoch
+        self.epochs, self.first = epochs, first_epoch
+        self.per_epoch = per_epoch
         self.clock = clock
         self.start = None
         self.done = 0
