@@ -279,6 +279,15 @@ def _scores_panel(figure, grid, row, shown, scores):
         axis.legend(fontsize=8)
 
 
+def layout(campaigns):
+    """"one panel" when the campaigns' lines (measured, expected) are
+    :data:`ONE_PANEL` at most, else "small multiples"."""
+    lines = sum((measured(c) is not None) + (expected(c) is not None)
+                for c in campaigns)
+    return "one panel" if len(campaigns) <= ONE_PANEL and \
+        lines <= ONE_PANEL else "small multiples"
+
+
 def reach_png(summary, scores=None, title=None):
     """The PNG's bytes, from the summary document ``summary``;
     ``scores``: :func:`score_curves`, for the scores panel (None: none)."""
@@ -289,7 +298,7 @@ def reach_png(summary, scores=None, title=None):
     rows = 1 if scores else 0
     lines = sum((measured(c) is not None) + (expected(c) is not None)
                 for c in shown)
-    if len(shown) <= ONE_PANEL and lines <= ONE_PANEL:
+    if layout(shown) == "one panel":
         figure, grid, used = _one_panel(plt, shown, tiers, rows)
     else:
         figure, grid, used = _small_multiples(plt, shown, tiers, rows)

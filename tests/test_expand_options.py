@@ -5,6 +5,7 @@ work), --tiers (nested, sized by the one top-k rule, a tier column),
 runs with tools/overlap.py) and --plot (a PNG; checked by drawing before
 any work, matplotlib named when missing; a plot failing after the work
 loses no audience)."""
+import base64
 import json
 import logging
 import os
@@ -202,6 +203,11 @@ def test_the_tool_excludes_tiers_and_reports_overlap(tmp_path, checkpoint):
     assert row.overlap > 0   # same candidates: a test that can fail
     assert row.share_of_a == pytest.approx(len(a & b) / len(a), abs=1e-6)
     assert row.share_of_b == pytest.approx(len(a & b) / len(b), abs=1e-6)
+    # the report shows the tiers in users and the same overlap
+    page = (out / "report.html").read_text()
+    assert "top 25 % · the audience" in page
+    assert "Overlap of the audiences" in page
+    assert ">%d <span class=small>(" % row.overlap in page
 
 
 @pytest.mark.slow
@@ -271,10 +277,22 @@ def test_plot_writes_a_png_of_the_run(tmp_path, checkpoint):
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     import matplotlib.image
     picture = matplotlib.image.imread(str(out / "reach.png"))
-    assert picture.shape[:2] == (800, 800)
+    assert picture.shape[:2] == (480, 1000)   # one panel: 2 campaigns
     assert picture[..., :3].std() > 0.05   # something is drawn
-    assert json.loads((out / "summary.json").read_text())["plot"] == \
-        "reach.png"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["plot"] == "reach.png" and summary["report"] == \
+        "report.html"
+    # the report shows the same picture inline
+    page = (out / "report.html").read_text()
+    assert base64.b64encode(data).decode() in page
+    for c in summary["campaigns"]:
+        assert 'data-aid="%d"' % c["aid"] in page
+    # --plot scores: the scores panel below
+    again = tmp_path / "again"
+    assert expand_tool(checkpoint, tmp_path, again, "--tiers", "5,10",
+                       "--plot", "scores") == 0
+    taller = matplotlib.image.imread(str(again / "reach.png"))
+    assert taller.shape[1] == 1000 and taller.shape[0] > 480
 
 
 def test_plot_curves_follow_the_labels():
@@ -397,7 +415,7 @@ def test_a_plot_failing_after_the_work_loses_no_audience(
     out = tmp_path / "aud"
     assert tool("expand", checkpoint, "--seeds", seeds, "--candidates", cands,
                 "--plot", "--out", out) == 0
-    assert sorted(os.listdir(out)) == ["9", "summary.json"]
+    assert sorted(os.listdir(out)) == ["9", "report.html", "summary.json"]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["plot"] == ("not drawn: RuntimeError: the font cache is "
                                "unreadable")
