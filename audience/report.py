@@ -376,13 +376,24 @@ def _definitions(record):
     return "<dl>%s</dl>" % "".join(items)
 
 
+def _settings(run):
+    """The run's settings, the audience's size said in words."""
+    shown = dict(run.settings)
+    audience = _audience_phrase(run)
+    if "top" in shown and audience and not run.given_tiers:
+        shown["top"] = "%s (%s)" % (_value(shown["top"]), audience)
+    if run.given_tiers and "tiers" in shown:
+        shown["tiers"] = ", ".join(_percent(t) for t in run.tiers)
+    return shown
+
+
 def _provenance(run):
     parts = []
     if run.provenance:
         parts.append(_definitions(run.provenance))
     if run.settings:
         parts.append("<h3 class=small>settings</h3>" +
-                     _definitions(run.settings))
+                     _definitions(_settings(run)))
     return "".join(parts) or "<p>Not recorded.</p>"
 
 

@@ -41,10 +41,11 @@ def _flags(profile):
             "--hide-scrollbars", "--user-data-dir=%s" % profile]
 
 
-def cut_blank_bottom(path, margin=16):
+def cut_blank_bottom(path, margin=16, colors=None):
     """Cut the rows below the page's last non-background row (the
     background: the colour of the bottom-left pixel), keeping
-    ``margin`` rows."""
+    ``margin`` rows; ``colors``: that many colours at most (a smaller
+    file)."""
     import numpy as np
     from PIL import Image
     with Image.open(path) as image:
@@ -53,12 +54,17 @@ def cut_blank_bottom(path, margin=16):
     used = np.flatnonzero((pixels != background).any(axis=(1, 2)))
     height = pixels.shape[0] if not len(used) else min(
         pixels.shape[0], int(used[-1]) + 1 + margin)
-    Image.fromarray(pixels[:height]).save(path)
+    image = Image.fromarray(pixels[:height])
+    if colors:
+        image = image.quantize(colors)
+    image.save(path, optimize=True)
     return pixels.shape[1], height
 
 
-def screenshot(page, out, width=1400, chromium=None, timeout=120):
-    """Draw the HTML file ``page`` to the PNG ``out``; (width, height)."""
+def screenshot(page, out, width=1400, chromium=None, timeout=120,
+               colors=None):
+    """Draw the HTML file ``page`` to the PNG ``out`` (``colors``: at
+    most that many); (width, height)."""
     binary = browser(chromium)
     if binary is None:
         raise FileNotFoundError("no Chromium found (%s): apt-get install "
@@ -77,7 +83,7 @@ def screenshot(page, out, width=1400, chromium=None, timeout=120):
         if not os.path.isfile(shot):
             raise RuntimeError("%s wrote no screenshot (exit %d): %s" % (
                 binary, done.returncode, done.stderr.strip()[-500:]))
-        size = cut_blank_bottom(shot)
+        size = cut_blank_bottom(shot, colors=colors)
         os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
         shutil.move(shot, out)
     return size
@@ -89,12 +95,15 @@ def main(argv=None):
     parser.add_argument("--out", required=True, help="the PNG to write")
     parser.add_argument("--width", type=int, default=1400,
                         help="the window's width in pixels (default 1400)")
+    parser.add_argument("--colors", type=int,
+                        help="at most this many colours (a smaller file, "
+                        "e.g. 64 for docs/)")
     parser.add_argument("--chromium", help="the browser to run (default: "
                         "the first of %s found)" % ", ".join(BROWSERS))
     args = parser.parse_args(argv)
     try:
         width, height = screenshot(args.page, args.out, args.width,
-                                   args.chromium)
+                                   args.chromium, colors=args.colors)
     except (OSError, RuntimeError, subprocess.TimeoutExpired) as exc:
         print("screenshot_report: %s" % exc, file=sys.stderr)
         return 1
