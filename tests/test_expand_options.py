@@ -295,17 +295,24 @@ def test_plot_writes_a_png_of_the_run(tmp_path, checkpoint):
     assert taller.shape[1] == 1000 and taller.shape[0] > 480
 
 
-def test_plot_curves_follow_the_labels():
+def test_plot_draws_the_lift_the_summary_measured():
+    from audience import summary_view
     (result, ), _ = expand(CONFIG, [campaign(1, np.arange(100, 300))], 0.1,
                            *small_model())
-    share, precision = plot.realised(result)
+    (shown, ) = summary_view.read({"campaigns": [result.summary]}).campaigns
+    where, lift = plot.measured(shown)
+    assert where.tolist() == [1, 2, 5, 10]
     best = result.label[result.order]
-    k = np.round(share * 200 / 100).astype(int)
-    assert precision == pytest.approx(np.cumsum(best)[k - 1] / k)
-    assert share[-1] == 100.0 and precision[-1] == pytest.approx(best.mean())
-    result.summary["diagnostics"] = {"precision_at": {"10": 0.3, "1": 0.5}}
-    where, value = plot.expected(result)
-    assert where.tolist() == [1.0, 10.0] and value.tolist() == [0.5, 0.3]
+    base = best.mean()
+    # the top k of 200 candidates: 2, 4, 10, 20
+    assert lift == pytest.approx([best[:k].mean() / base
+                                  for k in (2, 4, 10, 20)])
+    result.summary["diagnostics"] = {"precision_at": {"10": 0.3, "1": 0.5},
+                                     "base_rate": 0.25}
+    (shown, ) = summary_view.read({"campaigns": [result.summary]}).campaigns
+    where, value, bounds = plot.expected(shown)
+    assert where.tolist() == [1.0, 10.0] and value.tolist() == [2.0, 1.2]
+    assert bounds is None
 
 
 def test_plot_without_matplotlib_is_one_line_before_any_work(

@@ -16,6 +16,15 @@ import subprocess
 import sys
 import tempfile
 
+# as every tool: a Python without the project says so in one line
+try:
+    from runkit import runtime  # noqa: F401
+except ImportError:   # a Python without the project: one line, exit 1
+    import runpy
+    runpy.run_path(os.path.join(os.path.dirname(__file__), os.pardir,
+                                "runkit", "runtime.py"))["require_project"]()
+    raise
+
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 TALL = 8000   # the window's height: the page is cut to its content after
 
