@@ -315,10 +315,30 @@ def overlap_matrix(rows):
     return names, cells
 
 
+MATRIX_MOST = 40   # audiences in a matrix at most; more: the top pairs
+PAIRS_MOST = 50
+
+
+def _top_pairs(rows):
+    """The pairs sharing the most users, as a table (a matrix of many
+    audiences would be too large to read, or to open)."""
+    ranked = sorted(rows, key=lambda r: -int(r[4]))[:PAIRS_MOST]
+    body = "".join(
+        "<tr><td class=num>%s</td><td class=num>%s</td><td class=num>%s"
+        "</td></tr>" % (_e(r[0]), _e(r[1]), _e(_users(int(r[4]))))
+        for r in ranked)
+    return ("<p class=small>%d pairs; the %d sharing the most users (all: "
+            "overlap.csv).</p><table class=overlap><thead><tr><th>campaign"
+            "</th><th>campaign</th><th>shared users</th></tr></thead><tbody>"
+            "%s</tbody></table>" % (len(rows), len(ranked), body))
+
+
 def _overlap(rows, note=None):
     names, cells = overlap_matrix(rows)
     if len(names) < 2:
         return "<p>One audience: no pair to compare.</p>"
+    if len(names) > MATRIX_MOST:
+        return _top_pairs(rows)
     head = "<th>row shares with →</th>" + "".join(
         "<th class=num>%s</th>" % _e(n) for n in names)
     body = []

@@ -170,6 +170,31 @@ def test_the_overlap_matrix_only_when_asked():
     assert "No two audiences share a user." in alone
 
 
+def test_many_audiences_list_their_top_pairs_not_a_matrix():
+    names = [str(a) for a in range(report.MATRIX_MOST + 1)]
+    rows = [(a, b, "10", "10", str(int(a) + int(b)), "0", "0")
+            for i, a in enumerate(names) for b in names[i + 1:]]
+    section = report.report_html(summaries.every_case(), overlap=rows).split(
+        "Overlap of the audiences")[1]
+    assert "820 pairs; the 50 sharing the most users" in section
+    assert text_of(section).count("shared users") == 1
+    assert "<td class=num>39</td><td class=num>40</td><td class=num>79" \
+        in section
+
+
+def test_without_matplotlib_the_report_says_why_it_has_no_picture(
+        monkeypatch):
+    import argparse
+    import sys
+    from tools import expand
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    png, why = expand.picture(argparse.Namespace(plot=None),
+                              summaries.every_case(), [])
+    assert png is None and why.startswith("matplotlib is not installed")
+    assert "No picture: matplotlib is not installed" in report.report_html(
+        summaries.every_case(), picture_missing=why)
+
+
 def test_what_produced_the_run_shows_whatever_provenance_it_holds():
     document = summaries.every_case()
     document["provenance"] = {
