@@ -103,8 +103,10 @@ def measured(campaign):
 
 def expected(campaign):
     """(percents, lifts, [low, high] or None) the seed diagnostics expect,
-    or None."""
-    rows = [t for t in campaign.tiers if t.expected_lift is not None]
+    or None. A tier whose interval holds the base rate says nothing the
+    base rate does not: not drawn."""
+    rows = [t for t in campaign.tiers if t.expected_lift is not None and
+            t.expected_informative is not False]
     if not rows:
         return None
     bounds = None
@@ -116,6 +118,9 @@ def expected(campaign):
 
 
 def why_not_drawn(campaign):
+    if expected(campaign) is None and any(
+            t.expected_informative is False for t in campaign.tiers):
+        return "no tier expected to differ from random"
     if campaign.diagnosed and campaign.distinctive is None:
         return "too few seeds to judge"
     if not campaign.diagnosed:

@@ -77,11 +77,18 @@ def verdict(campaign):
         return UNKNOWN, ("not judged: the candidates carry no labels and "
                          "the seed diagnostics were off (expand.diagnose)")
     if campaign.distinctive is None:
-        counts = ""
-        if campaign.positives is not None and campaign.negatives is not None:
-            counts = " (%d positive and %d negative)" % (campaign.positives,
-                                                         campaign.negatives)
-        return FAIR, "too few seeds to judge%s" % counts
+        # no figures (fewer seeds than folds), or an interval too wide to
+        # say: the interval where there is one, else the counts
+        said = ""
+        if campaign.expected_auc is not None and \
+                campaign.expected_auc_interval:
+            said = ": expected AUC %.2f, somewhere in [%.2f–%.2f]" % (
+                (campaign.expected_auc, ) + campaign.expected_auc_interval)
+        elif campaign.positives is not None and \
+                campaign.negatives is not None:
+            said = " (%d positive and %d negative)" % (campaign.positives,
+                                                       campaign.negatives)
+        return FAIR, "too few seeds to judge%s" % said
     if campaign.distinctive is False:
         auc = "" if campaign.expected_auc is None else \
             " (expected AUC %.2f)" % campaign.expected_auc
@@ -177,9 +184,17 @@ def _share_title(precision):
         "%s of the tier positive" % _percent(100 * precision))
 
 
+UNINFORMATIVE = ("its interval holds the base rate: this tier may be no "
+                 "better than random users")
+
+
 def _tier_cell(tier):
     lines = ["<div>%s users</div>" % _e(_users(tier.users))]
-    if tier.expected_lift is not None:
+    if tier.expected_lift is not None and \
+            tier.expected_informative is False:
+        lines.append('<div class=small title="%s">expected\u00a0%s</div>' % (
+            _e(UNINFORMATIVE), _e(_expected_text(tier))))
+    elif tier.expected_lift is not None:
         # a line may break before the interval only
         lines.append("<div class=exp%s>expected\u00a0%s</div>" % (
             _share_title(tier.expected_precision),
@@ -286,8 +301,9 @@ def _how_to_read():
             "<span class=exp>Expected</span>: from cross-validating each "
             "campaign's seeds (its interval in brackets where known). "
             "<span class=meas>Measured</span>: on the candidates' own labels, "
-            "where the candidates file has them. Point at a figure for the "
-            "tier's share of positives.</p>")
+            "where the candidates file has them. An expected figure in grey: "
+            "its interval holds 1.0×, so it may be no better than random. "
+            "Point at a figure for the tier's share of positives.</p>")
 
 
 def _skipped(run):
@@ -400,8 +416,9 @@ def _settings(run):
     """The run's settings, the audience's size said in words."""
     shown = dict(run.settings)
     audience = _audience_phrase(run)
-    if "top" in shown and audience and not run.given_tiers:
-        shown["top"] = "%s (%s)" % (_value(shown["top"]), audience)
+    for key in summary_view.TOP_KEYS:
+        if key in shown and audience and not run.given_tiers:
+            shown[key] = "%s (%s)" % (_value(shown[key]), audience)
     if run.given_tiers and "tiers" in shown:
         shown["tiers"] = ", ".join(_percent(t) for t in run.tiers)
     return shown

@@ -27,6 +27,9 @@ class Tier:
     expected_precision: Optional[float] = None   # seed diagnostics
     expected_lift: Optional[float] = None
     expected_lift_interval: Optional[tuple] = None
+    # False: the expected figure's interval holds the base rate (it says
+    # nothing the base rate does not); None: the summary does not say
+    expected_informative: Optional[bool] = None
 
 
 @dataclass
@@ -140,6 +143,11 @@ def _interval(pair):
     return None if low is None or high is None else (low, high)
 
 
+def _informative(diagnostics, percent):
+    said = _per_tier(diagnostics.get("informative"), percent)
+    return said if isinstance(said, bool) else None
+
+
 def _expected(diagnostics, percent):
     """(precision, lift, lift interval) the seed diagnostics expect of a
     tier."""
@@ -147,15 +155,16 @@ def _expected(diagnostics, percent):
         _per_tier(diagnostics.get("precision_at"), percent))
     lift, interval = _value_and_interval(
         _per_tier(diagnostics.get("lift_at"), percent))
-    for name in ("lift_interval_at", "lift_at_interval", "lift_intervals"):
+    for name in ("lift_interval", "lift_interval_at", "lift_at_interval",
+                 "lift_intervals"):
         interval = interval or _interval(_per_tier(diagnostics.get(name),
                                                    percent))
     base = _fraction(diagnostics, "base_rate")
     if lift is None and precision is not None and base:
         lift = precision / base
     if interval is None and base:
-        for name in ("precision_interval_at", "precision_at_interval",
-                     "precision_intervals"):
+        for name in ("precision_interval", "precision_interval_at",
+                     "precision_at_interval", "precision_intervals"):
             pair = precision_interval or _interval(
                 _per_tier(diagnostics.get(name), percent))
             if pair:
@@ -193,8 +202,9 @@ def _seed_value(record):
 
 def _notes(record, diagnostics):
     notes = []
-    for text in (diagnostics.get("warning"), record.get("warning"),
-                 record.get("note"), record.get("not_fine_tuned_because")):
+    for text in (diagnostics.get("warning"), diagnostics.get("note"),
+                 record.get("warning"), record.get("note"),
+                 record.get("not_fine_tuned_because")):
         if isinstance(text, str) and text and text not in notes:
             notes.append(text)
     return notes
@@ -222,7 +232,8 @@ def campaign(record, tiers):
             measured_lift=precision / base if precision is not None and base
             else None,
             expected_precision=expected_precision,
-            expected_lift=expected_lift, expected_lift_interval=interval))
+            expected_lift=expected_lift, expected_lift_interval=interval,
+            expected_informative=_informative(diagnostics, percent)))
     distinctive = diagnostics.get("distinctive")
     value_sum, value_mean = _seed_value(record)
     return Campaign(
@@ -242,9 +253,18 @@ def campaign(record, tiers):
         tiers=rows, notes=_notes(record, diagnostics))
 
 
-# what the run section shows besides the provenance: scalar settings
-SETTINGS = ("top", "tiers", "min_seeds", "negative_ratio", "exclude",
-            "overlap", "plot")
+# what the run section does not show as a setting: shown elsewhere
+NOT_SETTINGS = ("tool", "campaigns", "skipped", "provenance", "report")
+TOP_KEYS = ("top", "top_fraction", "top_users")
+
+
+def _top(summary):
+    """The run's audience size: a fraction of the candidates (float) or a
+    count of users (int), whichever key holds it."""
+    count = _count(summary.get("top_users"))
+    if count is not None:
+        return count
+    return _first(summary, "top", "top_fraction")
 
 
 def read(summary):
@@ -260,9 +280,8 @@ def read(summary):
         campaigns=[campaign(r, tiers) for r in summary.get("campaigns") or ()
                    if isinstance(r, dict)],
         skipped=skipped, tiers=tiers,
-        top=_first(summary, "top", "top_fraction", "top_users"),
-        given_tiers=given_tiers,
-        settings={k: summary[k] for k in SETTINGS if k in summary},
+        top=_top(summary), given_tiers=given_tiers,
+        settings={k: v for k, v in summary.items() if k not in NOT_SETTINGS},
         provenance=provenance if isinstance(provenance, dict) else {})
 
 

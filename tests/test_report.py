@@ -249,6 +249,56 @@ def test_renamed_keys_read_alike():
     assert report.report_html(named) == report.report_html(plain)
 
 
+def three_outcome_diagnostics(distinctive, informative):
+    """A diagnostics record with intervals per tier and ``informative``
+    (``distinctive`` None here: an interval too wide to say)."""
+    record = diagnostics(True, lift=2.0, base=0.25, auc=0.66,
+                         interval=(0.45, 0.87))
+    record["distinctive"] = distinctive
+    record["precision_interval"] = {k: [0.25, 0.75]
+                                    for k in record["precision_at"]}
+    record["lift_interval"] = {k: [1.0, 3.0] for k in record["lift_at"]}
+    record["informative"] = {k: informative for k in record["lift_at"]}
+    if distinctive is None:
+        record["note"] = "too few seeds to judge"
+    return record
+
+
+def test_a_wide_interval_is_too_few_seeds_to_judge_with_its_figures():
+    document = summary([campaign(1, diagnosed=three_outcome_diagnostics(
+        None, True))])
+    light, said = report.verdict(view(document, 1))
+    assert light == report.FAIR and said == (
+        "too few seeds to judge: expected AUC 0.66, somewhere in "
+        "[0.45–0.87]")
+    row = text_of(rows_of(report.report_html(document))["1"])
+    assert "expected 2.0× [1.0–3.0]" in row
+
+
+def test_a_tier_that_may_be_random_is_greyed_and_not_drawn():
+    document = summary([campaign(1, diagnosed=three_outcome_diagnostics(
+        True, False))])
+    row = rows_of(report.report_html(document))["1"]
+    assert "<div class=small title=\"%s\">expected" % html.escape(
+        report.UNINFORMATIVE) in row
+    (shown, ) = summary_view.read(document).campaigns
+    assert plot.expected(shown) is None
+    assert plot.why_not_drawn(shown) == \
+        "no tier expected to differ from random"
+
+
+def test_the_size_as_a_count_of_users_and_the_overlap_note():
+    document = summary([campaign(1)], top_users=1000, overlap_note=(
+        "the campaigns' candidates are their own rows: they cannot "
+        "overlap"))
+    del document["top"]
+    page = report.report_html(document, overlap=[
+        ("1", "2", "5", "5", "0", "0", "0")])
+    assert "Audience: the best 1,000 candidates of each campaign." in \
+        text_of(page)
+    assert "they cannot overlap" in page.split("Overlap of the")[1]
+
+
 # ------------------------------------------------------------ the picture
 def png_size(data):
     from PIL import Image
