@@ -419,8 +419,10 @@ def _settings(run):
     for key in summary_view.TOP_KEYS:
         if key in shown and audience and not run.given_tiers:
             shown[key] = "%s (%s)" % (_value(shown[key]), audience)
-    if run.given_tiers and "tiers" in shown:
-        shown["tiers"] = ", ".join(_percent(t) for t in run.tiers)
+    for key in ("tiers", "tier_percents", "tier_fractions"):
+        if run.given_tiers and key in shown:
+            shown[key] = "%s (%s)" % (_value(shown[key]), ", ".join(
+                _percent(t) for t in run.tiers))
     return shown
 
 

@@ -185,8 +185,10 @@ def _measured(record):
             found[round(percent, 6)] = (_count(entry.get("size")),
                                         _fraction(entry, "precision"))
     for entry in record.get("tiers") or ():
-        if isinstance(entry, dict) and _number(entry.get("percent")):
-            found[round(float(entry["percent"]), 6)] = (
+        percent = _percent_of_entry(entry) if isinstance(entry, dict) \
+            else None
+        if percent:
+            found[round(percent, 6)] = (
                 _count(_first(entry, "size", "users")),
                 _fraction(entry, "precision"))
     return found
@@ -267,12 +269,28 @@ def _top(summary):
     return _first(summary, "top", "top_fraction")
 
 
+def _clean(percent):
+    """5.000000000000001 (0.05 * 100) -> 5, 2.5 -> 2.5."""
+    percent = float("%.9g" % percent)
+    return int(percent) if percent.is_integer() else percent
+
+
+def _given_tiers(summary):
+    """The run's --tiers in percent (stored as percents, ``tiers``, or as
+    fractions, ``tier_fractions``), or ()."""
+    for name, scale in (("tiers", 1), ("tier_percents", 1),
+                        ("tier_fractions", 100)):
+        given = summary.get(name)
+        if isinstance(given, list) and given:
+            return tuple(_clean(scale * t) for t in given if _number(t))
+    return ()
+
+
 def read(summary):
     """The :class:`Run` of a summary document."""
-    given = summary.get("tiers")
-    given_tiers = isinstance(given, list) and bool(given)
-    tiers = tuple(t for t in (given if given_tiers else SHOWN_TIERS)
-                  if _number(t))
+    given = _given_tiers(summary)
+    given_tiers = bool(given)
+    tiers = given or SHOWN_TIERS
     skipped = [(s.get("aid"), s.get("reason"))
                for s in summary.get("skipped") or () if isinstance(s, dict)]
     provenance = summary.get("provenance")

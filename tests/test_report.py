@@ -247,6 +247,22 @@ def test_renamed_keys_read_alike():
         entry["precision_percent"] = 100 * entry.pop("precision")
     record["seeds_removed_from_candidates"] = record.pop("seeds_excluded")
     assert report.report_html(named) == report.report_html(plain)
+    # --tiers as percents, or as fractions with tier records naming theirs
+    tiered = summary([campaign(1, tiers=[
+        {"percent": 2.5, "size": 25, "precision": 0.5},
+        {"percent": 5, "size": 50, "precision": 0.4}], base_rate=0.2)],
+        tiers=[2.5, 5])
+    fractions = json.loads(json.dumps(tiered))
+    fractions["tier_fractions"] = [0.025, 0.05]
+    del fractions["tiers"]
+    for entry in fractions["campaigns"][0]["tiers"]:
+        entry["top_fraction"] = entry.pop("percent") / 100.0
+    for document in (tiered, fractions):
+        run = summary_view.read(document)
+        assert run.tiers == (2.5, 5) and run.given_tiers
+        (shown, ) = run.campaigns
+        assert [(t.users, t.measured_lift) for t in shown.tiers] == [
+            (25, pytest.approx(2.5)), (50, pytest.approx(2.0))]
 
 
 def three_outcome_diagnostics(distinctive, informative):
