@@ -124,7 +124,7 @@ td.num, th.num { text-align: right; }
 .verdict { min-width: 240px; max-width: 320px; }
 td.seeds, td.audience { min-width: 100px; }
 .small { color: #555; font-size: 12px; }
-td.auc div { white-space: nowrap; }
+td.auc div, .nw { white-space: nowrap; }
 th.delivered { background: #e3ecf7; }
 .exp { color: #1f5fa8; }
 .meas { color: #1a1a1a; font-weight: 600; }
@@ -171,10 +171,12 @@ def _audience_cell(c):
 
 
 def _expected_text(tier):
-    text = _lift(tier.expected_lift)
+    """The expected lift and its interval (HTML): a line may break
+    between the two, never inside the interval."""
+    text = _e(_lift(tier.expected_lift))
     if tier.expected_lift_interval:
         low, high = tier.expected_lift_interval
-        text += " [%.1f–%.1f]" % (low, high)
+        text += " <span class=nw>%s</span>" % _e("[%.1f–%.1f]" % (low, high))
     return text
 
 
@@ -193,12 +195,12 @@ def _tier_cell(tier):
     if tier.expected_lift is not None and \
             tier.expected_informative is False:
         lines.append('<div class=small title="%s">expected\u00a0%s</div>' % (
-            _e(UNINFORMATIVE), _e(_expected_text(tier))))
+            _e(UNINFORMATIVE), _expected_text(tier)))
     elif tier.expected_lift is not None:
         # a line may break before the interval only
         lines.append("<div class=exp%s>expected\u00a0%s</div>" % (
             _share_title(tier.expected_precision),
-            _e(_expected_text(tier))))
+            _expected_text(tier)))
     if tier.measured_lift is not None:
         lines.append("<div class=meas%s>measured\u00a0%s</div>" % (
             _share_title(tier.measured_precision),
@@ -399,6 +401,8 @@ def _value(value):
 def _definitions(record):
     items = []
     for key, value in record.items():
+        if value is None:   # not given (no --exclude, form 1's --users)
+            continue
         if isinstance(value, dict) and len(value) > 6:
             shown = "<details><summary>%d entries</summary>%s</details>" % (
                 len(value), _definitions(value))

@@ -256,7 +256,8 @@ def campaign(record, tiers):
 
 
 # what the run section does not show as a setting: shown elsewhere
-NOT_SETTINGS = ("tool", "campaigns", "skipped", "provenance", "report")
+NOT_SETTINGS = ("tool", "campaigns", "skipped", "provenance", "report",
+                "overlap_note")
 TOP_KEYS = ("top", "top_fraction", "top_users")
 
 
