@@ -139,10 +139,15 @@ def _users(count):
     return "%.3gM" % (count / 1e6)
 
 
+def _name(campaign):
+    """"campaign 49"; a ``$`` in an id is drawn, not read as math."""
+    return "campaign %s" % str(campaign.aid).replace("$", r"\$")
+
+
 def _draw(axis, campaign, color, label=True, shift=0.0):
     """The campaign's lines on ``axis``; whether anything was drawn."""
     drawn = False
-    name = "campaign %s" % campaign.aid
+    name = _name(campaign)
     line = measured(campaign)
     if line is not None:
         axis.plot(line[0], line[1], color=color, marker="o", linewidth=2,
@@ -210,7 +215,7 @@ def _one_panel(plt, shown, tiers, rows):
     not_drawn = []
     for i, (c, shift) in enumerate(zip(shown, offsets)):
         if not _draw(axis, c, "C%d" % (i % 10), shift=shift):
-            not_drawn.append("campaign %s (%s)" % (c.aid, why_not_drawn(c)))
+            not_drawn.append("%s (%s)" % (_name(c), why_not_drawn(c)))
     axis.set_xlabel(X_TITLE)
     axis.set_ylabel(Y_TITLE)
     if same:
@@ -250,8 +255,8 @@ def _small_multiples(plt, shown, tiers, rows):
         elif expected(c) is None and c.diagnosed:
             axis.text(0.02, 0.04, "no expected line: %s" % why_not_drawn(c),
                       transform=axis.transAxes, fontsize=7, color="0.3")
-        axis.set_title("campaign %s · %s candidates" % (
-            c.aid, "?" if c.candidates is None else "{:,}".format(
+        axis.set_title("%s · %s candidates" % (
+            _name(c), "?" if c.candidates is None else "{:,}".format(
                 c.candidates)), fontsize=9)
         if i % columns:
             plt.setp(axis.get_yticklabels(), visible=False)
@@ -275,7 +280,7 @@ def _scores_panel(figure, grid, row, shown, scores):
         curve = scores.get(c.aid)
         if curve is not None:
             axis.plot(*curve, color="C%d" % (i % 10), linewidth=1,
-                      label="campaign %s" % c.aid)
+                      label=_name(c))
     axis.set_xlim(0, 100)
     axis.set_xlabel("audience size, % of the candidates")
     axis.set_ylabel("lowest score in the audience")

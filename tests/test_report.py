@@ -399,3 +399,9 @@ def test_the_report_in_a_real_browser(tmp_path):
         rgb = [int(colour[i:i + 2], 16) for i in (1, 3, 5)]
         assert (np.abs(pixels.astype(int) - rgb).max(axis=1) <= 2).sum() \
             > 50, light
+
+
+def test_a_campaign_id_holding_markup_or_math_is_drawn_as_text():
+    document = summary([campaign("$\\frac{1}{0$", measured_lift=2.0),
+                        campaign("<b>x</b>", diagnosed=diagnostics())])
+    assert plot.reach_png(document)[:8] == b"\x89PNG\r\n\x1a\n"
