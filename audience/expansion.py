@@ -96,7 +96,9 @@ def _ranked(aid, uid, score, labels, top, start, record, tiers=None,
         logger.warning("campaign %s: --top %d but only %d candidates: the "
                        "audience is all of them", aid, top, len(score))
     summary = {"aid": int(aid)}
-    summary.update({k: int(v) for k, v in counts.items()})
+    # counts are whole numbers; the seeds' value sum and mean are not
+    summary.update({k: v if v is None or isinstance(v, float) else int(v)
+                    for k, v in counts.items()})
     summary.update(record)
     summary.update({
         "candidates": int(len(score)),
@@ -151,9 +153,19 @@ def campaign_record(tuned, train, diagnosed=None):
 
 
 def seed_counts(campaign, train):
-    """The seed counts a summary gives."""
-    return dict(seeds=campaign.seeds, seed_positives=campaign.seed_positives,
-                negatives_drawn=len(train.drawn))
+    """The seed counts a summary gives; with valued seeds, their values'
+    sum and mean (``seed_value_sum``, ``seed_value_mean``: None when the
+    sum overflows a float)."""
+    counts = dict(seeds=campaign.seeds, seed_positives=campaign.seed_positives,
+                  negatives_drawn=len(train.drawn))
+    value = getattr(campaign, "seed_value", None)
+    if value is not None and len(value):
+        with np.errstate(over="ignore"):
+            total = float(np.sum(np.asarray(value, np.float64)))
+        finite = np.isfinite(total)
+        counts.update(seed_value_sum=total if finite else None,
+                      seed_value_mean=total / len(value) if finite else None)
+    return counts
 
 
 def _diagnostics(meta, aid, train, config, group=None, tiers=None):

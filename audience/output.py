@@ -8,7 +8,8 @@
                              and with labelled candidates AUC, base rate and
                              the reach curve
     DIR/overlap.csv          with --overlap, every pair of audiences
-    DIR/reach.png            with --plot, the reach curves
+    DIR/reach.png            with --plot, the reach picture
+    DIR/report.html          the one-page report (audience/report.py)
 ``percentile`` is the share of the campaign's candidates scored at least as
 high, in percent (1.0: within the best 1 %).
 
@@ -107,7 +108,7 @@ AID = re.compile(r"-?\d+\Z")
 def _expand_entry(parts, is_dir):
     if len(parts) == 1:
         return bool(AID.match(parts[0])) if is_dir else parts[0] in (
-            "summary.json", "overlap.csv", "reach.png")
+            "summary.json", "overlap.csv", "reach.png", "report.html")
     # model.*: the campaign's program (--export, paddle.jit.save's files)
     return len(parts) == 2 and not is_dir and (
         parts[1] in ("audience.csv", "scores.csv") or

@@ -166,7 +166,8 @@ def test_cli_refuses_an_existing_out_and_touches_nothing(files, checkpoint,
     again = expand_process(checkpoint, "--seeds", str(seeds), "--candidates",
                            str(cands), "--out", str(tmp_path / "aud"), "--overwrite")
     assert again.returncode == 0, again.stdout[-2000:]
-    assert sorted(os.listdir(tmp_path / "aud")) == ["9", "summary.json"]
+    assert sorted(os.listdir(tmp_path / "aud")) == ["9", "report.html",
+                                                    "summary.json"]
 
 
 @pytest.mark.slow

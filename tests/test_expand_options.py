@@ -5,6 +5,7 @@ work), --tiers (nested, sized by the one top-k rule, a tier column),
 runs with tools/overlap.py) and --plot (a PNG; checked by drawing before
 any work, matplotlib named when missing; a plot failing after the work
 loses no audience)."""
+import base64
 import json
 import logging
 import os
@@ -202,6 +203,11 @@ def test_the_tool_excludes_tiers_and_reports_overlap(tmp_path, checkpoint):
     assert row.overlap > 0   # same candidates: a test that can fail
     assert row.share_of_a == pytest.approx(len(a & b) / len(a), abs=1e-6)
     assert row.share_of_b == pytest.approx(len(a & b) / len(b), abs=1e-6)
+    # the report shows the tiers in users and the same overlap
+    page = (out / "report.html").read_text()
+    assert "top 25 % · the audience" in page
+    assert "Overlap of the audiences" in page
+    assert ">%d <span class=small>(" % row.overlap in page
 
 
 @pytest.mark.slow
@@ -271,23 +277,42 @@ def test_plot_writes_a_png_of_the_run(tmp_path, checkpoint):
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     import matplotlib.image
     picture = matplotlib.image.imread(str(out / "reach.png"))
-    assert picture.shape[:2] == (800, 800)
+    assert picture.shape[:2] == (480, 1000)   # one panel: 2 campaigns
     assert picture[..., :3].std() > 0.05   # something is drawn
-    assert json.loads((out / "summary.json").read_text())["plot"] == \
-        "reach.png"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["plot"] == "reach.png" and summary["report"] == \
+        "report.html"
+    # the report shows the same picture inline
+    page = (out / "report.html").read_text()
+    assert base64.b64encode(data).decode() in page
+    for c in summary["campaigns"]:
+        assert 'data-aid="%d"' % c["aid"] in page
+    # --plot scores: the scores panel below
+    again = tmp_path / "again"
+    assert expand_tool(checkpoint, tmp_path, again, "--tiers", "5,10",
+                       "--plot", "scores") == 0
+    taller = matplotlib.image.imread(str(again / "reach.png"))
+    assert taller.shape[1] == 1000 and taller.shape[0] > 480
 
 
-def test_plot_curves_follow_the_labels():
+def test_plot_draws_the_lift_the_summary_measured():
+    from audience import summary_view
     (result, ), _ = expand(CONFIG, [campaign(1, np.arange(100, 300))], 0.1,
                            *small_model())
-    share, precision = plot.realised(result)
+    (shown, ) = summary_view.read({"campaigns": [result.summary]}).campaigns
+    where, lift = plot.measured(shown)
+    assert where.tolist() == [1, 2, 5, 10]
     best = result.label[result.order]
-    k = np.round(share * 200 / 100).astype(int)
-    assert precision == pytest.approx(np.cumsum(best)[k - 1] / k)
-    assert share[-1] == 100.0 and precision[-1] == pytest.approx(best.mean())
-    result.summary["diagnostics"] = {"precision_at": {"10": 0.3, "1": 0.5}}
-    where, value = plot.expected(result)
-    assert where.tolist() == [1.0, 10.0] and value.tolist() == [0.5, 0.3]
+    base = best.mean()
+    # the top k of 200 candidates: 2, 4, 10, 20
+    assert lift == pytest.approx([best[:k].mean() / base
+                                  for k in (2, 4, 10, 20)])
+    result.summary["diagnostics"] = {"precision_at": {"10": 0.3, "1": 0.5},
+                                     "base_rate": 0.25}
+    (shown, ) = summary_view.read({"campaigns": [result.summary]}).campaigns
+    where, value, bounds = plot.expected(shown)
+    assert where.tolist() == [1.0, 10.0] and value.tolist() == [2.0, 1.2]
+    assert bounds is None
 
 
 def test_plot_without_matplotlib_is_one_line_before_any_work(
@@ -397,7 +422,7 @@ def test_a_plot_failing_after_the_work_loses_no_audience(
     out = tmp_path / "aud"
     assert tool("expand", checkpoint, "--seeds", seeds, "--candidates", cands,
                 "--plot", "--out", out) == 0
-    assert sorted(os.listdir(out)) == ["9", "summary.json"]
+    assert sorted(os.listdir(out)) == ["9", "report.html", "summary.json"]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["plot"] == ("not drawn: RuntimeError: the font cache is "
                                "unreadable")

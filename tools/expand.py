@@ -7,7 +7,7 @@ like its seeds, ranked, from the meta-trained model fine-tuned on the seeds.
         --ads ads.csv [--candidates cands.csv] [--all-scores] --top 100000
         --out DIR
     options of both forms: [--exclude FILE] [--tiers 1,2,5,10] [--overlap]
-        [--plot] [--export]
+        [--plot [scores]] [--export]
 
 Form 1, feature rows: SEEDS and CANDS are stage files (pickled DataFrames
 in the released format; no ``label`` column needed; a ``uid`` column, else
@@ -19,7 +19,10 @@ the uids of cands.csv (``uid[,aid]``), scored in chunks. The model is ``expand.c
 meta-test checkpoint (``runner.infer_load_path``/``infer_end_epoch - 1``).
 Writes DIR/<aid>/audience.csv (uid,score,rank,percentile: the best ``--top``
 of the candidates, a fraction or a count), DIR/<aid>/scores.csv (every
-candidate; in form 2 only with ``--all-scores``) and DIR/summary.json. Seeds are never in their own audience;
+candidate; in form 2 only with ``--all-scores``), DIR/report.html (the
+one-page report: per campaign its seeds, tiers, expected and measured
+lift and a verdict; the reach picture inline when matplotlib is there)
+and DIR/summary.json. Seeds are never in their own audience;
 seeds without negatives get ``expand.negative_ratio`` negatives per seed
 drawn from the candidates, who stay candidates (form 2: from the table's
 users outside the candidates when there are enough); campaigns with fewer
@@ -35,7 +38,8 @@ users out of every audience (``excluded`` in the summary); ``--tiers``
 delivers nested sizes in percent of the candidates (the largest is
 written, with a ``tier`` column; ``--top`` then may not be given);
 ``--overlap`` writes DIR/overlap.csv (every pair of audiences),
-``--plot`` DIR/reach.png (needs matplotlib); ``--export`` writes each
+``--plot`` DIR/reach.png (needs matplotlib; ``--plot scores`` adds the
+lowest score in the audience against its size); ``--export`` writes each
 campaign's model as a Paddle inference program beside its audience
 (DIR/<aid>/model.json, model.pdiparams: the fine-tuned network, the seeds'
 regression and the blend, so serving it gives the audience's scores).
@@ -107,10 +111,12 @@ def add_arguments(parser):
     parser.add_argument("--overlap", action="store_true",
                         help="also write overlap.csv: every pair of the "
                         "run's audiences, their sizes and shared users")
-    parser.add_argument("--plot", action="store_true",
-                        help="also write reach.png: precision and score "
-                        "against audience size per campaign, tiers marked "
-                        "(needs matplotlib)")
+    parser.add_argument("--plot", nargs="?", const="reach",
+                        choices=("reach", "scores"),
+                        help="also write reach.png: lift against audience "
+                        "size per campaign, the tiers marked (needs "
+                        "matplotlib); --plot scores adds the lowest score "
+                        "in the audience against its size")
     parser.add_argument("--export", action="store_true",
                         help="also write each campaign's model to serve, "
                         "DIR/<aid>/model.json and model.pdiparams (its "
@@ -193,33 +199,59 @@ def checked_options(args):
 
 
 def extras(args, expansions, tiers, exclusions, out):
-    """The optional outputs of the leader: overlap.csv, reach.png, and what
-    the summary says of the options."""
-    extra = {}
+    """The optional outputs of the leader that need no summary
+    (overlap.csv), and what the summary says of the options: (extra
+    summary keys, the overlap rows or None)."""
+    extra, rows = {}, None
     if tiers:
         extra["tiers"] = list(tiers)
     if exclusions is not None:
         extra["exclude"] = os.path.abspath(args.exclude)
     if args.overlap:
-        from audience.overlap import of_expansions, overlap_csv
+        from audience.overlap import of_expansions, overlap_csv, overlap_rows
         if len(expansions) < 2:
             runtime.logger.warning("--overlap: one campaign expanded, so "
                                    "overlap.csv holds no pair")
-        out.write("overlap.csv", overlap_csv(of_expansions(expansions)))
+        audiences = of_expansions(expansions)
+        rows = overlap_rows(audiences)
+        out.write("overlap.csv", overlap_csv(audiences))
         extra["overlap"] = "overlap.csv"
+    return extra, rows
+
+
+def picture(args, document, expansions):
+    """(the reach picture's PNG bytes or None, why there is none): drawn
+    from the summary document for report.html and, with --plot, for
+    reach.png; a picture failing after the work loses no audience."""
+    from audience import plot
+    scores = plot.score_curves(expansions) if args.plot == "scores" else None
+    try:
+        return plot.reach_png(document, scores), None
+    except ImportError as exc:   # matplotlib: checked at the start if --plot
+        return None, "matplotlib is not installed (%s): pip install " \
+            "matplotlib" % exc
+    except Exception as exc:  # noqa: BLE001 - the audiences are computed
+        return None, "%s: %s" % (type(exc).__name__, exc)
+
+
+def pictures_and_report(args, document, expansions, overlap, out):
+    """reach.png (--plot) and report.html, both from the summary document
+    (``document``, which says where they are); the report shows the
+    picture inline."""
+    from audience.report import report_html
+    png, missing = picture(args, document, expansions)
     if args.plot:
-        from audience.plot import reach_png
-        try:
-            png = reach_png(expansions, tiers)
-        except Exception as exc:  # noqa: BLE001 - checked at the start
-            # the audiences are computed: they are written without it
-            extra["plot"] = "not drawn: %s: %s" % (type(exc).__name__, exc)
+        if png is None:
+            document["plot"] = "not drawn: %s" % missing
             runtime.logger.warning("--plot: reach.png %s; the audiences "
-                                   "are written without it", extra["plot"])
+                                   "are written without it", document["plot"])
         else:
             out.write_bytes("reach.png", png)
-            extra["plot"] = "reach.png"
-    return extra
+            document["plot"] = "reach.png"
+    elif png is None:
+        runtime.logger.info("report.html: no picture: %s", missing)
+    document["report"] = "report.html"
+    out.write("report.html", report_html(document, png, overlap, missing))
 
 
 def run(config, args):
@@ -262,9 +294,10 @@ def run(config, args):
             return
         if exclusions is not None:
             exclusions.check_use(done, skipped, table)
-        path = out.commit(summary_document(
-            config, done, skipped, top,
-            extras(args, done, tiers, exclusions, out)))
+        extra, overlap = extras(args, done, tiers, exclusions, out)
+        document = summary_document(config, done, skipped, top, extra)
+        pictures_and_report(args, document, done, overlap, out)
+        path = out.commit(document)
         runtime.STATUS["output_done"] = True
     except BaseException:
         if out is not None:
