@@ -9,21 +9,18 @@ Chromium (Debian's package ``chromium``) draws the page in a window of
 off. The page is opened from disk, with the network off (no request
 leaves the machine: the report needs none).
 """
-import argparse
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 
-# as every tool: a Python without the project says so in one line
 try:
     from runkit import runtime  # noqa: F401
 except ImportError:   # a Python without the project: one line, exit 1
-    import runpy
-    runpy.run_path(os.path.join(os.path.dirname(__file__), os.pardir,
-                                "runkit", "runtime.py"))["require_project"]()
+    import without_project  # noqa: F401  (tools/without_project.py)
     raise
+from runkit import cli  # noqa: E402
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 TALL = 8000   # the window's height: the page is cut to its content after
@@ -99,7 +96,7 @@ def screenshot(page, out, width=1400, chromium=None, timeout=120,
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = cli.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("page", help="the report.html to draw")
     parser.add_argument("--out", required=True, help="the PNG to write")
     parser.add_argument("--width", type=int, default=1400,
