@@ -115,7 +115,7 @@ KNOWN_KEYS = {
     "expand.diagnose_folds": (int, 5),
     # the folds dealt again this many times: a narrower interval for as
     # many more fine-tunings
-    "expand.diagnose_repeats": (int, 3),
+    "expand.diagnose_repeats": (int, 2),
     # the least expected AUC worth paying for: the interval above it is
     # distinctive, below it not, across it too few seeds to judge
     "expand.diagnose_level": (_NUM, 0.6),

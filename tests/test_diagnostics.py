@@ -141,7 +141,7 @@ def test_a_telling_campaign_is_distinctive(monkeypatch):
     assert d["distinctive"] is True and d["verdict"] == "distinctive"
     assert d["auc_interval"][0] > d["level"] == 0.6
     assert "warning" not in d and d["note"].startswith("distinctive")
-    assert len(d["fold_aucs"]) == d["folds"] * d["repeats"] == 15
+    assert len(d["fold_aucs"]) == d["folds"] * d["repeats"] == 10
     # the top tiers are mostly positives: informative, their intervals
     # above the base rate, lift above 1
     assert d["informative"]["10"] is True
