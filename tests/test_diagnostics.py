@@ -7,6 +7,8 @@ negatives, and the expansion itself is unchanged by them, in both input
 forms."""
 import json
 import logging
+import os
+
 
 import numpy as np
 import pytest
@@ -479,3 +481,12 @@ def test_valued_seeds_weigh_in_the_folds_as_in_the_audiences_fit():
     ones = diagnostics.diagnose(*args, weight=np.ones(len(weight)))
     np.testing.assert_allclose(ones["fold_aucs"], plain["fold_aucs"],
                                atol=1e-3)
+
+
+def test_the_measurement_tool_needs_no_config_argument():
+    from tools import measure_diagnostics as md
+    argv = md.with_config(["--null", "60", "150"])
+    assert argv[:2] == ["-m", os.path.normpath(md.DEFAULT_CONFIG)]
+    assert os.path.isfile(argv[1]) and argv[2:] == ["--null", "60", "150"]
+    assert md.with_config(["-m", "x.yaml", "--null", "60"])[:2] == \
+        ["-m", "x.yaml"]

@@ -276,11 +276,17 @@ DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                               os.pardir, "config.yaml")
 
 
+def with_config(argv):
+    """``argv`` with ``-m`` the project's config.yaml when it names none:
+    the measurements need no other."""
+    if any(a in ("-m", "--config_yaml") or a.startswith("--config_yaml=")
+           for a in argv):
+        return list(argv)
+    return ["-m", os.path.normpath(DEFAULT_CONFIG)] + list(argv)
+
+
 def main(argv=None):
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not any(a in ("-m", "--config_yaml") or a.startswith("--config_yaml=")
-               for a in argv):
-        argv = ["-m", os.path.normpath(DEFAULT_CONFIG)] + argv
+    argv = with_config(sys.argv[1:] if argv is None else argv)
     return cli.run("seed diagnostics against realised AUC", run, argv,
                    add_arguments)
 
