@@ -9,7 +9,6 @@ import json
 import logging
 import os
 
-
 import numpy as np
 import pytest
 from scipy.stats import t as student_t
