@@ -1,12 +1,84 @@
 """Command-line parsing shared by the tools: ``-m config.yaml -o k=v ...``.
 
-Only the standard library is imported at the top, so that a tool started
+Only the standard library (and runkit.near_names, which imports no more)
+is imported at the top, so that a tool started
 by a Python without the project's requirements (``python3 tools/...``
 instead of ``.venv/bin/python``) can say so in one line
 (``runtime.missing_requirement``) rather than with a traceback."""
 import argparse
 import errno
 import os
+import sys
+
+from runkit.near_names import did_you_mean, near
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser, whose error for an option it does not know names
+    the nearest one it does (``--tops 5``: did you mean --top?). argparse
+    itself only completes abbreviations; every tool builds its parser from
+    this class (``tests/test_near_names.py`` checks that)."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        # kept for error(): a missing required option is reported before
+        # the unknown ones, whose near names then explain it
+        self._given = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
+
+    def error(self, message):
+        hints = self.near_options()
+        if hints and not message.startswith("unrecognized arguments"):
+            # e.g. "required: --seeds" because --sedes was typed
+            message += "; unknown option%s %s" % (
+                "s" if len(hints) > 1 else "", ", ".join(hints))
+        if len(hints) == 1 and len(self.unknown_options()) == 1:
+            (name, near_ones), = hints.items()
+            message += did_you_mean(near_ones)
+        elif hints:
+            message += " (did you mean %s?)" % ", ".join(
+                "%s for %s" % (" or ".join(near_ones), name)
+                for name, near_ones in hints.items())
+        super().error(message)
+
+    def known_options(self):
+        """The long option names this parser accepts."""
+        return [name for action in self._actions
+                for name in action.option_strings if name.startswith("--")]
+
+    def unknown_options(self):
+        """The long options given that are neither known nor abbreviations
+        of known ones (argparse completes those)."""
+        known = self.known_options()
+        unknown = []
+        for token in getattr(self, "_given", ()):
+            if token == "--":
+                break
+            name = token.split("=", 1)[0]
+            if name.startswith("--") and len(name) > 2 and not any(
+                    option.startswith(name) for option in known):
+                unknown.append(name)   # not a value, not a known option
+        return unknown
+
+    # the config keys a parser of ``-o key=value`` sets (cli.parse): an
+    # option named like one (--epochs) is answered with its -o form
+    config_keys = ()
+
+    def near_options(self):
+        """{unknown long option given: the known options nearest it, else
+        the ``-o`` of the config keys nearest it}, for those with one."""
+        bare = {option[2:]: option for option in self.known_options()}
+        leaves = {}
+        for key in self.config_keys:
+            leaves.setdefault(key.split(".")[-1], []).append(key)
+        found = {}
+        for name in self.unknown_options():
+            near_ones = [bare[word] for word in near(name[2:], bare)] or [
+                "-o %s=..." % key
+                for leaf in near(name[2:].replace("-", "_"), leaves)
+                for key in leaves[leaf]]
+            if near_ones:
+                found[name] = near_ones
+        return found
 
 
 def parse(description, argv=None, add_arguments=None, options=None):
@@ -15,8 +87,9 @@ def parse(description, argv=None, add_arguments=None, options=None):
     as ``(config, args)``. ``options``, a function of the parsed arguments,
     gives the config keys the tool's own options set ({key: value}): they
     are merged over ``-o``, so the config holds them from the start."""
-    from runkit.config import ConfigError, load_config
-    parser = argparse.ArgumentParser(description=description)
+    from runkit.config import KNOWN_KEYS, ConfigError, load_config
+    parser = ArgumentParser(description=description)
+    parser.config_keys = tuple(KNOWN_KEYS)
     parser.add_argument("-m", "--config_yaml", required=True,
                         help="config file (config.yaml, config_big.yaml)")
     parser.add_argument("-o", "--opt", nargs="*", action="extend", default=[],

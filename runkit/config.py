@@ -19,6 +19,8 @@ import os
 
 import yaml
 
+from runkit.near_names import did_you_mean, near
+
 _NUM = (int, float)
 _OPT_STR = (str, type(None))
 
@@ -365,14 +367,22 @@ def _normal(key, value):
     return value
 
 
+def near_keys(key):
+    """The declared keys ``key`` is probably a typo of: the keys of the
+    same last name in another section (``hyper_parameters.epochs``), else
+    the nearest by edit distance (``runner.epoch``: ``runner.epochs``)."""
+    leaf = key.split(".")[-1]
+    return [k for k in KNOWN_KEYS if k.split(".")[-1] == leaf] or \
+        near(key, KNOWN_KEYS)
+
+
 def _check(key, value, source):
     if key in RETIRED_KEYS:
         raise ConfigError("config key %r in %s is not used by this project "
                           "(%s): remove it" % (key, source, RETIRED_KEYS[key]))
     if key not in KNOWN_KEYS:
-        close = [k for k in KNOWN_KEYS if k.split(".")[-1] == key.split(".")[-1]]
-        hint = " (did you mean %s?)" % ", ".join(close) if close else ""
-        raise ConfigError("unknown config key %r in %s%s" % (key, source, hint))
+        raise ConfigError("unknown config key %r in %s%s" % (
+            key, source, did_you_mean(near_keys(key))))
     types, _ = KNOWN_KEYS[key]
     # bool is an int subclass: "epochs: true" must not pass as an int
     ok = isinstance(value, types) and not (

@@ -68,7 +68,7 @@ PROJECT = "runkit"
 
 def require_project():
     """The tools' first import of the project, when it fails, calls this
-    function of this file run by path (``runpy.run_path``): this Python may
+    function of this file run by path (tools/without_project.py): this Python may
     lack the project itself, and this file imports only the standard
     library. Stops with the one line of :func:`requirements_line` naming
     the project and the requirements this Python lacks; returns when it

@@ -29,10 +29,10 @@ def test_every_tool_says_which_python_without_the_project():
     Python without the project stops with one line (runtime.py), not a
     traceback."""
     for path in TOOLS:
-        if path.name == "__init__.py":
+        if path.name in ("__init__.py", "without_project.py"):
             continue
         text = path.read_text()
-        assert '["require_project"]()' in text, path.name
+        assert "import without_project" in text, path.name
         first = text.index("try:\n    from runkit import runtime")
         for line in text[:first].splitlines():
             assert not line.startswith(("from ", "import ")) or \

@@ -28,7 +28,6 @@ Writes ``<out>/results.json`` and prints, per spec, GAUC and P@5% of each
 blend on hot and cold (mean over seeds) and the paired difference from
 ``rank`` (mean +- sample std over seeds).
 """
-import argparse
 import json
 import os
 import sys
@@ -38,10 +37,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 try:
     from runkit import runtime
 except ImportError:   # a Python without the project: one line, exit 1
-    import runpy
-    runpy.run_path(os.path.join(os.path.dirname(__file__), os.pardir,
-                                "runkit", "runtime.py"))["require_project"]()
+    import without_project  # noqa: F401  (tools/without_project.py)
     raise
+
+from runkit import cli  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -191,7 +190,7 @@ def table(spec_name, runs):
 
 def main(argv=None):
     from baselines.comparison import SMOKE_SPECS, SPECS
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = cli.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--specs", nargs="+", default=["sparse"],
                    choices=["sparse", "sparse_large"])
     p.add_argument("--seeds", nargs="+", type=int, default=[2021, 2022, 2023])

@@ -13,7 +13,6 @@ Peak memory is given twice: the largest single process (``wait4``'s
 ru_maxrss, which folds in waited-for children) and the sampled sum over
 the process tree (preprocess forks parser workers).
 """
-import argparse
 import os
 import shutil
 import subprocess
@@ -27,10 +26,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 try:
     from runkit import runtime  # noqa: F401
 except ImportError:   # a Python without the project: one line, exit 1
-    import runpy
-    runpy.run_path(os.path.join(os.path.dirname(__file__), os.pardir,
-                                "runkit", "runtime.py"))["require_project"]()
+    import without_project  # noqa: F401  (tools/without_project.py)
     raise
+
+from runkit import cli  # noqa: E402
 
 from synthetic.raw_format import FULL_SIZE  # noqa: E402
 
@@ -115,7 +114,7 @@ def bench(scale, work, seed, workers, reuse):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = cli.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--scales", nargs="+", default=["1/64", "1/16", "1/4"],
                    help="fractions of the full size, e.g. 1/64 0.25 1")
     p.add_argument("--work", help="directory for the data (default: a "

@@ -6,23 +6,21 @@
 Defaults are the full competition size (11 M users, 8.8 M seed rows,
 2.3 M candidate rows, 173 campaigns).
 """
-import argparse
-import os
 import time
 
 try:
     from runkit import runtime  # noqa: F401
 except ImportError:   # a Python without the project: one line, exit 1
-    import runpy
-    runpy.run_path(os.path.join(os.path.dirname(__file__), os.pardir,
-                                "runkit", "runtime.py"))["require_project"]()
+    import without_project  # noqa: F401  (tools/without_project.py)
     raise
+
+from runkit import cli  # noqa: E402
 
 from synthetic.raw_format import FULL_SIZE, RawSize, write_raw  # noqa: E402
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = cli.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", required=True, help="directory to write into")
     p.add_argument("--users", type=int, default=FULL_SIZE.users)
     p.add_argument("--train-rows", type=int, default=FULL_SIZE.train_rows)

@@ -5,16 +5,15 @@ Layout: data/train/train_stage1.pkl, data/test/test_stage{1,2}.pkl (hot
 campaigns), data/test_cold/test_cold_stage{1,2}.pkl (cold campaigns), and
 data/max_idxs.yaml, which ``max_idxs: auto`` in config.yaml reads.
 """
-import argparse
 import os
 
 try:
     from runkit import runtime
 except ImportError:   # a Python without the project: one line, exit 1
-    import runpy
-    runpy.run_path(os.path.join(os.path.dirname(__file__), os.pardir,
-                                "runkit", "runtime.py"))["require_project"]()
+    import without_project  # noqa: F401  (tools/without_project.py)
     raise
+
+from runkit import cli  # noqa: E402
 
 if __name__ == "__main__":   # one line, not a traceback, without them
     runtime.require_environment(("numpy", "pandas", "yaml"))
@@ -24,7 +23,7 @@ from synthetic.datasets import write_stages  # noqa: E402
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = cli.ArgumentParser(description=__doc__)
     parser.add_argument("--out", default=os.path.join(
         os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data"))
     parser.add_argument("--seed", type=int, default=2021)

@@ -44,9 +44,7 @@ import time
 try:
     from runkit import runtime  # noqa: F401
 except ImportError:   # a Python without the project: one line, exit 1
-    import runpy
-    runpy.run_path(os.path.join(os.path.dirname(__file__), os.pardir,
-                                "runkit", "runtime.py"))["require_project"]()
+    import without_project  # noqa: F401  (tools/without_project.py)
     raise
 
 from runkit import cli  # noqa: E402

@@ -14,16 +14,13 @@ part, or its path when two share that). An existing FILE is refused
 expansion's, an export's) is refused, and a FILE that is a symbolic link
 is written where it points.
 """
-import argparse
 import os
 import sys
 
 try:
     from runkit import runtime
 except ImportError:   # a Python without the project: one line, exit 1
-    import runpy
-    runpy.run_path(os.path.join(os.path.dirname(__file__), os.pardir,
-                                "runkit", "runtime.py"))["require_project"]()
+    import without_project  # noqa: F401  (tools/without_project.py)
     raise
 
 from runkit import cli  # noqa: E402
@@ -67,7 +64,7 @@ def checked_out(path, overwrite):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = cli.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("folders", nargs="+", metavar="DIR",
                    help="output folders of tools/expand.py")
     p.add_argument("--out", required=True, help="the CSV to write")

@@ -39,17 +39,13 @@ user file is parsed in byte chunks with numpy in ``--workers`` processes
 the project's checked reader. Exit status: 0 done, 1 bad input, 2 an
 output exists and ``--force`` was not given.
 """
-import argparse
-import os
 import sys
 import time
 
 try:
     from runkit import runtime
 except ImportError:   # a Python without the project: one line, exit 1
-    import runpy
-    runpy.run_path(os.path.join(os.path.dirname(__file__), os.pardir,
-                                "runkit", "runtime.py"))["require_project"]()
+    import without_project  # noqa: F401  (tools/without_project.py)
     raise
 
 if __name__ == "__main__":   # one line, not a traceback, without them
@@ -60,7 +56,7 @@ from runkit import cli  # noqa: E402
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = cli.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--raw", required=True, help="directory of the raw files")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--cold-threshold", type=int, default=2000,

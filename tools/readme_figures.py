@@ -14,7 +14,6 @@ tools/benchmark_preprocess.py, which print their own (they take 10-45
 minutes). ``--smoke`` runs the speed benchmark in its smoke mode (tiny
 data: checks the path, measures nothing).
 """
-import argparse
 import json
 import os
 import subprocess
@@ -26,10 +25,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 try:
     from runkit import runtime
 except ImportError:   # a Python without the project: one line, exit 1
-    import runpy
-    runpy.run_path(os.path.join(os.path.dirname(__file__), os.pardir,
-                                "runkit", "runtime.py"))["require_project"]()
+    import without_project  # noqa: F401  (tools/without_project.py)
     raise
+
+from runkit import cli  # noqa: E402
 
 
 SETS = (("hot", "test/test"), ("cold", "test_cold/test_cold"))
@@ -94,7 +93,7 @@ def lifts(out, model):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = cli.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=None, help="work folder (default: a "
                         "new temporary one)")
     parser.add_argument("--smoke", action="store_true")

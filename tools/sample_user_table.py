@@ -9,16 +9,15 @@ file as a user, uid = its row, and every seed row of stage 1, uid =
 DIR/seeds.csv (aid,uid,label). Every campaign then ranks the same users
 (all the set's candidates), so their audiences can overlap.
 """
-import argparse
 import os
 
 try:
     from runkit import runtime
 except ImportError:   # a Python without the project: one line, exit 1
-    import runpy
-    runpy.run_path(os.path.join(os.path.dirname(__file__), os.pardir,
-                                "runkit", "runtime.py"))["require_project"]()
+    import without_project  # noqa: F401  (tools/without_project.py)
     raise
+
+from runkit import cli  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SETS = {"hot": "test/test", "cold": "test_cold/test_cold"}
@@ -26,7 +25,7 @@ SEED_UID = 100000
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = cli.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--set", choices=sorted(SETS), default="cold")
     p.add_argument("--data", default=os.path.join(ROOT, "data"))
     p.add_argument("--out", required=True)

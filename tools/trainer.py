@@ -21,9 +21,7 @@ import time
 try:
     from runkit import runtime
 except ImportError:   # a Python without the project: one line, exit 1
-    import runpy
-    runpy.run_path(os.path.join(os.path.dirname(__file__), os.pardir,
-                                "runkit", "runtime.py"))["require_project"]()
+    import without_project  # noqa: F401  (tools/without_project.py)
     raise
 
 if __name__ == "__main__":   # Ctrl-C from here on: one line (runtime)
