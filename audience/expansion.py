@@ -414,14 +414,14 @@ def _report(outcome):
                        "scored by the meta-trained weights", s["aid"],
                        s["not_fine_tuned_because"])
     d = s.get("diagnostics")
-    # one line per campaign, its seeds' warning and its diagnostics' both
+    # one warning line per campaign, its seeds' and its diagnostics' both;
+    # the diagnostics warn only when the seeds are judged not distinctive:
+    # too few seeds to judge is said at INFO, not as an alarm
     warnings = [w for w in (s.get("warning"), d and d.get("warning")) if w]
     if warnings:
         logger.warning("campaign %s: %s", s["aid"], "; ".join(warnings))
-    if d and not d.get("warning"):
-        logger.info("campaign %s: expected AUC %.3f [%.3f, %.3f] (%d-fold "
-                    "cross-validation on its seeds)", s["aid"], d["auc"],
-                    d["auc_interval"][0], d["auc_interval"][1], d["folds"])
+    if d and not d.get("warning") and d.get("note"):
+        logger.info("campaign %s: %s", s["aid"], d["note"])
     logger.info("campaign %s: seeds %d, candidates %d, audience %d, "
                 "%.1f s%s", s["aid"], s["seeds"], s["candidates"],
                 s["audience"], s["seconds"],

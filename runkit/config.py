@@ -118,6 +118,12 @@ KNOWN_KEYS = {
     # expanded (audience/diagnostics.py): expected AUC, precision per tier
     "expand.diagnose": (bool, True),
     "expand.diagnose_folds": (int, 5),
+    # the folds dealt again this many times: a narrower interval for as
+    # many more fine-tunings
+    "expand.diagnose_repeats": (int, 2),
+    # the least expected AUC worth paying for: the interval above it is
+    # distinctive, below it not, across it too few seeds to judge
+    "expand.diagnose_level": (_NUM, 0.6),
 }
 
 # PaddleRec keys this project has no use for: named, with the reason,
@@ -174,6 +180,8 @@ RANGES = {
     "expand.negative_ratio": (0, True),
     "expand.chunk_rows": (1, True),
     "expand.diagnose_folds": (2, True),
+    "expand.diagnose_repeats": (1, True),
+    "expand.diagnose_level": (0, True),
 }
 
 
@@ -181,6 +189,7 @@ RANGES = {
 BELOW = {
     "runner.seed": 2 ** 32,   # numpy's and Paddle's seeds are 32-bit
     "tuning.share": 1,
+    "expand.diagnose_level": 1,
 }
 
 # keys that may be "auto" (resolved by the tool that loads a checkpoint)

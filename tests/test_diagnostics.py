@@ -1,9 +1,13 @@
 """Seed diagnostics (audience/diagnostics.py): the cross-validated AUC
-tracks the AUC the audience realises, seed sets that tell nothing (or too
-little) are warned about, drawn negatives are the CV's negatives, and the
-expansion itself is unchanged by them, in both input forms."""
+tracks the AUC the audience realises; three outcomes (distinctive, not
+distinctive, too few seeds to judge), of which only the second is warned
+about; valued seeds count by their value; repeated folds are
+deterministic and narrow the estimate; drawn negatives are the CV's
+negatives, and the expansion itself is unchanged by them, in both input
+forms."""
 import json
 import logging
+import os
 
 import numpy as np
 import pytest
@@ -79,6 +83,180 @@ def test_precision_per_tier_is_pooled_over_the_folds():
     assert got == {"1": pytest.approx(1 / 2), "5": pytest.approx(6 / 10)}
 
 
+def test_the_repeated_interval_reduces_to_the_single_one():
+    values = [0.7, 0.8, 0.75, 0.9, 0.65, 0.72, 0.81, 0.77, 0.69, 0.74]
+    mean, (lo, hi) = diagnostics.t_interval(values, folds=5)
+    # 2 repeats of 5 folds: 10 values, the fold share 1/4 unchanged
+    half = student_t.ppf(0.975, 9) * np.std(values, ddof=1) * \
+        np.sqrt(1 / 10 + 1 / 4)
+    assert (lo, hi) == pytest.approx((mean - half, mean + half))
+    assert diagnostics.t_interval(values[:5], folds=5) == \
+        diagnostics.t_interval(values[:5])
+
+
+def test_the_verdict_has_three_outcomes_against_the_level():
+    assert diagnostics.verdict([0.62, 0.9], 0.6) is True      # above
+    assert diagnostics.verdict([0.41, 0.58], 0.6) is False    # below
+    assert diagnostics.verdict([0.3, 0.95], 0.6) is None      # straddles
+    assert diagnostics.verdict([0.55, 0.8], 0.6) is None
+    assert diagnostics.verdict(None, 0.6) is None             # no numbers
+
+
+def test_wilson_interval_holds_the_share_and_narrows_with_rows():
+    few, many = diagnostics.wilson(0.3, 10), diagnostics.wilson(0.3, 1000)
+    assert few[0] < many[0] < 0.3 < many[1] < few[1]
+    assert diagnostics.wilson(0.0, 5)[0] == 0.0
+    assert diagnostics.wilson(1.0, 5)[1] == 1.0
+
+
+# ---------------------- constructed cases: a stand-in for the fine-tuning
+class _Scorer:
+    """Stands in for ``campaign_model.campaign_scores``: scores a held-out
+    fold as ``tells`` times its labels (or ``by_row``, a score per row of
+    the training set) plus Gaussian noise from the fold's own stream, and
+    keeps the weights each fit was given."""
+
+    def __init__(self, tells=0.0, by_row=None):
+        self.tells, self.by_row, self.weights = tells, by_row, []
+
+    def __call__(self, model_class, model, init, campaign, config, rng,
+                 weight=None):
+        self.weights.append(weight)
+        signal = self.tells * campaign.cand_y if self.by_row is None else \
+            self.by_row[campaign.cand_uid]
+        return signal + rng.normal(size=len(campaign.cand_y)), None
+
+
+def _diagnose(monkeypatch, scorer, n, rate=0.3, seed=0):
+    from adaptation import campaign_model
+    monkeypatch.setattr(campaign_model, "campaign_scores", scorer)
+    rng = np.random.default_rng(seed)
+    y = np.zeros(n, np.float32)
+    y[rng.permutation(n)[:int(round(rate * n))]] = 1
+    x = random_inputs(rng, n)
+    return diagnostics.diagnose(None, None, None, 7, x, y, CONFIG), y
+
+
+def test_a_telling_campaign_is_distinctive(monkeypatch):
+    d, _ = _diagnose(monkeypatch, _Scorer(tells=2.0), 120)
+    assert d["distinctive"] is True and d["verdict"] == "distinctive"
+    assert d["auc_interval"][0] > d["level"] == 0.6
+    assert "warning" not in d and d["note"].startswith("distinctive")
+    assert len(d["fold_aucs"]) == d["folds"] * d["repeats"] == 10
+    # the top tiers are mostly positives: informative, their intervals
+    # above the base rate, lift above 1
+    assert d["informative"]["10"] is True
+    assert d["precision_interval"]["10"][0] > d["base_rate"]
+    assert d["lift_interval"]["10"][0] > 1
+
+
+def test_random_labels_with_many_seeds_are_not_distinctive(monkeypatch):
+    d, _ = _diagnose(monkeypatch, _Scorer(tells=0.0), 2000)
+    lo, hi = d["auc_interval"]
+    assert lo < 0.5 < hi < d["level"]
+    assert d["distinctive"] is False and d["verdict"] == "not distinctive"
+    assert "not distinctive" in d["warning"] and "note" not in d
+    assert "[%.2f, %.2f] lies below 0.60" % (lo, hi) in d["warning"]
+
+
+def test_few_seeds_are_too_few_to_judge(monkeypatch):
+    # a campaign that tells somewhat, of 30 seeds: the interval is wide
+    d, _ = _diagnose(monkeypatch, _Scorer(tells=0.8), 30)
+    lo, hi = d["auc_interval"]
+    assert lo < d["level"] < hi
+    assert d["distinctive"] is None
+    assert d["verdict"] == "too few seeds to judge"
+    assert "warning" not in d and "too few seeds to judge" in d["note"]
+    # 9 positives: a tier of one or two rows per fold cannot tell its
+    # precision from the base rate; the flat line is flagged uninformative
+    assert d["informative"]["1"] is False
+    lo1, hi1 = d["precision_interval"]["1"]
+    assert lo1 <= d["base_rate"] <= hi1
+
+
+def _outcome(diagnosed):
+    class Outcome:
+        summary = {"aid": 51, "fine_tuned": True, "seeds": 40,
+                   "candidates": 300, "audience": 15, "seconds": 1.0,
+                   "diagnostics": diagnosed}
+    return Outcome()
+
+
+def test_only_not_distinctive_is_warned_about(monkeypatch, caplog):
+    from audience.expansion import _report
+    caplog.set_level(logging.INFO)
+    cases = {"telling": _diagnose(monkeypatch, _Scorer(tells=2.0), 120)[0],
+             "few": _diagnose(monkeypatch, _Scorer(tells=0.8), 30)[0],
+             "random": _diagnose(monkeypatch, _Scorer(), 2000)[0]}
+    for name, d in cases.items():
+        caplog.clear()
+        _report(_outcome(d))
+        warned = [r for r in caplog.records if r.levelno >= logging.WARNING]
+        if name == "random":
+            (line, ) = warned
+            assert line.getMessage().startswith(
+                "campaign 51: seeds not distinctive")
+            assert "before paying for it" in line.getMessage()
+        else:
+            assert warned == []
+            assert "campaign 51: %s" % d["note"] in caplog.text
+
+
+def test_valued_seeds_count_by_value_in_the_held_out_auc(monkeypatch):
+    # the scores rank the even rows' positives first and the odd rows'
+    # last; valuing the even rows' positives raises the expected AUC
+    n = 200
+    rng = np.random.default_rng(3)
+    y = np.zeros(n, np.float32)
+    y[rng.permutation(n)[:60]] = 1
+    by_row = np.where(y == 1, np.where(np.arange(n) % 2 == 0, 3.0, -1.0), 0)
+
+    def run(weight):
+        from adaptation import campaign_model
+        scorer = _Scorer(by_row=by_row)
+        monkeypatch.setattr(campaign_model, "campaign_scores", scorer)
+        x = random_inputs(np.random.default_rng(0), n)
+        return diagnostics.diagnose(None, None, None, 7, x, y, CONFIG,
+                                    weight=weight), scorer
+    plain, scorer = run(None)
+    assert all(w is None for w in scorer.weights)
+    weight = np.ones(n)
+    weight[(y == 1) & (np.arange(n) % 2 == 0)] = 1.8
+    weight[(y == 1) & (np.arange(n) % 2 == 1)] = 0.2
+    valued, scorer = run(weight)
+    # each fold's fit was given its training rows' weights
+    assert all(w is not None and len(w) > 0 for w in scorer.weights)
+    assert valued["valued"] is True and plain["valued"] is False
+    assert valued["auc"] > plain["auc"] + 0.1
+    assert valued["precision_at"]["10"] > plain["precision_at"]["10"]
+    same, _ = run(np.ones(n))
+    assert same["fold_aucs"] == pytest.approx(plain["fold_aucs"])
+
+
+def test_repeats_are_deterministic_and_narrow_the_estimate(monkeypatch):
+    def auc(seed, repeats):
+        from adaptation import campaign_model
+        monkeypatch.setattr(campaign_model, "campaign_scores",
+                            _Scorer(tells=0.6))
+        rng = np.random.default_rng(11)
+        y = (rng.random(80) < 0.3).astype(np.float32)
+        x = random_inputs(rng, 80)
+        config = CONFIG.with_overrides({"runner.seed": seed,
+                                        "expand.diagnose_repeats": repeats})
+        return diagnostics.diagnose(None, None, None, 7, x, y, config)
+    one, again = auc(1, 3), auc(1, 3)
+    one.pop("seconds")
+    again.pop("seconds")
+    assert one == again
+    # the first repeat is the single k-fold's folds and streams
+    assert auc(1, 1)["fold_aucs"] == one["fold_aucs"][:5]
+    # the same seeds under 30 seeds of the run: the expected AUC varies
+    # less over 4 repeats than over one
+    spread = {r: np.std([auc(s, r)["auc"] for s in range(30)])
+              for r in (1, 4)}
+    assert spread[4] < 0.7 * spread[1], spread
+
+
 # ------------------------------------------------------ against the truth
 @pytest.mark.slow
 def test_expected_auc_is_within_the_tolerance_of_the_realised_one(caplog):
@@ -89,43 +267,53 @@ def test_expected_auc_is_within_the_tolerance_of_the_realised_one(caplog):
     caplog.set_level(logging.INFO)
     (result, ) = expanded([telling_campaign(seed=0)])
     d = result.summary["diagnostics"]
-    assert d["folds"] == 5 and len(d["fold_aucs"]) == 5
+    assert d["folds"] == 5 and len(d["fold_aucs"]) == 5 * d["repeats"]
     assert d["negatives_from"] == "seeds"
     assert abs(d["auc"] - result.summary["auc"]) < 0.06, (
         d["auc"], result.summary["auc"])
     assert d["distinctive"] is True and "warning" not in d
     lo, hi = d["auc_interval"]
-    assert 0.5 < lo <= d["auc"] <= hi <= 1.0
+    assert d["level"] < lo <= d["auc"] <= hi <= 1.0
     assert set(d["precision_at"]) == {"1", "2", "5", "10"}
     assert d["base_rate"] == pytest.approx(d["positives"] / 150)
     # a separable campaign's top tiers are mostly positives
     assert d["precision_at"]["10"] > 2 * d["base_rate"]
-    assert "expected AUC %.3f" % d["auc"] in caplog.text
+    assert "campaign 0: distinctive: expected AUC %.2f" % d["auc"] in \
+        caplog.text
 
 
 @pytest.mark.slow
-def test_seeds_that_tell_nothing_are_not_distinctive(caplog):
-    caplog.set_level(logging.WARNING)
+def test_seeds_that_tell_nothing_are_not_called_distinctive(caplog):
+    """100 seeds of labels independent of their features, fitted by the
+    model: the interval holds 0.5 and is too wide to lie below the useful
+    level either, so too few seeds to judge, said without a warning."""
+    caplog.set_level(logging.INFO)
     (result, ) = expanded([telling_campaign(seed=2, tells=0.0, seeds=100)])
     d = result.summary["diagnostics"]
     lo, hi = d["auc_interval"]
     assert lo <= 0.5 <= hi
-    assert d["distinctive"] is False
-    assert "not distinctive" in d["warning"]
-    assert "campaign 2: seeds not distinctive" in caplog.text
+    assert d["distinctive"] is not True
+    if d["distinctive"] is None:
+        assert "warning" not in d
+        assert "campaign 2: too few seeds to judge" in caplog.text
+    else:
+        assert "campaign 2: seeds not distinctive" in caplog.text
 
 
-def test_too_few_positives_is_too_small_to_say(caplog):
-    caplog.set_level(logging.WARNING)
+def test_too_few_positives_is_too_few_to_judge(caplog):
+    caplog.set_level(logging.INFO)
     campaign = telling_campaign(seed=2, seeds=40)
     campaign.seed_y[:] = 0
     campaign.seed_y[:3] = 1
     (result, ) = expanded([campaign])
     d = result.summary["diagnostics"]
     assert d["auc"] is None and d["distinctive"] is None
+    assert d["verdict"] == "too few seeds to judge" and "warning" not in d
     assert d["positives"] == 3 and d["negatives"] == 37
-    assert "3 positive and 37 negative" in d["warning"]
-    assert "too few seeds" in caplog.text and "campaign 2" in caplog.text
+    assert "3 positive and 37 negative" in d["note"]
+    # said, at INFO: no alarm
+    (line, ) = [r for r in caplog.records if "too few seeds" in r.getMessage()]
+    assert line.levelno == logging.INFO and "campaign 2" in line.getMessage()
 
 
 @pytest.mark.slow
@@ -194,7 +382,9 @@ def test_the_folds_split_across_ranks_give_one_record():
     second = _Rank(1)
     with pytest.raises(StopIteration):
         diagnostics.diagnose(*args, group=second)
-    assert [i for i, _ in second.mine] == [1, 3]
+    # the repeats' folds are shared out as one list
+    assert [i for i, _ in second.mine] == list(
+        range(1, 5 * CONFIG["expand.diagnose_repeats"], 2))
     split = diagnostics.diagnose(*args, group=_Rank(0, second.mine))
     for d in (alone, split):
         d.pop("seconds")
@@ -270,7 +460,8 @@ def test_two_processes_split_the_folds_and_report_what_one_does(users,
     (camp, ) = json.loads((tmp_path / "two" / "summary.json").read_text())[
         "campaigns"]
     assert camp["diagnostics"]["folds"] == 5
-    assert len(camp["diagnostics"]["fold_aucs"]) == 5
+    assert len(camp["diagnostics"]["fold_aucs"]) == \
+        5 * camp["diagnostics"]["repeats"]
 
 
 @pytest.mark.slow
@@ -289,3 +480,12 @@ def test_valued_seeds_weigh_in_the_folds_as_in_the_audiences_fit():
     ones = diagnostics.diagnose(*args, weight=np.ones(len(weight)))
     np.testing.assert_allclose(ones["fold_aucs"], plain["fold_aucs"],
                                atol=1e-3)
+
+
+def test_the_measurement_tool_needs_no_config_argument():
+    from tools import measure_diagnostics as md
+    argv = md.with_config(["--null", "60", "150"])
+    assert argv[:2] == ["-m", os.path.normpath(md.DEFAULT_CONFIG)]
+    assert os.path.isfile(argv[1]) and argv[2:] == ["--null", "60", "150"]
+    assert md.with_config(["-m", "x.yaml", "--null", "60"])[:2] == \
+        ["-m", "x.yaml"]
