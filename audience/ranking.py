@@ -11,9 +11,10 @@ from runkit.metrics import top_count
 
 TOP_RULE = ("--top takes a share of the candidates, above 0 and below 100 "
             "%%: a percentage (5%%) or a fraction (0.05); got %r")
-TOP_COUNT = ("--top %s is ambiguous: --top takes a share of the candidates "
-             "(--top %s%% for %s %% of them); for %s users say --top-users "
-             "%s")
+TOP_COUNT = ("--top %s is not a share of the candidates: say --top %s%% for "
+             "%s %% of them, or --top-users %s for %s users")
+TOP_LARGE_COUNT = ("--top %s is not a share of the candidates (5%% or 0.05): "
+                   "for %s users say --top-users %s")
 TOP_USERS_RULE = "--top-users takes a whole number of users >= 1; got %r"
 
 
@@ -54,7 +55,9 @@ def parse_top(text):
         value = value / 100
     elif value >= 1 and value == value.to_integral_value():
         whole = "%d" % value
-        raise ValueError(TOP_COUNT % (given, whole, whole, whole, whole))
+        raise ValueError(TOP_COUNT % (given, whole, whole, whole, whole)
+                         if value < 100 else
+                         TOP_LARGE_COUNT % (given, whole, whole))
     if not 0 < value < 1:
         raise ValueError(TOP_RULE % (text, ))
     return float(value)

@@ -198,7 +198,7 @@ def run(config, args):
                 "expected_p5": (d["precision_at"] or {}).get("5"),
                 "realised_p5": next((r["precision"] for r in
                                      e.summary.get("reach", ())
-                                     if r["top"] == 0.05), None),
+                                     if r["top_fraction"] == 0.05), None),
                 "warning": d.get("warning"),
                 "realised_se": None if e.summary.get("auc") is None else
                 auc_se(e.summary["auc"], int(e.label.sum()),
