@@ -165,7 +165,7 @@ def without_seeds(campaign, excluded=None):
     candidates, so neither is scored nor drawn as a negative; and how many
     of each were."""
     kept = ArrayPool().candidates(campaign, excluded)
-    return kept.campaign, kept.seeds_excluded, kept.excluded
+    return kept.campaign, kept.seeds_removed, kept.excluded
 
 
 def fit_campaign(config, meta, pool, campaign, excluded=None, group=None,
@@ -192,7 +192,7 @@ def fit_campaign(config, meta, pool, campaign, excluded=None, group=None,
     return Fit(candidates, train, model,
                campaign_record(model.tuned, train, diagnosed),
                dict(seed_counts(candidates.campaign, train),
-                    seeds_removed_from_candidates=candidates.seeds_excluded,
+                    seeds_removed_from_candidates=candidates.seeds_removed,
                     excluded=candidates.excluded), start, scoring)
 
 
