@@ -230,6 +230,35 @@ def test_provenance_names_what_made_the_audiences(tmp_path, checkpoint):
         "metaheac-paddle")
 
 
+def test_form_two_names_its_user_table_and_counts_shared_users_once(
+        tmp_path, checkpoint, users):
+    """Two campaigns ranking one user table: audiences.csv holds both
+    audiences, the union counts a user in both once, and no overlap note
+    is given (the table's users are every campaign's candidates)."""
+    folder, _ = users
+    write(tmp_path / "seeds.csv", "aid,uid,label\n" + "".join(
+        "%d,%d,%d\n" % (aid, 5 * i, i % 2) for aid in (3, 4)
+        for i in range(aid * 10, aid * 10 + 20)))
+    out = tmp_path / "out"
+    assert tool("expand", checkpoint, "--users", folder / "users", "--ads",
+                folder / "ads.csv", "--seeds", tmp_path / "seeds.csv",
+                "--top", "40%", "--overlap", "--out", out) == 0
+    summary = summary_of(out)
+    made = summary["provenance"]
+    assert made["users"] == str(folder / "users")
+    assert made["ads"] == str(folder / "ads.csv")
+    assert made["seeds"] == str(tmp_path / "seeds.csv")
+    assert made["candidates"] is None and made["exclude"] is None
+    union = pd.read_csv(out / "audiences.csv")
+    files = campaign_files(out, summary)
+    assert sorted(files) == [3, 4] and len(union) == sum(
+        len(f) for f in files.values())
+    shared = len(set(files[3].uid) & set(files[4].uid))
+    assert shared > 0
+    assert summary["union"]["distinct_users"] == len(union) - shared
+    assert "overlap_note" not in summary
+
+
 def test_the_version_is_the_packages_and_the_commit_when_git_says(
         tmp_path, monkeypatch):
     commit = provenance.git_commit()
