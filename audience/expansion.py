@@ -25,13 +25,15 @@ import numpy as np
 from audience import training_set
 from audience.exclusions import EVERY_CANDIDATE_EXCLUDED  # noqa: F401
 from audience.pools import ArrayPool, Fit, TablePool
-from audience.ranking import TOP_RULE, audience_size  # noqa: F401
+from audience.ranking import (TOP_RULE, audience_size,  # noqa: F401
+                              parse_top, parse_top_users)
 from dataio.campaign import Skipped
 from runkit.metrics import campaign_metrics, top_count
 
 logger = logging.getLogger("metaheac")
 
-# the reach curve: share of the candidates taken, best scores first
+# the reach curve: share of the candidates taken (a fraction), best scores
+# first
 REACH = (0.01, 0.02, 0.05, 0.10, 0.20)
 QUANTILES = (0.0, 0.1, 0.5, 0.9, 1.0)
 
@@ -53,20 +55,6 @@ class Expansion:
 
 
 
-def parse_top(text):
-    """The --top argument: ``0.05`` (a fraction) or ``100000`` (a count)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(TOP_RULE % (text, ))
-    if value >= 1:
-        if not value.is_integer():
-            raise ValueError(TOP_RULE % (text, ))
-        return int(value)
-    audience_size(value, 1)  # range check
-    return value
-
-
 def reach_curve(labels, scores, order):
     """Precision, recall and lift over the base rate of the top 1..20 %
     (sizes as ``--top`` and the meta-test's P@5 % take them)."""
@@ -77,7 +65,8 @@ def reach_curve(labels, scores, order):
         k = top_count(share, len(labels))
         hits = int(labels[order[:k]].sum())
         precision = hits / k
-        curve.append({"top": share, "size": k, "precision": precision,
+        curve.append({"top_fraction": share, "size": k,
+                      "precision": precision,
                       "recall": hits / positives if positives else None,
                       "lift": precision / base if base else None})
     return base, curve
@@ -93,8 +82,8 @@ def _ranked(aid, uid, score, labels, top, start, record, tiers=None,
     order = np.argsort(-score, kind="stable")
     size = audience_size(top, len(score))
     if isinstance(top, int) and size < top:
-        logger.warning("campaign %s: --top %d but only %d candidates: the "
-                       "audience is all of them", aid, top, len(score))
+        logger.warning("campaign %s: --top-users %d but only %d candidates: "
+                       "the audience is all of them", aid, top, len(score))
     summary = {"aid": int(aid)}
     # counts are whole numbers; the seeds' value sum and mean are not
     summary.update({k: v if v is None or isinstance(v, float) else int(v)
@@ -188,7 +177,7 @@ def without_seeds(campaign, excluded=None):
     candidates, so neither is scored nor drawn as a negative; and how many
     of each were."""
     kept = ArrayPool().candidates(campaign, excluded)
-    return kept.campaign, kept.seeds_excluded, kept.excluded
+    return kept.campaign, kept.seeds_removed, kept.excluded
 
 
 def fit_campaign(config, meta, pool, campaign, excluded=None, group=None,
@@ -215,7 +204,7 @@ def fit_campaign(config, meta, pool, campaign, excluded=None, group=None,
     return Fit(candidates, train, model,
                campaign_record(model.tuned, train, diagnosed),
                dict(seed_counts(candidates.campaign, train),
-                    seeds_excluded=candidates.seeds_excluded,
+                    seeds_removed_from_candidates=candidates.seeds_removed,
                     excluded=candidates.excluded), start, scoring)
 
 

@@ -1,17 +1,26 @@
 """The files of an expansion run, each written atomically:
 
-    DIR/<aid>/audience.csv   uid,score,rank,percentile[,tier]: the top slice,
-                             best first (``tier``: with --tiers, the
+    DIR/audiences.csv        aid,uid,tier: every campaign's audience in one
+                             upload-ready file, one row per (aid, uid), best
+                             first within a campaign
+    DIR/<aid>/audience.csv   uid,score,rank,top_percent[,tier]: the top
+                             slice, best first (``tier``: with --tiers, the
                              smallest tier holding the user)
     DIR/<aid>/scores.csv     every candidate scored (uid,score[,label])
     DIR/summary.json         per campaign: sizes, score quantiles, seconds,
                              and with labelled candidates AUC, base rate and
-                             the reach curve
+                             the reach curve; what produced it
+                             (``provenance``)
     DIR/overlap.csv          with --overlap, every pair of audiences
     DIR/reach.png            with --plot, the reach picture
     DIR/report.html          the one-page report (audience/report.py)
-``percentile`` is the share of the campaign's candidates scored at least as
-high, in percent (1.0: within the best 1 %).
+``top_percent`` is the share of the campaign's candidates ranked at or
+above the user, in percent: rank 1 of 300 is 0.3333, within the top
+0.33 %; the last user of a 5 % audience is 5.0. In summary.json every
+share is a fraction (0.05 is 5 %: ``top_fraction``, precision, recall,
+base rate) and every measured float is rounded to 4 significant digits
+(:func:`rounded`, applied once, to the whole document but its
+``provenance``, which is exact).
 
 The summary says which tool wrote the folder (``"tool"``): ``--overwrite``
 replaces only an earlier output of the same tool, and only when the folder
@@ -76,7 +85,7 @@ def audience_csv(expansion, tiers=None):
     n = len(expansion.score)
     rows = ((str(expansion.uid[i]), "%.6f" % expansion.score[i], str(rank),
              "%.4f" % (100.0 * rank / n)) for rank, i in enumerate(top, 1))
-    columns = ("uid", "score", "rank", "percentile")
+    columns = ("uid", "score", "rank", "top_percent")
     if tiers:
         from audience.tiers import label, tier_of_rank
         tier = tier_of_rank(tiers, n)
@@ -87,6 +96,31 @@ def audience_csv(expansion, tiers=None):
         columns += ("tier", )
     # every cell is formatted here from a number (uids are integers)
     return csv_text(columns, rows, text_columns=())
+
+
+UNION = "audiences.csv"
+UNION_COLUMNS = ("aid", "uid", "tier")
+
+
+def union_of(expansion, tiers=None, top=None):
+    """(uids, tier names) of one campaign's audience as audiences.csv
+    holds it: best first, a uid repeated among the candidates once (its
+    best rank). The tier name says its unit: "5%" (with ``tiers``, the
+    smallest tier holding the user; else the share ``top``) or "1000
+    users" (a count ``top``)."""
+    from audience.ranking import top_label
+    size = expansion.audience_size
+    uids = np.asarray(expansion.uid)[expansion.order[:size]]
+    if tiers:
+        from audience.tiers import label, tier_of_rank
+        names = np.array([label(t) + "%"
+                          for t in tier_of_rank(tiers, len(expansion.score))],
+                         dtype=object)
+    else:
+        names = np.array([top_label(top)] * size, dtype=object)
+    _, first = np.unique(uids, return_index=True)
+    keep = np.sort(first)
+    return uids[keep], names[keep]
 
 
 def scores_csv(uid, score, label=None):
@@ -108,7 +142,7 @@ AID = re.compile(r"-?\d+\Z")
 def _expand_entry(parts, is_dir):
     if len(parts) == 1:
         return bool(AID.match(parts[0])) if is_dir else parts[0] in (
-            "summary.json", "overlap.csv", "reach.png", "report.html")
+            "summary.json", UNION, "overlap.csv", "reach.png", "report.html")
     # model.*: the campaign's program (--export, paddle.jit.save's files)
     return len(parts) == 2 and not is_dir and (
         parts[1] in ("audience.csv", "scores.csv") or
@@ -391,6 +425,28 @@ class OutputDir:
                        scores_csv(expansion.uid, expansion.score,
                                   expansion.label))
 
+    def write_union(self, expansions, tiers=None, top=None):
+        """DIR/audiences.csv, the campaigns' audiences in one file (see
+        :func:`union_of`), written a campaign at a time; returns what the
+        summary says of it: its rows and distinct users."""
+        rows, users = 0, []
+
+        def write(f):
+            nonlocal rows
+            f.write((",".join(UNION_COLUMNS) + "\n").encode())
+            for expansion in expansions:
+                uids, names = union_of(expansion, tiers, top)
+                buffer = io.StringIO()
+                # every cell is formatted here from a number or a label
+                csv.writer(buffer, lineterminator="\n").writerows(
+                    (expansion.aid, int(u), n) for u, n in zip(uids, names))
+                f.write(buffer.getvalue().encode())
+                rows += len(uids)
+                users.append(uids)
+        atomic_write(os.path.join(self.tmp, UNION), write)
+        distinct = len(np.unique(np.concatenate(users))) if users else 0
+        return {"file": UNION, "rows": rows, "distinct_users": distinct}
+
     def write_served(self, expansion):
         """The campaign model's program (``expansion.served``) in the
         campaign's folder, recorded in its summary; the program is then
@@ -647,14 +703,41 @@ class _Lock:
         self.fd = None
 
 
-def summary_document(config, expansions, skipped, top, extra=None):
-    doc = {"top": top, "min_seeds": config.get("expand.min_seeds"),
-           "negative_ratio": config.get("expand.negative_ratio"),
-           "campaigns": [e.summary for e in expansions],
-           "skipped": [s.record() for s in skipped]}
+SIGNIFICANT_DIGITS = 4
+
+
+def rounded(value, digits=SIGNIFICANT_DIGITS):
+    """``value`` (a JSON value) with every float rounded to ``digits``
+    significant digits (0.8299713 -> 0.83, 3.1892288 -> 3.189): the one
+    place summary.json's figures are rounded. Ints, strings, booleans,
+    None, NaN and infinities are left as they are."""
+    if isinstance(value, dict):
+        return {k: rounded(v, digits) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [rounded(v, digits) for v in value]
+    if isinstance(value, (float, np.floating)) and np.isfinite(value):
+        return float("%.*g" % (digits, value))
+    return value
+
+
+def summary_document(config, expansions, skipped, top, extra=None,
+                     provenance=None):
+    """summary.json of an expansion run (``top``: its size, a fraction or
+    a count; ``extra``: what the options add; ``provenance``: what
+    produced it, :func:`audience.provenance.provenance`), its figures
+    :func:`rounded`, its provenance exact."""
+    from audience.ranking import top_record
+    doc = dict(top_record(top))
+    doc.update({"min_seeds": config.get("expand.min_seeds"),
+                "negative_ratio": config.get("expand.negative_ratio"),
+                "campaigns": [e.summary for e in expansions],
+                "skipped": [s.record() for s in skipped]})
     lifts = [r["lift"] for e in expansions for r in e.summary.get("reach", ())
-             if r["top"] == 0.05 and r["lift"] is not None]
+             if r["top_fraction"] == 0.05 and r["lift"] is not None]
     if lifts:
         doc["mean_lift_top_5pct"] = float(np.mean(lifts))
     doc.update(extra or {})
+    doc = rounded(doc)
+    if provenance is not None:
+        doc["provenance"] = provenance
     return doc

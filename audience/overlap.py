@@ -56,6 +56,27 @@ def is_overlap_csv(path):
         return False
 
 
+NO_SHARED_CANDIDATE = (
+    "the campaigns share no candidate (each campaign's candidates are its "
+    "own rows of the candidate file, users named by row or by uids no two "
+    "campaigns share), so no two audiences can overlap and overlap.csv "
+    "holds only zeros; to compare audiences over the same users, expand "
+    "against a user table (--users)")
+
+
+def share_candidates(expansions):
+    """Whether any user is a candidate of two campaigns of the run (every
+    candidate scored, not only the audiences): if none is, no two
+    audiences can overlap, whatever their sizes."""
+    seen = np.zeros(0, np.int64)
+    for e in expansions:
+        uids = np.unique(np.asarray(e.uid, np.int64))
+        if len(np.intersect1d(seen, uids, assume_unique=True)):
+            return True
+        seen = np.union1d(seen, uids)
+    return False
+
+
 def of_expansions(expansions):
     """The delivered audiences of a run, named by aid."""
     return [(e.aid, e.uid[e.order[:e.audience_size]]) for e in expansions]

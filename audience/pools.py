@@ -34,7 +34,7 @@ class Candidates:
     among) and the counts the summary gives."""
     campaign: object        # the campaign, form 1 with only these candidates
     rows: np.ndarray
-    seeds_excluded: int
+    seeds_removed: int
     excluded: int
     skip: Optional[np.ndarray] = None   # form 2: table rows never scored
     pool: Optional[np.ndarray] = None   # form 2: the campaign's table rows
@@ -74,18 +74,18 @@ class ArrayPool:
         is_seed = np.isin(campaign.cand_uid, campaign.seed_uid) \
             if campaign.exclude_seeds else \
             np.zeros(len(campaign.cand_uid), bool)
-        seeds_excluded = int(is_seed.sum())
+        seeds_removed = int(is_seed.sum())
         is_excluded = ~is_seed & member(campaign.cand_uid,
                                         sorted_ids(excluded)) \
             if excluded is not None else np.zeros(len(is_seed), bool)
-        if is_excluded.any() and is_excluded.sum() + seeds_excluded == \
+        if is_excluded.any() and is_excluded.sum() + seeds_removed == \
                 len(is_seed):
             raise ValueError(EVERY_CANDIDATE_EXCLUDED % is_excluded.sum())
-        if seeds_excluded or is_excluded.any():
+        if seeds_removed or is_excluded.any():
             campaign = campaign.keep_candidates(
                 np.flatnonzero(~is_seed & ~is_excluded))
         return Candidates(campaign, np.arange(len(campaign.cand_uid)),
-                          seeds_excluded, int(is_excluded.sum()))
+                          seeds_removed, int(is_excluded.sum()))
 
     def outside(self, candidates, want):
         """Nobody: a campaign of feature rows knows its candidates only."""

@@ -8,6 +8,8 @@ the one top-k rule of the project, so the 5 % tier is the ``--top 0.05``
 audience. The written audience is the largest tier; each user's ``tier``
 is the smallest tier holding them.
 """
+from decimal import Decimal
+
 import numpy as np
 
 from audience.ranking import audience_size
@@ -33,13 +35,19 @@ def label(percent):
     return "%g" % percent
 
 
+def fraction(percent):
+    """A tier's percentage as the fraction of the candidates it takes, the
+    decimal it is written as (2.5 -> 0.025)."""
+    return float(Decimal(repr(percent)) / 100)
+
+
 def top_of(percents):
     """The ``top`` that delivers the largest tier."""
-    return max(percents) / 100.0
+    return fraction(max(percents))
 
 
 def sizes(percents, candidates):
-    return [audience_size(p / 100.0, candidates) for p in percents]
+    return [audience_size(fraction(p), candidates) for p in percents]
 
 
 def tier_of_rank(percents, candidates):
@@ -52,7 +60,8 @@ def tier_of_rank(percents, candidates):
 
 
 def summarize(expansion, percents):
-    """Per tier: its percentage, size, the realised precision of its users
+    """Per tier: its name (:func:`label`), the fraction of the candidates
+    it takes, its size, the realised precision of its users
     where the candidates' labels are known (else None) and the precision
     the seed diagnostics expect (``summary["diagnostics"]["precision_at"]``
     keyed by :func:`label`, when a run made them; else None)."""
@@ -66,7 +75,8 @@ def summarize(expansion, percents):
             precision = float(np.mean(
                 expansion.label[expansion.order[:size]], dtype=np.float64))
         value = expected.get(label(percent))
-        rows.append({"percent": percent, "size": int(size),
+        rows.append({"tier": label(percent),
+                     "top_fraction": fraction(percent), "size": int(size),
                      "precision": precision,
                      "expected_precision": None if value is None
                      else float(value)})

@@ -451,7 +451,7 @@ def test_two_processes_split_the_folds_and_report_what_one_does(users,
         "expand.checkpoint=%s" % checkpoint]
     extra = ["--users", str(folder / "users"), "--seeds",
              str(tmp_path / "seeds.csv"), "--ads", str(folder / "ads.csv"),
-             "--top", "20", "--diagnose"]
+             "--top-users", "20", "--diagnose"]
     single("expand.py", overrides, extra=extra + ["--out",
                                                   str(tmp_path / "one")])
     launch("expand.py", overrides, tmp_path / "log",

@@ -139,7 +139,7 @@ def test_two_process_user_table_expansion_splits_the_chunks(tmp_path):
         "expand.chunk_rows=200", "expand.checkpoint=%s" % checkpoint]
     extra = ["--users", str(out / "users"), "--seeds",
              str(tmp_path / "seeds.csv"), "--ads", str(out / "ads.csv"),
-             "--all-scores", "--top", "50"]
+             "--all-scores", "--top-users", "50"]
     big = ROOT / "config_big.yaml"
     single("expand.py", overrides, config=big,
            extra=extra + ["--out", str(tmp_path / "aud1")])

@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from audience import expansion, output
-from audience.expansion import audience_size, expand, parse_top
+from audience.expansion import (audience_size, expand, parse_top,
+                                parse_top_users)
 from helpers import ROOT, random_inputs, run_tool, small_config, write_frame
 from support.expansion import expand_process, make_campaign, small_model
 
@@ -23,13 +24,27 @@ def run(campaigns, top=0.1, config=CONFIG):
     return expand(config, campaigns, top, *small_model(config))
 
 
-def test_top_is_a_fraction_or_a_count():
-    assert parse_top("0.05") == 0.05 and parse_top("100") == 100
+def test_top_is_a_share_and_a_count_is_said_apart():
+    assert parse_top("5%") == parse_top("0.05") == 0.05
+    assert parse_top("2.5 %") == 0.025 and parse_top("0.3%") == 0.003
+    assert parse_top_users("100") == 100
     assert audience_size(0.05, 1000) == 50 and audience_size(100, 40) == 40
     assert audience_size(0.0001, 1000) == 1
-    for bad in ("0", "-3", "1.5", "x"):
-        with pytest.raises(ValueError, match="--top"):
+    for bad in ("0", "-3", "1.5", "x", "150%", "100%", "0%", "-3%", "nan",
+                "inf", ""):
+        with pytest.raises(ValueError, match="--top") as err:
             parse_top(bad)
+        assert "\n" not in str(err.value) and repr(bad) in str(err.value)
+    # a whole number is not read as users: the message names both ways
+    with pytest.raises(ValueError) as err:
+        parse_top("5")
+    assert "--top 5%" in str(err.value) and "--top-users 5" in str(
+        err.value)
+    with pytest.raises(ValueError, match="--top-users 100000"):
+        parse_top("100000")
+    for bad in ("0", "-3", "2.5", "x", "5%"):
+        with pytest.raises(ValueError, match="--top-users"):
+            parse_top_users(bad)
 
 
 def test_audience_is_the_best_scores_ranked():
@@ -39,16 +54,19 @@ def test_audience_is_the_best_scores_ranked():
     best = result.score[result.order]
     assert np.all(np.diff(best) <= 0)
     text = output.audience_csv(result).splitlines()
-    assert text[0] == "uid,score,rank,percentile"
+    assert text[0] == "uid,score,rank,top_percent"
     rows = [line.split(",") for line in text[1:]]
     assert [int(r[2]) for r in rows] == list(range(1, 7))
     assert [int(r[0]) for r in rows] == result.uid[result.order[:6]].tolist()
-    assert float(rows[-1][3]) == pytest.approx(100 * 6 / 60)
+    # top x %: rank 1 is the smallest share, the last user the --top share
+    assert float(rows[0][3]) == pytest.approx(100 / 60, abs=1e-4)
+    assert float(rows[-1][3]) == pytest.approx(100 * 6 / 60) == 10.0
+    assert [float(r[3]) for r in rows] == sorted(float(r[3]) for r in rows)
     s = result.summary
     assert s["candidates"] == 60 and s["audience"] == 6
     assert s["base_rate"] == pytest.approx(20 / 60)
-    assert [r["top"] for r in s["reach"]] == list(expansion.REACH)
-    r5 = next(r for r in s["reach"] if r["top"] == 0.05)
+    assert [r["top_fraction"] for r in s["reach"]] == list(expansion.REACH)
+    r5 = next(r for r in s["reach"] if r["top_fraction"] == 0.05)
     assert r5["lift"] == pytest.approx(r5["precision"] / s["base_rate"])
 
 
@@ -56,7 +74,7 @@ def test_seeds_are_never_in_their_own_audience():
     campaign = make_campaign()
     campaign.cand_uid[[3, 10]] = campaign.seed_uid[[0, 7]]
     (result, ), _ = run([campaign], top=0.99)
-    assert result.summary["seeds_excluded"] == 2
+    assert result.summary["seeds_removed_from_candidates"] == 2
     assert not set(result.uid.tolist()) & set(campaign.seed_uid.tolist())
     assert len(result.uid) == 58
 
@@ -120,17 +138,18 @@ def test_cli_writes_the_audience_and_leaves_the_seeds_out(files, checkpoint,
     seeds, cands = files
     out = tmp_path / "out"
     done = expand_process(checkpoint, "--seeds", str(seeds), "--candidates",
-                          str(cands), "--out", str(out), "--top", "10")
+                          str(cands), "--out", str(out), "--top-users", "10")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     audience = pd.read_csv(out / "9" / "audience.csv")
-    assert list(audience.columns) == ["uid", "score", "rank", "percentile"]
+    assert list(audience.columns) == ["uid", "score", "rank", "top_percent"]
     assert len(audience) == 10 and 101 not in audience.uid.tolist()
     scores = pd.read_csv(out / "9" / "scores.csv")
     summary = json.loads((out / "summary.json").read_text())
     (camp, ) = summary["campaigns"]
     # unlabelled seeds: negatives drawn (capped at half the 49 candidates
     # left once the seed is out), still candidates
-    assert camp["seeds_excluded"] == 1 and camp["negatives_drawn"] == 24
+    assert camp["seeds_removed_from_candidates"] == 1
+    assert camp["negatives_drawn"] == 24
     assert camp["candidates"] == len(scores) == 49
     assert list(scores.columns) == ["uid", "score", "label"]
     assert set(audience.uid) <= set(scores.uid)
@@ -166,7 +185,7 @@ def test_cli_refuses_an_existing_out_and_touches_nothing(files, checkpoint,
     again = expand_process(checkpoint, "--seeds", str(seeds), "--candidates",
                            str(cands), "--out", str(tmp_path / "aud"), "--overwrite")
     assert again.returncode == 0, again.stdout[-2000:]
-    assert sorted(os.listdir(tmp_path / "aud")) == ["9", "report.html",
+    assert sorted(os.listdir(tmp_path / "aud")) == ["9", "audiences.csv", "report.html",
                                                     "summary.json"]
 
 
@@ -221,7 +240,8 @@ def test_form_two_scores_every_user_of_the_table_but_the_seeds(tmp_path):
         "expand.checkpoint=%s" % checkpoint], config=ROOT / "config_big.yaml",
         extra=["--users", str(out / "users"), "--seeds",
                str(tmp_path / "seeds.csv"), "--ads", str(out / "ads.csv"),
-               "--all-scores", "--top", "50", "--out", str(tmp_path / "aud")])
+               "--all-scores", "--top-users", "50", "--out",
+               str(tmp_path / "aud")])
     assert expanded.returncode == 0, expanded.stdout[-3000:] + expanded.stderr[-3000:]
     (camp, ) = json.loads((tmp_path / "aud" / "summary.json").read_text())[
         "campaigns"]
@@ -229,7 +249,7 @@ def test_form_two_scores_every_user_of_the_table_but_the_seeds(tmp_path):
     drawn = 2 * len(mine)   # expand.negative_ratio 2: positives-only seeds
     assert len(seed_uids) == len(mine) >= 10
     assert camp["seeds"] == len(mine) and camp["negatives_drawn"] == drawn
-    assert camp["seeds_excluded"] == len(seed_uids)
+    assert camp["seeds_removed_from_candidates"] == len(seed_uids)
     # every user a candidate: the drawn stay candidates
     assert camp["candidates"] == len(table) - len(seed_uids)
     audience = pd.read_csv(tmp_path / "aud" / str(aid) / "audience.csv")

@@ -143,7 +143,7 @@ def test_a_tiered_audience_is_the_largest_tier_with_its_column():
     (result, ), _ = expand(CONFIG, [campaign(1, np.arange(100, 300))],
                            tiers.top_of((1, 5, 10)), *small_model())
     text = output.audience_csv(result, (1, 5, 10)).splitlines()
-    assert text[0] == "uid,score,rank,percentile,tier"
+    assert text[0] == "uid,score,rank,top_percent,tier"
     column = [line.split(",")[-1] for line in text[1:]]
     assert column == ["1"] * 2 + ["5"] * 8 + ["10"] * 10
     rows = tiers.summarize(result, (1, 5, 10))
@@ -183,8 +183,8 @@ def test_the_tool_excludes_tiers_and_reports_overlap(tmp_path, checkpoint):
     assert expand_tool(checkpoint, tmp_path, out, "--exclude", shut,
                        "--tiers", "5,10,25", "--overlap") == 0
     summary, audiences = written_audiences(out)
-    assert summary["tiers"] == [5, 10, 25]
-    assert summary["exclude"] == os.path.abspath(shut)
+    assert summary["tier_fractions"] == [0.05, 0.1, 0.25]
+    assert summary["provenance"]["exclude"] == os.path.abspath(shut)
     for c in summary["campaigns"]:
         frame = audiences[c["aid"]]
         assert c["excluded"] == 3 and c["candidates"] == 77
@@ -422,7 +422,7 @@ def test_a_plot_failing_after_the_work_loses_no_audience(
     out = tmp_path / "aud"
     assert tool("expand", checkpoint, "--seeds", seeds, "--candidates", cands,
                 "--plot", "--out", out) == 0
-    assert sorted(os.listdir(out)) == ["9", "report.html", "summary.json"]
+    assert sorted(os.listdir(out)) == ["9", "audiences.csv", "report.html", "summary.json"]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["plot"] == ("not drawn: RuntimeError: the font cache is "
                                "unreadable")

@@ -127,7 +127,7 @@ def test_a_commit_killed_anywhere_is_recovered(tmp_path, monkeypatch, kill_at,
     if earlier:
         finished(out, "old")
     run = OutputDir(out, overwrite=True)
-    run.write(os.path.join("9", "audience.csv"), "uid,score,rank,percentile\n")
+    run.write(os.path.join("9", "audience.csv"), "uid,score,rank,top_percent\n")
     name, when = kill_at
     calls = {"replace": 0, "rmtree": 0}
     real = {"replace": os.replace, "rmtree": shutil.rmtree}

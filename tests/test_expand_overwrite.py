@@ -68,7 +68,7 @@ def test_an_empty_folder_may_be_the_output(tmp_path, checkpoint, caplog,
     extra = ["--overwrite"] if overwrite else []
     assert tool("expand", checkpoint, "--seeds", seeds, "--candidates", cands,
                 "--out", out, *extra) == 0
-    assert sorted(os.listdir(out)) == ["9", "report.html", "summary.json"]
+    assert sorted(os.listdir(out)) == ["9", "audiences.csv", "report.html", "summary.json"]
     assert any("%s exists and is empty" % out in m for m in messages(caplog))
     assert hidden(tmp_path) == []
 

@@ -30,7 +30,7 @@ def test_no_candidate_is_lost_to_drawn_negatives(labels, caplog):
     campaign.cand_uid[5] = campaign.seed_uid[0]   # a seed: left out
     (result, ), _ = expand(config, [campaign], 0.99, *small_model(config))
     s = result.summary
-    assert s["negatives_drawn"] == 20 and s["seeds_excluded"] == 1
+    assert s["negatives_drawn"] == 20 and s["seeds_removed_from_candidates"] == 1
     # every candidate but the seed is scored and ranked, drawn ones too
     assert sorted(result.uid.tolist()) == sorted(
         set(campaign.cand_uid.tolist()) - {int(campaign.seed_uid[0])})
@@ -111,7 +111,7 @@ def test_export_fine_tunes_exactly_as_expand(tmp_path):
     model_class, model, init = small_model(CONFIG)
     (result, ), _ = expand(CONFIG, feature_row_campaigns(
         str(seeds), str(cands), CONFIG), 0.1, model_class, model, init)
-    assert result.summary["seeds_excluded"] == 1
+    assert result.summary["seeds_removed_from_candidates"] == 1
     args = SimpleNamespace(aid=9, seeds=str(seeds), candidates=str(cands),
                            users=None)
     program, _, record = export.campaign_program(CONFIG, args, model_class,

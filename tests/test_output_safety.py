@@ -42,7 +42,7 @@ def file_contents(folder):
 def legacy_expansion(folder):
     """An expansion written before summaries named their tool."""
     write(os.path.join(folder, "9", "audience.csv"),
-          "uid,score,rank,percentile\n501,0.9,1,2.0\n")
+          "uid,score,rank,top_percent\n501,0.9,1,2.0\n")
     write(os.path.join(folder, "9", "scores.csv"), "uid,score\n501,0.9\n")
     write(os.path.join(folder, "overlap.csv"), "aid_a,aid_b\n")
     write(os.path.join(folder, "summary.json"), json.dumps(

@@ -42,7 +42,7 @@ def test_the_five_percent_audience_is_the_p_at_5_set(n):
     metrics = campaign_metrics(labels, result.score)
     audience = result.order[:result.audience_size]
     assert labels[audience].mean() == pytest.approx(metrics["precision"])
-    reach = {r["top"]: r for r in result.summary["reach"]}
+    reach = {r["top_fraction"]: r for r in result.summary["reach"]}
     assert reach[0.05]["size"] == top_k(n)
     assert reach[0.05]["precision"] == pytest.approx(metrics["precision"])
     assert [r["size"] for r in result.summary["reach"]] == \

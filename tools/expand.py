@@ -2,10 +2,10 @@
 like its seeds, ranked, from the meta-trained model fine-tuned on the seeds.
 
     python tools/expand.py -m config.yaml --seeds SEEDS --candidates CANDS
-        --out DIR [--top 0.05] [--overwrite] [-o key=value ...]
+        --out DIR [--top 5%] [--overwrite] [-o key=value ...]
     python tools/expand.py -m config_big.yaml --users USERS --seeds seeds.csv
-        --ads ads.csv [--candidates cands.csv] [--all-scores] --top 100000
-        --out DIR
+        --ads ads.csv [--candidates cands.csv] [--all-scores]
+        --top-users 100000 --out DIR
     options of both forms: [--exclude FILE] [--tiers 1,2,5,10] [--overlap]
         [--plot [scores]] [--export]
 
@@ -17,12 +17,16 @@ seeds.csv holds ``aid,uid[,label][,value]``, ads.csv ``aid`` and the 6 ad fields
 the candidates are every user of the table but the campaign's seeds, or
 the uids of cands.csv (``uid[,aid]``), scored in chunks. The model is ``expand.checkpoint`` or, by default, the last
 meta-test checkpoint (``runner.infer_load_path``/``infer_end_epoch - 1``).
-Writes DIR/<aid>/audience.csv (uid,score,rank,percentile: the best ``--top``
-of the candidates, a fraction or a count), DIR/<aid>/scores.csv (every
+Writes DIR/<aid>/audience.csv (uid,score,rank,top_percent: the best
+``--top`` share of the candidates, ``5%`` or ``0.05``, or the best
+``--top-users`` count), DIR/audiences.csv (aid,uid,tier: every campaign's
+audience in one upload-ready file), DIR/<aid>/scores.csv (every
 candidate; in form 2 only with ``--all-scores``), DIR/report.html (the
 one-page report: per campaign its seeds, tiers, expected and measured
 lift and a verdict; the reach picture inline when matplotlib is there)
-and DIR/summary.json. Seeds are never in their own audience;
+and DIR/summary.json
+(with ``provenance``: the checkpoint and its checksum, the input files,
+the resolved config, the time and the version). Seeds are never in their own audience;
 seeds without negatives get ``expand.negative_ratio`` negatives per seed
 drawn from the candidates, who stay candidates (form 2: from the table's
 users outside the candidates when there are enough); campaigns with fewer
@@ -64,9 +68,18 @@ from runkit import cli  # noqa: E402
 
 def top_argument(text):
     import argparse
-    from audience.expansion import parse_top
+    from audience.ranking import parse_top
     try:
         return parse_top(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc))
+
+
+def top_users_argument(text):
+    import argparse
+    from audience.ranking import parse_top_users
+    try:
+        return parse_top_users(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc))
 
@@ -96,9 +109,11 @@ def add_arguments(parser):
                         "score")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--top", type=top_argument,
-                        help="audience size: a fraction of the candidates "
-                        "(0 < x < 1) or a whole count (default 0.05; not "
-                        "with --tiers)")
+                        help="audience size, a share of the candidates: a "
+                        "percentage (5%%) or a fraction (0.05); default 5%%")
+    parser.add_argument("--top-users", type=top_users_argument, metavar="N",
+                        help="audience size, a count: the best N candidates "
+                        "of each campaign (not with --top or --tiers)")
     parser.add_argument("--tiers", type=tiers_argument,
                         help="nested audience sizes, percent of the "
                         "candidates left after seeds and exclusions, e.g. "
@@ -171,14 +186,23 @@ DEFAULT_TOP = 0.05
 
 
 def audience_options(args):
-    """(top, tiers or None) of --top and --tiers, which both set the
-    size: given together they are refused rather than one ignored."""
-    if args.tiers and args.top is not None:
-        raise ValueError("--top and --tiers both set the audience size: "
-                         "give one (--tiers delivers its largest tier)")
+    """(top, tiers or None) of --top, --top-users and --tiers, which all
+    set the size: given together they are refused rather than one
+    ignored."""
+    given = [name for name, value in (("--top", args.top),
+                                      ("--top-users", args.top_users),
+                                      ("--tiers", args.tiers))
+             if value is not None]
+    if len(given) > 1:
+        raise ValueError("%s %s set the audience size: give one (--tiers "
+                         "delivers its largest tier)" % (
+                             " and ".join(given),
+                             "both" if len(given) == 2 else "all"))
     if args.tiers:
         from audience.tiers import top_of
         return top_of(args.tiers), args.tiers
+    if args.top_users is not None:
+        return args.top_users, None
     return (DEFAULT_TOP if args.top is None else args.top), None
 
 
@@ -198,20 +222,25 @@ def checked_options(args):
     return top, tiers, exclusions
 
 
-def extras(args, expansions, tiers, exclusions, out):
-    """The optional outputs of the leader that need no summary
-    (overlap.csv), and what the summary says of the options: (extra
-    summary keys, the overlap rows or None)."""
-    extra, rows = {}, None
+def extras(args, expansions, tiers, top, table, out):
+    """The leader's files beside the campaigns' that need no summary
+    (audiences.csv; with --overlap, overlap.csv), and what the summary says
+    of them: (extra summary keys, the overlap rows or None)."""
+    extra, rows = {"union": out.write_union(expansions, tiers, top)}, None
     if tiers:
-        extra["tiers"] = list(tiers)
-    if exclusions is not None:
-        extra["exclude"] = os.path.abspath(args.exclude)
+        from audience.tiers import fraction
+        extra["tier_fractions"] = [fraction(p) for p in tiers]
     if args.overlap:
-        from audience.overlap import of_expansions, overlap_csv, overlap_rows
+        from audience.overlap import (NO_SHARED_CANDIDATE, of_expansions,
+                                      overlap_csv, overlap_rows,
+                                      share_candidates)
         if len(expansions) < 2:
             runtime.logger.warning("--overlap: one campaign expanded, so "
                                    "overlap.csv holds no pair")
+        elif table is None and not share_candidates(expansions):
+            # form 1: each campaign ranks its own rows
+            extra["overlap_note"] = NO_SHARED_CANDIDATE
+            runtime.logger.warning("--overlap: %s", NO_SHARED_CANDIDATE)
         audiences = of_expansions(expansions)
         rows = overlap_rows(audiences)
         out.write("overlap.csv", overlap_csv(audiences))
@@ -255,9 +284,11 @@ def pictures_and_report(args, document, expansions, overlap, out):
 
 
 def run(config, args):
-    from audience.expansion import Expansion, expansions
+    from audience.expansion import (Expansion, checkpoint_path, expansions,
+                                    load_model)
     from audience.output import (OutputDir, check_target, out_path,
                                  summary_document)
+    from audience.provenance import provenance
     from dataio.atomic import check_writable, existing_folder
     top, tiers, exclusions = checked_options(args)
     # before paddle is loaded
@@ -276,10 +307,14 @@ def run(config, args):
         if group.leader else None
     try:
         campaigns, table, all_scores = campaigns_of(config, args)
+        # the config with the meta-test settings of the checkpoint's run:
+        # what the summary records
+        config, *model = load_model(config)
         done, skipped = [], []
-        for outcome in expansions(config, campaigns, top, table=table,
-                                  group=group, exclusions=exclusions,
-                                  tiers=tiers, serve=args.export):
+        for outcome in expansions(config, campaigns, top, *model,
+                                  table=table, group=group,
+                                  exclusions=exclusions, tiers=tiers,
+                                  serve=args.export):
             if not isinstance(outcome, Expansion):
                 skipped.append(outcome)
                 continue
@@ -294,8 +329,11 @@ def run(config, args):
             return
         if exclusions is not None:
             exclusions.check_use(done, skipped, table)
-        extra, overlap = extras(args, done, tiers, exclusions, out)
-        document = summary_document(config, done, skipped, top, extra)
+        extra, overlap = extras(args, done, tiers, top, table, out)
+        document = summary_document(
+            config, done, skipped, top, extra,
+            provenance(config, checkpoint_path(config), args.seeds,
+                       args.candidates, args.users, args.ads, args.exclude))
         pictures_and_report(args, document, done, overlap, out)
         path = out.commit(document)
         runtime.STATUS["output_done"] = True

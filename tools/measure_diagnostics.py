@@ -208,7 +208,7 @@ def run(config, args):
                 "expected_p5": (d["precision_at"] or {}).get("5"),
                 "realised_p5": next((r["precision"] for r in
                                      e.summary.get("reach", ())
-                                     if r["top"] == 0.05), None),
+                                     if r["top_fraction"] == 0.05), None),
                 "warning": d.get("warning"),
                 "distinctive": d.get("distinctive"),
                 "realised_se": None if e.summary.get("auc") is None else

@@ -176,7 +176,7 @@ def finished(folder, tag, summary="summary.json"):
     """A complete output folder: a campaign's files, the summary last."""
     os.makedirs(os.path.join(folder, "9"))
     with open(os.path.join(folder, "9", "audience.csv"), "w") as f:
-        f.write("uid,score,rank,percentile\n%s,0.5,1,100.0\n" % tag)
+        f.write("uid,score,rank,top_percent\n%s,0.5,1,100.0\n" % tag)
     with open(os.path.join(folder, summary), "w") as f:
         json.dump({"tool": "export" if summary == "export.json" else
                    "expand", "tag": tag}, f)
