@@ -230,9 +230,13 @@ def _one_panel(plt, shown, tiers, rows):
                     "expected\n(from the seeds)", title_fontsize=8,
                     alignment="left")
     if not_drawn:
-        axis.text(0.01, 0.02, "not drawn: " + "; ".join(not_drawn),
-                  transform=axis.transAxes, fontsize=8, color="0.3",
-                  va="bottom")
+        # one campaign a line, below the x title: a single line naming
+        # many campaigns is wider than the panel, and the layout then
+        # shrinks the panel to a sliver to make room for it
+        axis.annotate("not drawn:\n" + "\n".join(not_drawn),
+                      xy=(0.0, 0.0), xycoords="axes fraction",
+                      xytext=(0, -42), textcoords="offset points",
+                      fontsize=8, color="0.3", ha="left", va="top")
     return figure, grid, 1
 
 

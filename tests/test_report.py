@@ -340,6 +340,21 @@ def test_a_few_lines_share_one_panel_more_get_a_panel_each():
     assert grid[0] == 4 * 330 and grid[1] > one[1]   # 4 columns, 3 lines
 
 
+def test_campaigns_not_drawn_leave_the_panel_its_width():
+    # five campaigns named under one panel: on one line the note was wider
+    # than the panel, and the layout shrank the panel to a sliver
+    import warnings
+    document = summary([campaign(1, diagnosed=diagnostics())] +
+                       [campaign(a, diagnosed=diagnostics(distinctive=None))
+                        for a in range(100000002, 100000007)])
+    assert plot.layout(summary_view.read(document).campaigns) == "one panel"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)   # "axes sizes collapsed"
+        data = plot.reach_png(document)
+    width, height = png_size(data)
+    assert (width, height) == (1000, 480)
+
+
 def test_the_scores_panel_only_when_asked():
     document = summaries.every_case()
     curves = {c["aid"]: (np.array([10.0, 100.0]), np.array([0.9, 0.1]))
