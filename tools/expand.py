@@ -24,9 +24,9 @@ audience in one upload-ready file), DIR/<aid>/scores.csv (every
 candidate; in form 2 only with ``--all-scores``), DIR/report.html (the
 one-page report: per campaign its seeds, tiers, expected and measured
 lift and a verdict; the reach picture inline when matplotlib is there)
-and DIR/summary.json
-(with ``provenance``: the checkpoint and its checksum, the input files,
-the resolved config, the time and the version). Seeds are never in their own audience;
+and DIR/summary.json (with ``provenance``: the checkpoint and its
+checksum, the input files, the resolved config, the time and the
+version). Seeds are never in their own audience;
 seeds without negatives get ``expand.negative_ratio`` negatives per seed
 drawn from the candidates, who stay candidates (form 2: from the table's
 users outside the candidates when there are enough); campaigns with fewer
