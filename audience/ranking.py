@@ -11,6 +11,8 @@ from runkit.metrics import top_count
 
 TOP_RULE = ("--top takes a share of the candidates, above 0 and below 100 "
             "%%: a percentage (5%%) or a fraction (0.05); got %r")
+TOP_PERCENT = ("--top %s is not a fraction of the candidates (below 1): say "
+               "--top %s%% for %s %% of them")
 TOP_COUNT = ("--top %s is not a share of the candidates: say --top %s%% for "
              "%s %% of them, or --top-users %s for %s users")
 TOP_LARGE_COUNT = ("--top %s is not a share of the candidates (5%% or 0.05): "
@@ -58,6 +60,8 @@ def parse_top(text):
         raise ValueError(TOP_COUNT % (given, whole, whole, whole, whole)
                          if value < 100 else
                          TOP_LARGE_COUNT % (given, whole, whole))
+    elif 1 <= value < 100:   # 5.5: a percentage without its sign
+        raise ValueError(TOP_PERCENT % (given, given, given))
     if not 0 < value < 1:
         raise ValueError(TOP_RULE % (text, ))
     return float(value)

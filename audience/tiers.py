@@ -15,17 +15,30 @@ import numpy as np
 from audience.ranking import audience_size
 
 RULE = ("--tiers takes percentages of the candidates, comma-separated, each "
-        "above 0 and below 100 (e.g. 1,2,5,10), got %r")
+        "above 0 and below 100 (e.g. 1,2,5,10 or 1%%,2%%,5%%,10%%), got %r")
+
+
+FRACTIONS = ("--tiers %s: every tier is below 1 %%, as if given as fractions "
+             "of the candidates; tiers are percentages: write 5,10 (or "
+             "5%%,10%%) for 5 %% and 10 %%, or mark tiers below 1 %% with "
+             "%% (0.5%%)")
 
 
 def parse_tiers(text):
-    """``"1,2,5,10"`` -> (1.0, 2.0, 5.0, 10.0), sorted, without repeats."""
+    """``"1,2,5,10"`` or ``"1%,2%,5%,10%"`` -> (1, 2, 5, 10), sorted,
+    without repeats. Tiers that are all below 1 and not marked ``%``
+    (``0.05,0.1``) are refused: they read as the fractions --top takes,
+    and would deliver a few users."""
+    items = [p.strip() for p in text.split(",")]
+    marked = [p.endswith("%") for p in items]
     try:
-        percents = [float(p) for p in text.split(",")]
+        percents = [float(p[:-1] if m else p) for p, m in zip(items, marked)]
     except ValueError:
         raise ValueError(RULE % (text, ))
     if not percents or any(not 0 < p < 100 for p in percents):
         raise ValueError(RULE % (text, ))
+    if not any(marked) and all(p < 1 for p in percents):
+        raise ValueError(FRACTIONS % (text, ))
     # 1 rather than 1.0 in the summary and the tier column
     return tuple(int(p) if p.is_integer() else p for p in sorted(set(percents)))
 

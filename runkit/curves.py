@@ -28,6 +28,15 @@ def require(config):
     and VisualDL is missing."""
     if enabled(config) and not available():
         raise ValueError(NEEDS)
+    if enabled(config):
+        try:   # installed is not enough: a broken install fails here
+            import visualdl  # noqa: F401
+        except Exception as exc:  # noqa: BLE001 - any import failure
+            raise ValueError("runner.use_visual: visualdl is installed but "
+                             "does not import (%s: %s): reinstall it (pip "
+                             "install --force-reinstall visualdl) or set "
+                             "runner.use_visual=False" % (
+                                 type(exc).__name__, exc))
 
 
 def available():

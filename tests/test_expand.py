@@ -30,7 +30,7 @@ def test_top_is_a_share_and_a_count_is_said_apart():
     assert parse_top_users("100") == 100
     assert audience_size(0.05, 1000) == 50 and audience_size(100, 40) == 40
     assert audience_size(0.0001, 1000) == 1
-    for bad in ("0", "-3", "1.5", "x", "150%", "100%", "0%", "-3%", "nan",
+    for bad in ("0", "-3", "x", "150%", "100%", "0%", "-3%", "nan",
                 "inf", ""):
         with pytest.raises(ValueError, match="--top") as err:
             parse_top(bad)
@@ -40,6 +40,9 @@ def test_top_is_a_share_and_a_count_is_said_apart():
         parse_top("5")
     assert "--top 5%" in str(err.value) and "--top-users 5" in str(
         err.value)
+    # nor is a percentage without its sign read as a fraction above 1
+    with pytest.raises(ValueError, match=r"say --top 1.5% for 1.5 %"):
+        parse_top("1.5")
     with pytest.raises(ValueError, match="--top-users 100000"):
         parse_top("100000")
     for bad in ("0", "-3", "2.5", "x", "5%"):

@@ -121,9 +121,21 @@ def test_an_exclusion_file_naming_no_known_user_is_warned_about(tmp_path,
 # ------------------------------------------------------------- --tiers
 def test_tiers_are_parsed_sorted_and_checked():
     assert tiers.parse_tiers("10,1,2.5,1") == (1, 2.5, 10)
-    for bad in ("0,5", "5,100", "x", ""):
+    for bad in ("0,5", "5,100", "x", "", "5%,100%"):
         with pytest.raises(ValueError, match="--tiers"):
             tiers.parse_tiers(bad)
+    # percentages may carry their sign; 0.5% is half a percent
+    assert tiers.parse_tiers("5%,1%, 10%") == (1, 5, 10)
+    assert tiers.parse_tiers("0.5%,0.1%") == (0.1, 0.5)
+    assert tiers.parse_tiers("0.5,2") == (0.5, 2)
+
+
+def test_tiers_that_read_as_fractions_are_refused():
+    """0.05,0.1 would deliver 0.05 % and 0.1 % of the candidates (a user
+    or two) to someone who meant the fractions --top takes."""
+    with pytest.raises(ValueError, match=r"--tiers 0.05,0.1: every tier is "
+                       r"below 1 %.*write 5,10 \(or 5%,10%\)"):
+        tiers.parse_tiers("0.05,0.1")
 
 
 @pytest.mark.parametrize("n", [1, 7, 60, 333, 1000, 12345])

@@ -122,6 +122,8 @@ def test_a_count_is_said_with_top_users(tmp_path, checkpoint, caplog):
     (["--top", "150%"], "--top takes a share of the candidates, above 0 and "
      "below 100 %: a percentage (5%) or a fraction (0.05); got '150%'"),
     (["--top", "-3"], "got '-3'"),
+    (["--top", "5.5"], "--top 5.5 is not a fraction of the candidates "
+     "(below 1): say --top 5.5% for 5.5 % of them"),
     (["--top-users", "2.5"], "--top-users takes a whole number of users >= "
      "1; got '2.5'"),
 ])

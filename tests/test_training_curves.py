@@ -155,6 +155,26 @@ def test_visualdl_missing_is_one_line_before_any_work(tmp_path, monkeypatch,
     assert not folder.exists()
 
 
+def test_a_visualdl_that_does_not_import_is_one_line_before_any_work(
+        tmp_path, monkeypatch, caplog):
+    """Installed (found) but broken, as a protobuf or numpy mismatch
+    leaves it: one line naming the failure, before any work."""
+    import importlib.util
+    broken = tmp_path / "site" / "visualdl"
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text("raise ImportError('protobuf "
+                                        "mismatch')\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    monkeypatch.delitem(sys.modules, "visualdl", raising=False)
+    assert importlib.util.find_spec("visualdl") is not None
+    folder = tmp_path / "m"
+    assert train_here(folder, "runner.use_visual=True") == 1
+    (line, ) = errors(caplog)
+    assert "visualdl is installed but does not import" in line
+    assert "protobuf mismatch" in line
+    assert not folder.exists()
+
+
 @pytest.mark.slow
 def test_the_visualdl_log_reads_back_with_visualdls_own_reader(tmp_path,
                                                                caplog):
