@@ -39,8 +39,8 @@ be DIR, a symbolic link is written where it points.
 
 ``--exclude FILE`` (a CSV of ``uid[,aid]`` or a list of uids) keeps its
 users out of every audience (``excluded`` in the summary); ``--tiers``
-delivers nested sizes in percent of the candidates (`5,10` or `5%,10%`;
-tiers all below 1 without `%` are refused as fractions; the largest is
+delivers nested sizes in percent of the candidates (``5,10`` or ``5%,10%``;
+tiers all below 1 without ``%`` are refused as fractions; the largest is
 written, with a ``tier`` column; ``--top`` then may not be given);
 ``--overlap`` writes DIR/overlap.csv (every pair of audiences),
 ``--plot`` DIR/reach.png (needs matplotlib; ``--plot scores`` adds the
