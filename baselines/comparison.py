@@ -19,7 +19,8 @@ PAPER_CONFIG = os.path.join(os.path.dirname(os.path.dirname(
 
 SPECS = {"benchmark": generator.BENCHMARK, "sparse": generator.SPARSE,
          "sparse_large": generator.SPARSE_LARGE,
-         "sparse_445k": generator.SPARSE_445K}
+         "sparse_445k": generator.SPARSE_445K,
+         "sparse_many": generator.SPARSE_MANY}
 # sparse_large (SPARSE with 10x the training rows: the data-size axis) is
 # run when asked for: --specs sparse sparse_large
 DEFAULT_SPECS = ["benchmark", "sparse"]
@@ -101,6 +102,9 @@ LR_C["sparse_large"] = LR_C["sparse"]
 # the paper's code, docs/quality.md): over an hour per network method
 SPEC_SHARED["sparse_445k"] = SPEC_SHARED["sparse"]
 LR_C["sparse_445k"] = LR_C["sparse"]
+# many small campaigns (cold campaigns on small data): the sparse settings
+SPEC_SHARED["sparse_many"] = SPEC_SHARED["sparse"]
+LR_C["sparse_many"] = LR_C["sparse"]
 # a spec's methods when --methods is not given (all of them otherwise).
 # At 150k training rows all 10 methods, 3 seeds, take about 51 CPU-minutes
 # (docs/experiments/quality-data-size.md, measured per method): too close
@@ -126,6 +130,8 @@ SMOKE_SPECS = {
 SMOKE_SPECS["sparse_large"] = dataclasses.replace(
     SMOKE_SPECS["sparse"], n_users=6000, train_rows_total=1200)
 SMOKE_SPECS["sparse_445k"] = SMOKE_SPECS["sparse_large"]
+SMOKE_SPECS["sparse_many"] = dataclasses.replace(
+    SMOKE_SPECS["sparse"], n_train=20, ad_max=(78, 199, 14, 39, 32, 3))
 SMOKE_SHARED = [
     "hyper_parameters.embed_dim=4",
     "hyper_parameters.mlp_dims=[8]",

@@ -78,10 +78,11 @@ KNOWN_KEYS = {
     # learned out-of-vocabulary row (dataio/rare_ids.py); 0 or 1: off
     "hyper_parameters.min_id_count": (int, 0),
     "hyper_parameters.task_count": (int, 5),
-    "hyper_parameters.batch_size": (int, 64),
+    # auto: from the training rows (tuning/meta_settings.py)
+    "hyper_parameters.batch_size": ((int, str), "auto"),
     # True: a task's support and query sets share no row (reader_train)
     "hyper_parameters.disjoint_query": (bool, False),
-    "hyper_parameters.local_lr": (_NUM, 0.3),
+    "hyper_parameters.local_lr": ((int, float, str), "auto"),
     "hyper_parameters.inner_steps": (int, 1),
     "hyper_parameters.meta_order": (int, 2),
     "hyper_parameters.sample_method": (str, "normal"),
@@ -192,9 +193,11 @@ BELOW = {
     "expand.diagnose_level": 1,
 }
 
-# keys that may be "auto" (resolved by the tool that loads a checkpoint)
+# keys that may be "auto": the meta-test's, resolved by the tool that loads
+# a checkpoint; the meta-training's, by the trainer from the training rows
 AUTO_KEYS = ("hyper_parameters.optimizer.local_test_learning_rate",
-             "runner.infer_train_epoch", "runner.infer_seed_blend")
+             "runner.infer_train_epoch", "runner.infer_seed_blend",
+             "hyper_parameters.batch_size", "hyper_parameters.local_lr")
 # tuning.* grid: key -> (the key whose range each value must satisfy)
 GRID_KEYS = {"tuning.learning_rates":
              "hyper_parameters.optimizer.local_test_learning_rate",

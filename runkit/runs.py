@@ -539,6 +539,14 @@ class Run:
         self._write()
         return target
 
+    def settle(self, config, record):
+        """A new run's config once its ``auto`` meta-training settings are
+        chosen from the training rows (tuning/meta_settings.py), with the
+        choice's record: both go into run.json."""
+        self.config = config
+        self.manifest["config"] = {k: v for k, v in config.items()}
+        self.manifest["meta_training"] = record
+
     def record_validation(self, doc):
         """The meta-validation's grid and choice (tuning/search.py), which
         the tools that load this run's checkpoints apply (tuning/choice.py)."""

@@ -323,3 +323,12 @@ SPARSE_LARGE = replace(SPARSE, n_users=600000, train_rows_total=150000)
 # not by the benchmark's default specs: it takes over an hour per method.
 SPARSE_445K = replace(SPARSE, n_users=200000, train_rows_total=445000,
                       n_train=86)
+
+
+# Many small campaigns: about 40 000 training rows over 120 campaigns (the
+# shape where cold campaigns were weakest), users in proportion to the rows
+# as in SPARSE, and campaignId's vocabulary wide enough that no test
+# campaign shares its id with a training one. The test campaigns' shape is
+# SPARSE's. Declared before any method was run on it.
+SPARSE_MANY = replace(SPARSE, n_users=160000, train_rows_total=40000,
+                      n_train=120, ad_max=(78, 199, 14, 39, 32, 3))

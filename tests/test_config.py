@@ -37,7 +37,7 @@ def test_flattens_to_dotted_keys_with_defaults(tmp_path):
     assert config["hyper_parameters.max_idxs"][1][3] == 11
     assert not any(isinstance(v, dict) for v in config.values())
     # defaults fill what the file leaves out
-    assert config["hyper_parameters.local_lr"] == 0.3
+    assert config["hyper_parameters.local_lr"] == "auto"
     assert config["runner.epochs"] == 1
     assert config["hyper_parameters.meta_order"] == 2
 

@@ -234,6 +234,7 @@ def _train(config, group, threads):
     if not group.leader:  # rank 0 speaks for the run; warnings still show
         log.setLevel("WARNING")
     log.info("device %s, %d CPU thread(s)", paddle.get_device(), threads)
+    config = resumed_meta_training(config)
     # the model (and a warm start) first: a bad checkpoint fails before the
     # data are read
     model_class, model, run = start_model(config, group)
@@ -242,7 +243,7 @@ def _train(config, group, threads):
     log.info("config: resolved and recorded in %s", os.path.join(
         config.get("runner.model_save_path"), runs.MANIFEST))
     prepare_save_folder(config, group, model)
-    dataset = read_training_data(config, group, model, run)
+    config, dataset = read_training_data(config, group, model, run)
     # every rank from the same weights (a warm start or resume included)
     group.same_weights(model)
     optimizer = start_optimizer(model_class, model, config, run, dataset)
@@ -278,6 +279,36 @@ def _train(config, group, threads):
     finally:
         curves.close()
     return saved
+
+
+def resumed_meta_training(config):
+    """A resumed run goes on with the batch and inner step it started with:
+    its ``auto`` meta-training settings are the ones its run.json records
+    (no data read; a new run chooses them in :func:`read_training_data`)."""
+    from tuning import meta_settings
+    from runkit import runs
+    if not (config.get("runner.resume") and meta_settings.pending(config)):
+        return config
+    values, _ = meta_settings.from_run(config, runs.read_manifest(
+        config.get("runner.model_save_path")))
+    return config.with_overrides(values)
+
+
+def settle_meta_training(config, group, files):
+    """``config`` with its ``auto`` meta-training settings chosen from the
+    rows of the training ``files`` (tuning/meta_settings.py), and the
+    choice's record for run.json (None when nothing was auto). The rows are
+    read through the stage cache, so the reader's own read that follows is
+    a cache hit."""
+    from tuning import meta_settings
+    if not meta_settings.pending(config):
+        return config, None
+    from dataio.stage_files import read_stages
+    config, record = meta_settings.resolve(config,
+                                           len(read_stages(files, config)))
+    if group.leader:
+        runtime.logger.info("%s", meta_settings.announce(record))
+    return config, record
 
 
 def start_model(config, group):
@@ -328,25 +359,25 @@ def prepare_save_folder(config, group, model):
 
 
 def read_training_data(config, group, model, run):
-    """The training reader's dataset (this rank's share of a collective
-    run), and, in a new run, the rare-id mapping of its rows."""
+    """The config with its meta-training settings chosen from the rows
+    (:func:`settle_meta_training`, recorded in the run), and the training
+    reader's dataset (this rank's share of a collective run); in a new run,
+    also the rare-id mapping of its rows."""
     from dataio import rare_ids
     from dataio.stage_files import files_matching
     from dataio.vocabulary import check_train_data
-    from runkit import size_hint
     log = runtime.logger
     reader = runtime.load_module(config, "runner.train_reader_path")
     check_train_data(config)
     files = files_matching([config.get("runner.train_data_dir")], ".pkl")
+    config, chosen = settle_meta_training(config, group, files)
+    if chosen:
+        run.settle(config, chosen)
     start = time.time()
     dataset = reader.RecDataset(files, config, share=(group.rank, group.size)) \
         if group.active else reader.RecDataset(files, config)
     log.info("read %d rows, %d campaigns from %s in %.2f s", len(dataset.stage),
              len(dataset.index.aids), ", ".join(files), time.time() - start)
-    # every rank reads every row (its share is of the tasks drawn)
-    advice = size_hint.hint(config, len(dataset.stage))
-    if advice and group.leader:
-        log.warning(advice)
     held = getattr(dataset, "validation", ())
     if len(held):
         log.info("meta-validation: %d campaign(s) held out of meta-training "
@@ -360,7 +391,7 @@ def read_training_data(config, group, model, run):
             log.info("rare ids (%s %d, counted over the training rows in "
                      "%.2f s): %s", rare_ids.KEY, model.id_map.min_count,
                      time.time() - start, model.id_map.describe())
-    return dataset
+    return config, dataset
 
 
 def start_optimizer(model_class, model, config, run, dataset):

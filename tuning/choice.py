@@ -12,6 +12,7 @@ are a new config (``resolved``); the one given is not changed.
 import logging
 
 from runkit.config import frozen
+from tuning import meta_settings
 
 logger = logging.getLogger("metaheac")
 
@@ -40,7 +41,10 @@ def resolved(config, manifest=None, announce=True):
     config (``runkit.config.Config``); returns ``(that config, {key: where
     its value came from})``."""
     picked = chosen(manifest)
-    sources, values = {}, {}
+    # the batch and inner step the checkpoint was trained with: the
+    # fine-tuning's chunks and the maml update are the run's
+    values, trained_from = meta_settings.from_run(config, manifest)
+    sources = {}
     for key in SEARCHED:
         if config.get(key) == AUTO:
             if key in picked:
@@ -55,7 +59,13 @@ def resolved(config, manifest=None, announce=True):
         else frozen(config)
     if announce:
         _announce(config, picked, sources)
-    return config, sources
+        if trained_from:
+            logger.info("meta-training settings: %s", ", ".join(
+                "%s=%s (%s)" % (key.rsplit(".", 1)[1], config[key],
+                                "the checkpoint's run" if source ==
+                                "the run's" else "the run records none")
+                for key, source in trained_from.items()))
+    return config, dict(sources, **trained_from)
 
 
 def _announce(config, picked, sources):
@@ -75,6 +85,7 @@ def _announce(config, picked, sources):
 
 
 def unresolved(config):
-    """The searched keys still ``auto`` (a code path that forgot to call
-    ``resolved``)."""
-    return [key for key in SEARCHED if config.get(key) == AUTO]
+    """The searched and meta-training keys still ``auto`` (a code path
+    that forgot to call ``resolved``)."""
+    return [key for key in SEARCHED if config.get(key) == AUTO] + \
+        meta_settings.pending(config)

@@ -9,7 +9,8 @@ from synthetic import generator
 # little compute: one task per meta-batch
 FAST = ["hyper_parameters.embed_dim=4", "hyper_parameters.mlp_dims=[8,8]",
         "hyper_parameters.num_expert=2", "hyper_parameters.num_output=2",
-        "hyper_parameters.batch_size=512", "hyper_parameters.task_count=1",
+        "hyper_parameters.batch_size=512", "hyper_parameters.local_lr=0.3",
+        "hyper_parameters.task_count=1",
         "runner.print_interval=1", NO_TUNING]
 
 
