@@ -9,7 +9,6 @@ answer (GAUC of MetaHeac minus the best baseline's, per test set).
 """
 import dataclasses
 import json
-import os
 
 from synthetic import generator
 
