@@ -9,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CONFIG ?= config.yaml
 
-.PHONY: demo test test-fast venv clean
+.PHONY: demo test test-fast key-table venv clean
 
 # requirements.txt, then the project itself, editable (pyproject.toml); the
 # setuptools warning silenced is about folders named like its packages:
@@ -36,6 +36,11 @@ test: venv
 # slow (tests/conftest.py fails an unmarked one)
 test-fast: venv
 	$(PY) -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder -m "not slow" tests
+
+# the readme's table of config keys, from their declaration
+# (runkit/config_schema.py); the suite fails while it is stale
+key-table: venv
+	$(PY) tools/key_table.py
 
 clean:
 	rm -rf output_model* .pytest_cache build *.egg-info

@@ -9,13 +9,8 @@ answer (GAUC of MetaHeac minus the best baseline's, per test set).
 """
 import dataclasses
 import json
-import os
 
 from synthetic import generator
-
-# config_big.yaml keeps the paper's values (see PAPER_KEYS)
-PAPER_CONFIG = os.path.join(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))), "config_big.yaml")
 
 SPECS = {"benchmark": generator.BENCHMARK, "sparse": generator.SPARSE,
          "sparse_large": generator.SPARSE_LARGE,
@@ -155,10 +150,10 @@ METRICS = [("auc", "AUC"), ("gauc", "GAUC"), ("precision_at_5pct", "P@5%"),
 
 
 def paper_overrides():
-    """config_big.yaml's values (the paper's) of the keys the project's
-    defaults change."""
-    from runkit.config import load_config
-    paper = load_config(PAPER_CONFIG, [])
+    """The paper's profile's values (config_big.yaml) of the keys the
+    project's defaults change."""
+    from runkit.config import paper_profile
+    paper = paper_profile()
     return ["%s=%s" % (key, json.dumps(paper[key])) for key in PAPER_KEYS]
 
 

@@ -87,9 +87,10 @@ def parse(description, argv=None, add_arguments=None, options=None):
     as ``(config, args)``. ``options``, a function of the parsed arguments,
     gives the config keys the tool's own options set ({key: value}): they
     are merged over ``-o``, so the config holds them from the start."""
-    from runkit.config import KNOWN_KEYS, ConfigError, load_config
+    from runkit.config import ConfigError, load_config
+    from runkit.config_schema import KEYS
     parser = ArgumentParser(description=description)
-    parser.config_keys = tuple(KNOWN_KEYS)
+    parser.config_keys = tuple(key.name for key in KEYS)
     parser.add_argument("-m", "--config_yaml", required=True,
                         help="config file (config.yaml, config_big.yaml)")
     parser.add_argument("-o", "--opt", nargs="*", action="extend", default=[],

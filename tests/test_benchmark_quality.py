@@ -96,12 +96,16 @@ def test_data_folder_it_did_not_write_is_never_deleted(tmp_path):
 
 
 def test_paper_row_takes_the_paper_settings_from_config_big():
+    from runkit.config import paper_profile
+    from runkit.config_schema import BY_NAME
     overrides = dict(o.split("=", 1) for o in bq.paper_overrides())
     assert set(overrides) == set(bq.PAPER_KEYS)
-    assert float(overrides["hyper_parameters.local_lr"]) == 0.0002
-    assert float(overrides[
-        "hyper_parameters.optimizer.local_test_learning_rate"]) == 0.001
-    assert int(overrides["runner.infer_min_positives"]) == 0
+    profile = paper_profile()
+    assert {k: json.loads(v) for k, v in overrides.items()} == \
+        {k: profile[k] for k in bq.PAPER_KEYS}
+    # and they are the paper's, not the defaults the row is compared with
+    assert json.loads(overrides["hyper_parameters.local_lr"]) != \
+        BY_NAME["hyper_parameters.local_lr"].default
 
 
 def test_large_sparse_spec_differs_from_sparse_only_in_size():

@@ -1,13 +1,12 @@
-"""One source of defaults: runkit.config's declared keys. config.yaml
-states the project's recommended values and they ARE the defaults;
-config_big.yaml states the paper's; the readme's table lists every key."""
-import re
-
+"""One source of defaults: the declared keys (runkit/config_schema.py).
+config.yaml states the project's recommended values and they ARE the
+defaults; config_big.yaml states the paper's (tests/test_config_schema.py:
+the readme's table and the profile against the declaration)."""
 import yaml
 
 from helpers import ROOT
-from runkit.config import KNOWN_KEYS, RETIRED_KEYS, ConfigError, _flatten, \
-    load_config
+from runkit.config import ConfigError, _flatten, load_config
+from runkit.config_schema import BY_NAME, RETIRED
 
 # keys whose value in config.yaml describes the sample data or its
 # outputs, not a recommendation
@@ -21,9 +20,10 @@ def shipped(name):
 
 def test_config_yaml_states_the_defaults():
     """A config that leaves a key out gets what config.yaml recommends."""
-    differ = {k: (v, KNOWN_KEYS[k][1]) for k, v in shipped("config.yaml").items()
-              if k not in DATA_KEYS and not k.endswith(("_path", "_dir"))
-              and v != KNOWN_KEYS[k][1]}
+    differ = {k: (v, BY_NAME[k].default)
+              for k, v in shipped("config.yaml").items()
+              if k not in DATA_KEYS and not BY_NAME[k].path
+              and v != BY_NAME[k].default}
     assert not differ, "config.yaml value vs default: %s" % differ
 
 
@@ -40,6 +40,8 @@ def test_a_minimal_config_gets_the_recommended_values(tmp_path):
 
 
 def test_config_big_states_the_papers_training_values():
+    """The paper's code's values, as its authors' code has them: the one
+    statement of them outside the profile, to check the profile by."""
     big = shipped("config_big.yaml")
     paper = {"hyper_parameters.local_lr": 0.0002,
              "hyper_parameters.batch_size": 512,
@@ -51,26 +53,8 @@ def test_config_big_states_the_papers_training_values():
     assert {k: big.get(k) for k in paper} == paper
 
 
-def readme_keys():
-    text = (ROOT / "readme.md").read_text()
-    section = text.split("## Configuration keys", 1)[1].split("\n## ", 1)[0]
-    keys = set()
-    for line in section.splitlines():
-        if line.startswith("| `"):
-            first = line.split("|")[1]
-            keys.update(re.findall(r"`([a-z_.]+)`", first))
-    return keys
-
-
-def test_the_readme_lists_every_declared_key_and_no_other():
-    keys = readme_keys()
-    assert keys == set(KNOWN_KEYS), (
-        "missing from the readme: %s; not declared: %s" % (
-            sorted(set(KNOWN_KEYS) - keys), sorted(keys - set(KNOWN_KEYS))))
-
-
 def test_retired_paddlerec_keys_are_named_not_ignored(tmp_path):
-    for key in RETIRED_KEYS:
+    for key in RETIRED:
         group, name = key.rsplit(".", 1)
         path = tmp_path / "c.yaml"
         path.write_text("runner:\n  train_data_dir: d\n")

@@ -90,7 +90,7 @@ def test_the_meta_test_settings_are_a_new_config():
     resolved, sources = choice.resolved(auto, manifest, announce=False)
     assert isinstance(resolved, Config)
     assert resolved[choice.LEARNING_RATE] == 0.01
-    assert resolved[choice.PASSES] == choice.FALLBACK[choice.PASSES]
+    assert resolved[choice.PASSES] == choice.fallback()[choice.PASSES]
     assert sources[choice.LEARNING_RATE] == "meta-validated"
     assert all(auto[key] == "auto" for key in choice.SEARCHED)
     # nothing auto: the same settings, still read-only

@@ -17,12 +17,12 @@ import pytest
 
 from helpers import ROOT, tool_env
 from runkit import cli
-from runkit.config import KNOWN_KEYS
+from runkit.config_schema import BY_NAME, KEYS
 
 DOCS = [ROOT / "readme.md"] + sorted((ROOT / "docs").glob("*.md"))
 FENCE = re.compile(r"^\s*```\s*([\w+-]*)")
 COMMAND_LANGUAGES = ("sh", "bash", "console")
-SECTIONS = {key.split(".")[0] for key in KNOWN_KEYS}
+SECTIONS = {key.section for key in KEYS}
 # key=value words of the config: "runner.epochs=2", in -o or an array
 OVERRIDE = re.compile(r"^(%s)\.[\w.]+=" % "|".join(sorted(SECTIONS)))
 TOOL = re.compile(r"^tools/(\w+)\.py$")
@@ -154,7 +154,7 @@ def test_every_config_key_given_is_declared():
         for word in words(command):
             if OVERRIDE.match(word):
                 key = word.split("=", 1)[0]
-                assert key in KNOWN_KEYS, "%s: unknown config key %s" % (
+                assert key in BY_NAME, "%s: unknown config key %s" % (
                     where, key)
                 seen += 1
     assert seen >= 10

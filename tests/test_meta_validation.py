@@ -94,7 +94,9 @@ def test_resolve_prefers_the_config_then_the_run_then_the_paper(caplog):
     manifest = {"meta_validation": {"chosen": {
         choice.LEARNING_RATE: 0.01, choice.PASSES: 5, choice.SEED_BLEND: 0.5}}}
     config = small_config()  # resolved to the fallback by the helper
-    assert config[choice.PASSES] == 2 and config[choice.SEED_BLEND] == 0.0
+    paper = choice.fallback()
+    assert config[choice.PASSES] == paper[choice.PASSES]
+    assert config[choice.SEED_BLEND] == paper[choice.SEED_BLEND]
     auto = dict(config)
     auto.update({k: "auto" for k in choice.SEARCHED})
     auto[choice.PASSES] = 3            # the user's
@@ -110,7 +112,7 @@ def test_resolve_prefers_the_config_then_the_run_then_the_paper(caplog):
     bare.update({k: "auto" for k in choice.SEARCHED})
     resolved, sources = choice.resolved(bare, None)
     assert set(sources.values()) == {"fallback"}
-    assert resolved[choice.LEARNING_RATE] == 0.001
+    assert resolved[choice.LEARNING_RATE] == paper[choice.LEARNING_RATE]
 
 
 def test_fine_tuning_with_an_unresolved_auto_key_is_an_error():

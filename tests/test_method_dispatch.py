@@ -5,13 +5,13 @@ import numpy as np
 import pytest
 
 from helpers import SMALL_MAX_IDXS, random_inputs, small_config
-from runkit.config import CHOICES
+from runkit.config_schema import BY_NAME
 
 
 def test_every_accepted_method_has_its_step():
     from dygraph_model import DygraphModel
     assert set(DygraphModel.TRAINING_LOSS) == \
-        set(CHOICES["hyper_parameters.method"])
+        set(BY_NAME["hyper_parameters.method"].choices)
 
 
 def meta_batch(rng, tasks=2, rows=8):

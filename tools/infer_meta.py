@@ -395,10 +395,8 @@ def infer(config):
     if not test_sets:
         raise ValueError("set runner.test_data_dir and/or "
                          "runner.test_cold_data_dir")
-    model_class = DygraphModel()
-    model = model_class.create_model(config)
     load_dir = config.get("runner.infer_load_path")
-    results = {"config": {k: v for k, v in config.items()}, "epochs": {}}
+    results = {"config": None, "epochs": {}}   # the config once resolved
     epochs = range(config.get("runner.infer_start_epoch"),
                    config.get("runner.infer_end_epoch"))
     # everything this run needs is there, before the first campaign
@@ -407,9 +405,12 @@ def infer(config):
     check_checkpoints(config)
     for epoch in epochs:
         manifest = runs.verify_checkpoint(os.path.join(load_dir, str(epoch)))
-    # the meta-test settings: the config's, else the run's meta-validated
+    # the meta-test settings: the config's, else the run's meta-validated;
+    # the config is complete from here on, and only then is a model made
     config, results["meta_test_settings"] = choice.resolved(config, manifest)
     results["config"] = {k: v for k, v in config.items()}
+    model_class = DygraphModel()
+    model = model_class.create_model(config)
     # the first checkpoint is read before the data: a hostile or
     # mismatched one fails first
     first = os.path.join(load_dir, str(epochs[0]))

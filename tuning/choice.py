@@ -1,17 +1,20 @@
 """The meta-test settings a tool uses: the user's, or the run's
 meta-validated choice.
 
-The searched keys may be ``auto`` (config.yaml's and the built-in
+The searched keys (those a ``tuning.*`` grid lists values of,
+runkit/config_schema.py) may be ``auto`` (config.yaml's and the built-in
 default): a tool that loads a checkpoint takes the value that
 meta-validation recorded in the run's ``run.json``, or, for a run without
 one (``tuning.share`` 0, an older or PaddleRec's checkpoint), the paper's
-meta-test (``FALLBACK``). A number set in the config or by ``-o`` always
-wins; the log says which value came from where. The resolved settings
-are a new config (``resolved``); the one given is not changed.
+meta-test, as the paper's profile states it (:func:`fallback`). A number
+set in the config or by ``-o`` always wins; the log says which value came
+from where. The resolved settings are a new config (``resolved``); the one
+given is not changed.
 """
 import logging
 
-from runkit.config import frozen
+from runkit.config import PAPER_PROFILE, ConfigError, frozen, paper_profile
+from runkit.config_schema import searched
 from tuning import meta_settings
 
 logger = logging.getLogger("metaheac")
@@ -20,13 +23,22 @@ LEARNING_RATE = "hyper_parameters.optimizer.local_test_learning_rate"
 PASSES = "runner.infer_train_epoch"
 SEED_BLEND = "runner.infer_seed_blend"
 # searched key: the tuning.* key listing its candidate values
-SEARCHED = {LEARNING_RATE: "tuning.learning_rates",
-            PASSES: "tuning.passes",
-            SEED_BLEND: "tuning.seed_blends"}
-# without a recorded choice: the paper's meta-test (Adam 0.001, 2 passes,
-# the network alone)
-FALLBACK = {LEARNING_RATE: 0.001, PASSES: 2, SEED_BLEND: 0.0}
+SEARCHED = searched()
 AUTO = "auto"
+
+
+def fallback():
+    """{searched key: the paper's value}, read from the paper's profile
+    (config_big.yaml): the meta-test of a run that records no choice."""
+    profile = paper_profile()
+    values = {key: profile[key] for key in SEARCHED}
+    unstated = [key for key, value in values.items() if value == AUTO]
+    if unstated:
+        raise ConfigError(
+            "the paper's profile %s sets %s to auto: it must state the "
+            "paper's value, which the meta-test falls back on" % (
+                PAPER_PROFILE, ", ".join(unstated)))
+    return values
 
 
 def chosen(manifest):
@@ -51,7 +63,7 @@ def resolved(config, manifest=None, announce=True):
                 values[key] = picked[key]
                 sources[key] = "meta-validated"
             else:
-                values[key] = FALLBACK[key]
+                values[key] = fallback()[key]
                 sources[key] = "fallback"
         else:
             sources[key] = "config"

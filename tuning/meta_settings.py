@@ -22,9 +22,7 @@ logs the choice and records it in run.json (``meta_training``); a tool
 that loads a checkpoint takes the values its run trained with
 (``tuning.choice.resolved``).
 """
-import os
-
-from runkit.config import load_config
+from runkit.config import paper_profile
 
 BATCH_SIZE = "hyper_parameters.batch_size"
 LOCAL_LR = "hyper_parameters.local_lr"
@@ -32,8 +30,6 @@ KEYS = (BATCH_SIZE, LOCAL_LR)
 AUTO = "auto"
 LARGE_ROWS = 300_000
 SMALL = {BATCH_SIZE: 64, LOCAL_LR: 0.3}
-PAPER_PROFILE = os.path.join(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))), "config_big.yaml")
 RULE = ("batch_size and local_lr auto: %d and %g below %d training rows, "
         "the paper's (config_big.yaml) from there" % (
             SMALL[BATCH_SIZE], SMALL[LOCAL_LR], LARGE_ROWS))
@@ -46,7 +42,7 @@ def pending(config):
 
 def paper_values():
     """The paper's batch and inner step, from its profile."""
-    paper = load_config(PAPER_PROFILE, [])
+    paper = paper_profile()
     return {key: paper[key] for key in KEYS}
 
 
