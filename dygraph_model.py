@@ -253,7 +253,8 @@ class DygraphModel:
                             config.get("hyper_parameters.mlp_dims"),
                             config.get("hyper_parameters.num_expert"),
                             config.get("hyper_parameters.num_output"),
-                            config.get("hyper_parameters.init"))
+                            config.get("hyper_parameters.init"),
+                            config.get("hyper_parameters.field_interaction"))
 
     def create_feeds(self, batch_data, config, id_map=None):
         """Tensors of a meta-batch, its tables localised (its rare ids

@@ -21,6 +21,19 @@ are restricted to ones with double-grad kernels in Paddle (gather, matmul,
 relu, sigmoid, exp, log, sum, ...): ``F.embedding`` and ``F.softmax`` have
 none, so second-order MAML through them would fail.
 
+Field interactions (``field_interaction``): ``"none"``, the default, is the
+paper's network. ``"bi"`` adds NFM's bi-interaction pooling (He and Chua,
+SIGIR 2017) of the 14 user field embeddings, the sum of their pairwise
+elementwise products, as E more inputs of every expert's first layer (the
+parameter names stay; that layer's weight is [15E, d0] instead of
+[14E, d0]). The field-aware models that led the 2018 Tencent Look-alike
+competition (NFFM) owe their edge to such pairwise field products, which an
+MLP over concatenated embeddings learns only slowly. It costs E inputs and
+no new parameter tensor, so the experts, the packing, the scoring mode and
+serving keep their structure; a per-field-pair form (FFM) would need 13
+embeddings per id, and a cross network's rank-one products of the whole
+896-wide vector carry less per added weight.
+
 ``scoring(ad, packed)`` is the network's scoring mode: the same forward in
 numpy, rearranged to score a user table fast (see "scoring mode" below).
 """
@@ -37,6 +50,19 @@ from dataio.schema import (AD_FIELDS, AD_SLOT, DYNAMIC_SLOT, LENGTHS_SLOT,
 
 
 INITS = ("torch", "xavier")
+FIELD_INTERACTIONS = ("none", "bi")
+
+
+def bi_interaction_scale(n_fields):
+    """The bi-interaction's factor: 0.5 (each pair once) over the square
+    root of the pair count. With the paper's N(0, 1) embeddings each of the
+    n(n-1)/2 pairwise products has unit variance, so the unscaled sum's
+    spread is about 9.5 for 14 fields against the embeddings' 1; the inner
+    loop's fixed SGD step would then move that input's weights about 90
+    times as far as the others'. Scaled, it starts at the embeddings'
+    spread."""
+    pairs = n_fields * (n_fields - 1) / 2.0
+    return 0.5 / math.sqrt(max(pairs, 1.0))
 
 
 def _embedding(rows, dim, init):
@@ -114,10 +140,15 @@ def _softmax(z):
 
 class MetaHeac(nn.Layer):
     def __init__(self, max_idxs, embed_dim, mlp_dims, num_expert, num_output,
-                 init="torch"):
+                 init="torch", field_interaction="none"):
         super().__init__()
         if init not in INITS:
             raise ValueError("init must be one of %s, got %r" % (INITS, init))
+        if field_interaction not in FIELD_INTERACTIONS:
+            raise ValueError(
+                "hyper_parameters.field_interaction must be one of %s, got %r"
+                % (FIELD_INTERACTIONS, field_interaction))
+        self.field_interaction = field_interaction
         maxima = max_idxs if isinstance(max_idxs, IdMaxima) else \
             IdMaxima.from_config(max_idxs)
         self.maxima = maxima
@@ -131,11 +162,15 @@ class MetaHeac(nn.Layer):
         self.num_output = num_output
         self.n_user_fields = len(maxima.static) + len(maxima.dynamic)
         self.embed_output_dim = self.n_user_fields * embed_dim
+        # what each expert's first layer reads: the user fields'
+        # embeddings, then the bi-interaction when there is one
+        self.expert_input_dim = self.embed_output_dim + (
+            embed_dim if field_interaction == "bi" else 0)
         self.ad_embed_dim = (len(maxima.ad) + 1) * embed_dim
 
         self.embedding = Emb(maxima, embed_dim, init)
         self.mlp = nn.LayerList([
-            MultiLayerPerceptron(self.embed_output_dim, mlp_dims, init)
+            MultiLayerPerceptron(self.expert_input_dim, mlp_dims, init)
             for _ in range(num_expert)
         ])
         self.output_layer = nn.LayerList(
@@ -222,6 +257,11 @@ class MetaHeac(nn.Layer):
 
         With ``padded_tables`` every multi-id table already ends with its
         zero pad row (a serving model stores it so, to spare the copy)."""
+        return self._representations(*self._fields(x, p, padded_tables))
+
+    def _fields(self, x, p, padded_tables):
+        """The 14 user fields' embeddings and the 6 ad fields', [N, E]
+        each."""
         user, ad_emb = [], []
         for table, name in zip(TABLES, self.table_names()):
             ids = x[table.slot][:, table.columns]
@@ -233,9 +273,24 @@ class MetaHeac(nn.Layer):
                 ad_emb.append(paddle.gather(p[name], ids.reshape([-1])))
             else:
                 user.append(paddle.gather(p[name], ids.reshape([-1])))
+        return user, ad_emb
+
+    @staticmethod
+    def _representations(user, ad_emb):
         user_rep = paddle.concat(user, axis=1)
         user_mean = paddle.add_n(user) / float(len(user))
         return user_rep, paddle.concat([user_mean] + ad_emb, axis=1)
+
+    @staticmethod
+    def _bi_interaction(user):
+        """NFM's bi-interaction of the fields' embeddings [N, E] each:
+        sum over field pairs of their elementwise products, as
+        0.5 * ((sum e)^2 - sum e^2), scaled (``bi_interaction_scale``).
+        Elementwise ops and add_n over the list: no reduction over a
+        middle axis, and every op has a double-grad kernel."""
+        total = paddle.add_n(user)
+        squares = paddle.add_n([u * u for u in user])
+        return (total * total - squares) * bi_interaction_scale(len(user))
 
     def _mean_embedding(self, weight, ids, length, padded_table):
         """Mean embedding of the first ``length`` ids of each row. Padded
@@ -270,8 +325,12 @@ class MetaHeac(nn.Layer):
         Batch-major activations needed two large transpose copies a pass.
         """
         tasks = packed["critics.weight"].shape[0]
-        user_rep, campaign_rep = self.embed(x, packed, padded_tables)
-        user_rep = user_rep.reshape([tasks, -1, self.embed_output_dim])
+        user, ad_emb = self._fields(x, packed, padded_tables)
+        user_rep, campaign_rep = self._representations(user, ad_emb)
+        if self.field_interaction == "bi":
+            user_rep = paddle.concat([user_rep, self._bi_interaction(user)],
+                                     axis=1)
+        user_rep = user_rep.reshape([tasks, -1, self.expert_input_dim])
         campaign_rep = campaign_rep.reshape([tasks, -1, self.ad_embed_dim])
         batch = user_rep.shape[1]
         n_exp = self.num_expert
@@ -443,14 +502,18 @@ def _np(t):
 class CampaignScorer:
     """One campaign's packed weights (one task, full tables, unpadded)
     rearranged for :meth:`scores`: the network's scoring mode, built by
-    ``MetaHeac.scoring``."""
+    ``MetaHeac.scoring``.
+
+    With the bi-interaction (``field_interaction: bi``) the projected rows
+    also carry each static field's embedding and its square, so a combined
+    row holds those fields' parts of the two sums the term is made of."""
 
     def __init__(self, net, packed, ad, layout):
         self.layout = layout
         dim = net.embed_dim
         n_user = net.n_user_fields
         names = net.table_names()
-        w1 = _np(packed["experts.0.weight"])[0]          # [14E, X*d0]
+        w1 = _np(packed["experts.0.weight"])[0]          # [14E(+E), X*d0]
         b1 = _np(packed["experts.0.bias"])[0, :, 0]
         g_w = [_np(packed[g + ".0.weight"])[0] for g in GATES]  # [7E, h]
         g_b = [_np(packed[g + ".0.bias"])[0, :, 0] for g in GATES]
@@ -464,20 +527,33 @@ class CampaignScorer:
         # the gates' user half reads the mean of the 14 fields' embeddings
         gate_user = np.concatenate([w[:dim] for w in g_w], 1) / n_user
         self.width1 = w1.shape[1]
+        self.gates_end = self.width1 + gate_user.shape[1]
+        self.bi = net.field_interaction == "bi"
+        if self.bi:
+            self.w1_bi = np.ascontiguousarray(w1[n_user * dim:], np.float32)
+            self.bi_scale = np.float32(bi_interaction_scale(n_user))
+        # the sums' columns start at zero: no bias
+        bias = np.concatenate([b1, gate_const] +
+                              ([np.zeros(2 * dim, np.float32)]
+                               if self.bi else []))
         self.combined = []
         for gi, g in enumerate(layout.groups):
             table = None
             for i in g:
-                proj = _np(packed[names[i]]) @ np.concatenate(
+                rows = _np(packed[names[i]])
+                proj = rows @ np.concatenate(
                     [w1[i * dim:(i + 1) * dim], gate_user], 1)
+                if self.bi:
+                    proj = np.concatenate([proj, rows, rows * rows], 1)
                 table = proj if table is None else \
                     (table[:, None, :] + proj[None, :, :]).reshape(
                         -1, proj.shape[1])
             if gi == 0:
-                table = table + np.concatenate([b1, gate_const])
+                table = table + bias
             self.combined.append(np.ascontiguousarray(table, np.float32))
         if not layout.groups:   # no static field projected: biases alone
-            self.bias = np.concatenate([b1, gate_const]).astype(np.float32)
+            self.bias = bias.astype(np.float32)
+        self.dim = dim
         self.dense_tables = [_np(packed[names[k]]) for k in layout.dense]
         self.w1_dense = np.ascontiguousarray(np.concatenate(
             [w1[k * dim:(k + 1) * dim] for k in layout.dense]), np.float32)
@@ -508,10 +584,12 @@ class CampaignScorer:
             emb[:, k * dim:(k + 1) * dim] = matrix @ table
         h = emb @ self.w1_dense
         h += pre[:, :self.width1]
-        np.maximum(h, 0, out=h)
-        # the gates' user half: the dense fields' embeddings summed
+        # the dense fields' embeddings summed: the gates' user half
         emb_sum = emb.reshape(n, -1, dim).sum(axis=1) if dim else 0.0
-        gh = pre[:, self.width1:]
+        if self.bi:
+            h += self._bi_interaction(pre, emb, emb_sum, dim) @ self.w1_bi
+        np.maximum(h, 0, out=h)
+        gh = pre[:, self.width1:self.gates_end]
         if dim:
             gh = gh + emb_sum @ self.gate_user
         np.maximum(gh, 0, out=gh)
@@ -525,6 +603,18 @@ class CampaignScorer:
         critic = fea @ self.critic_w + self.critic_b
         critic = 1.0 / (1.0 + np.exp(-critic))
         return (gates[1] * critic).sum(axis=1).astype(np.float32)
+
+    def _bi_interaction(self, pre, emb, emb_sum, dim):
+        """``MetaHeac._bi_interaction`` [N, E]: the static fields' sums
+        from the projected rows, the dense fields' added."""
+        start = self.gates_end
+        total = pre[:, start:start + self.dim]
+        squares = pre[:, start + self.dim:start + 2 * self.dim]
+        if dim:
+            total = total + emb_sum
+            squares = squares + (emb * emb).reshape(
+                len(emb), -1, dim).sum(axis=1)
+        return (total * total - squares) * self.bi_scale
 
 
 def _np_softmax(z):

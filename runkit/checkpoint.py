@@ -158,8 +158,20 @@ def load_into(model, state, source):
         if shape != list(tensor.shape):
             raise CheckpointError(
                 "%s: %s has shape %s, the model (config max_idxs, embed_dim, "
-                "...) expects %s" % (source, name, shape, list(tensor.shape)))
+                "...) expects %s%s" % (source, name, shape, list(tensor.shape),
+                                       _input_hint(name, shape, tensor.shape)))
     model.set_state_dict(state)
+
+
+def _input_hint(name, saved, wanted):
+    """What a mismatch of an expert's inputs most likely means: the
+    bi-interaction adds inputs to every expert's first layer only."""
+    if not (name.startswith("mlp.") and name.endswith(".mlp.0.weight")):
+        return ""
+    if len(saved) != 2 or list(saved[1:]) != list(wanted[1:]):
+        return ""
+    return ("; an expert's inputs differ: was it trained with another "
+            "hyper_parameters.field_interaction (bi adds embed_dim inputs)?")
 
 
 def load_checkpoint(model, path, config=None):

@@ -215,6 +215,12 @@ KEYS = tuple(_key(*spec[:5], **spec[5]) for spec in (
      "N(0, 1), linear weights and biases U(±1/√fan_in)); `xavier`, Paddle's "
      "defaults (Xavier-uniform, zero biases)",
      dict(choices=("torch", "xavier"))),
+    ("hyper_parameters.field_interaction", str, "none", EVERY_TOOL,
+     "`none`: the paper's experts; `bi`: NFM's bi-interaction of the 14 "
+     "user field embeddings (the sum of their pairwise products) as E more "
+     "inputs of every expert ([docs/method.md](docs/method.md#field-"
+     "interactions)); a checkpoint loads only with the value it was "
+     "trained with", dict(choices=("none", "bi"))),
     ("hyper_parameters.min_id_count", int, 0, TRAINER,
      "ids seen fewer times in the training rows (and ids never seen) share "
      "one learned out-of-vocabulary row per field, in meta-training, "
