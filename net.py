@@ -23,16 +23,11 @@ none, so second-order MAML through them would fail.
 
 Field interactions (``field_interaction``): ``"none"``, the default, is the
 paper's network. ``"bi"`` adds NFM's bi-interaction pooling (He and Chua,
-SIGIR 2017) of the 14 user field embeddings, the sum of their pairwise
-elementwise products, as E more inputs of every expert's first layer (the
-parameter names stay; that layer's weight is [15E, d0] instead of
-[14E, d0]). The field-aware models that led the 2018 Tencent Look-alike
-competition (NFFM) owe their edge to such pairwise field products, which an
-MLP over concatenated embeddings learns only slowly. It costs E inputs and
-no new parameter tensor, so the experts, the packing, the scoring mode and
-serving keep their structure; a per-field-pair form (FFM) would need 13
-embeddings per id, and a cross network's rank-one products of the whole
-896-wide vector carry less per added weight.
+SIGIR 2017) of the 14 user field embeddings, the sum over field pairs of
+their elementwise products, as E more inputs of every expert's first layer
+(same parameter names; that layer's weight is [15E, d0] instead of
+[14E, d0]). Why this form rather than a field-aware FM or a cross network:
+docs/method.md, *Field interactions*.
 
 ``scoring(ad, packed)`` is the network's scoring mode: the same forward in
 numpy, rearranged to score a user table fast (see "scoring mode" below).

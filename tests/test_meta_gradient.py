@@ -15,8 +15,9 @@ TASKS, ROWS = 2, 5
 EPS = 1e-6
 
 
-def meta_config(meta_order=2, local_lr=0.5, inner_steps=1):
-    return small_config("hyper_parameters.meta_order=%d" % meta_order,
+def meta_config(meta_order=2, local_lr=0.5, inner_steps=1, *extra):
+    return small_config(*extra,
+                        "hyper_parameters.meta_order=%d" % meta_order,
                         "hyper_parameters.local_lr=%r" % float(local_lr),
                         "hyper_parameters.inner_steps=%d" % inner_steps,
                         "hyper_parameters.task_count=%d" % TASKS,

@@ -37,8 +37,11 @@ def _sigmoid(z):
     return 1.0 / (1.0 + np.exp(-z))
 
 
-def reference_forward(w, x, mlp_dims, num_expert, num_output):
-    """The paper's MetaHeac in plain numpy; ``w`` maps names to arrays."""
+def reference_forward(w, x, mlp_dims, num_expert, num_output, bi=False):
+    """The paper's MetaHeac in plain numpy; ``w`` maps names to arrays.
+    With ``bi`` the experts also read the sum over field pairs of their
+    embeddings' products, over the square root of the pair count (written
+    pair by pair, not as net.py's square-of-sums identity)."""
     static, dynamic, lengths, ad = x
     user = [w["embedding.static_emb.embeddings.%d.weight" % i][static[:, i]]
             for i in range(7)]
@@ -53,6 +56,12 @@ def reference_forward(w, x, mlp_dims, num_expert, num_output):
         user.append(np.where(n[:, None] > 0,
                              total / np.maximum(n, 1)[:, None], 0.0))
     user_rep = np.concatenate(user, axis=1)                      # [B, 14E]
+    expert_in = user_rep
+    if bi:
+        pairs = [user[i] * user[j] for i in range(len(user))
+                 for j in range(i + 1, len(user))]
+        expert_in = np.concatenate(
+            [user_rep, np.sum(pairs, axis=0) / np.sqrt(len(pairs))], axis=1)
     ads = [w["embedding.ad_emb.embeddings.%d.weight" % k][ad[:, k]]
            for k in range(6)]
     campaign_rep = np.concatenate([np.mean(user, axis=0)] + ads, axis=1)
@@ -66,7 +75,7 @@ def reference_forward(w, x, mlp_dims, num_expert, num_output):
     g = gate("attention_layer")
     fea = 0.0
     for e in range(num_expert):
-        h = user_rep
+        h = expert_in
         for layer in range(len(mlp_dims)):        # every Linear + ReLU
             h = _relu(lin(h, "mlp.%d.mlp.%d" % (e, 2 * layer)))
         fea = fea + g[:, e:e + 1] * h
