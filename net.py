@@ -53,9 +53,9 @@ def bi_interaction_scale(n_fields):
     root of the pair count. With the paper's N(0, 1) embeddings each of the
     n(n-1)/2 pairwise products has unit variance, so the unscaled sum's
     spread is about 9.5 for 14 fields against the embeddings' 1; the inner
-    loop's fixed SGD step would then move that input's weights about 90
-    times as far as the others'. Scaled, it starts at the embeddings'
-    spread."""
+    loop's fixed SGD step would then move that input's weights about 9.5
+    times as far as an embedding's, and the output through them about 90
+    times as much. Scaled, it starts at the embeddings' spread."""
     pairs = n_fields * (n_fields - 1) / 2.0
     return 0.5 / math.sqrt(max(pairs, 1.0))
 
