@@ -33,6 +33,8 @@ SMALL = {BATCH_SIZE: 64, LOCAL_LR: 0.3}
 RULE = ("batch_size and local_lr auto: %d and %g below %d training rows, "
         "the paper's (config_big.yaml) from there" % (
             SMALL[BATCH_SIZE], SMALL[LOCAL_LR], LARGE_ROWS))
+BRANCHES = ("%d training rows, fewer than %d", "%d training rows, at least %d: "
+            "the paper's")
 
 
 def pending(config):
@@ -50,9 +52,8 @@ def rule(rows):
     """The settings for ``rows`` training rows, and which branch chose
     them."""
     if rows >= LARGE_ROWS:
-        return paper_values(), "%d training rows >= %d: the paper's" % (
-            rows, LARGE_ROWS)
-    return dict(SMALL), "%d training rows < %d" % (rows, LARGE_ROWS)
+        return paper_values(), BRANCHES[1] % (rows, LARGE_ROWS)
+    return dict(SMALL), BRANCHES[0] % (rows, LARGE_ROWS)
 
 
 def resolve(config, rows):
@@ -73,8 +74,8 @@ def announce(record):
     """The log line of a run's choice."""
     settings = ", ".join("%s=%s (%s)" % (name, item["value"], item["source"])
                          for name, item in record["settings"].items())
-    return "meta-training settings: %s; rule: %s, %s" % (
-        settings, record["branch"], RULE.split(": ", 1)[1])
+    return "meta-training settings: %s: %s (%s)" % (
+        settings, record["branch"], RULE)
 
 
 def from_run(config, manifest):
