@@ -301,6 +301,12 @@ KEYS = tuple(_key(*spec[:5], **spec[5]) for spec in (
      "the blend weights it searches for `infer_seed_blend: auto` (one: the "
      "blend is fixed, see [docs/method.md](docs/method.md#meta-validation))",
      dict(grid_of="runner.infer_seed_blend")),
+    ("tuning.choose", str, "best", TRAINER,
+     "how the grid's setting is chosen: `best`, the highest mean of the "
+     "hot-like and cold-like GAUC; `lightest_within_se`, the lightest "
+     "fine-tuning (learning rate × passes) within one standard error of it "
+     "(over the held-out campaigns)",
+     dict(choices=("best", "lightest_within_se"))),
     ("tuning.max_seeds", int, 8000, TRAINER,
      "a held-out campaign's seeds, at most (they bound its time)",
      dict(low=1)),

@@ -128,7 +128,10 @@ def validate(model_class, model, stage, index, positions, config):
         rows.append({"settings": setting, "hot_gauc": gauc["hot"],
                      "cold_gauc": gauc["cold"],
                      "score": (gauc["hot"] + gauc["cold"]) / 2.0})
-    best = max(range(len(rows)), key=lambda i: (rows[i]["score"], -i))
+    cuts = [cut for cut, _ in campaigns]
+    best, margin = choose(rows, [per_campaign(cuts, aucs, i)
+                                 for i in range(len(rows))],
+                          config.get("tuning.choose"))
     doc = {"campaigns": sorted(set(cut[0] for cut, _ in campaigns)),
            "folds": config.get("tuning.folds"),
            "seeds": {name: [sets[name].seeds for _, sets in campaigns]
@@ -136,10 +139,62 @@ def validate(model_class, model, stage, index, positions, config):
            "candidates": [sets["hot"].candidate_count()
                           for _, sets in campaigns],
            "grid": rows, "chosen": dict(rows[best]["settings"]),
-           "criterion": "mean of the hot-like and cold-like GAUC",
+           "criterion": CRITERIA[config.get("tuning.choose")],
            "seconds": round(time.time() - start, 1)}
+    if margin is not None:
+        doc["standard_error"] = round(margin, 5)
     log_table(doc)
     return doc
+
+
+CRITERIA = {
+    "best": "mean of the hot-like and cold-like GAUC",
+    "lightest_within_se": "the lightest fine-tuning (learning rate x "
+                          "passes) whose mean of the hot-like and cold-like "
+                          "GAUC is within one standard error (over the "
+                          "held-out campaigns) of the best's"}
+
+
+def per_campaign(cuts, aucs, i):
+    """Setting ``i``'s score (the mean of its hot-like and cold-like AUC)
+    per held-out campaign, its folds averaged: {aid: score}. The folds of
+    one campaign share its seeds' distribution, so the campaign, not the
+    fold, is the unit the standard error counts."""
+    by_aid = {}
+    for k, (aid, _) in enumerate(cuts):
+        pair = [aucs[i, name][k] for name in SETS]
+        if None not in pair:
+            by_aid.setdefault(aid, []).append(sum(pair) / 2.0)
+    return {aid: float(np.mean(v)) for aid, v in by_aid.items()}
+
+
+def choose(rows, scores, rule):
+    """The index of the chosen row, and the standard error used (None
+    for ``best``). ``best``: the highest mean score, ties to the earlier
+    setting. ``lightest_within_se``: among the settings whose score is
+    within one standard error of the best's (the standard error of the
+    paired per-campaign differences), the one that moves the weights least
+    (learning rate x passes; ties to the earlier setting). A fine-tuning
+    chosen on a dozen small held-out campaigns is noisy; the heavier
+    setting that wins by noise overfits a cold campaign's few seeds."""
+    best = max(range(len(rows)), key=lambda i: (rows[i]["score"], -i))
+    if rule == "best":
+        return best, None
+    aids = sorted(scores[best])
+    errors = []
+    for i in range(len(rows)):
+        diffs = [scores[best][a] - scores[i][a] for a in aids
+                 if a in scores[i]]
+        errors.append(float(np.std(diffs, ddof=1) / np.sqrt(len(diffs)))
+                      if len(diffs) > 1 else 0.0)
+    near = [i for i in range(len(rows))
+            if rows[best]["score"] - rows[i]["score"] <= errors[i]]
+
+    def weight(i):
+        s = rows[i]["settings"]
+        return s[LEARNING_RATE] * s[PASSES]
+    chosen = min(near, key=lambda i: (weight(i), i))
+    return chosen, errors[chosen]
 
 
 def log_table(doc):
