@@ -64,6 +64,13 @@ class RecDataset(IterableDataset):
         self.rank, self.ranks = share
         self.drawn_tasks = self.task_count * self.ranks
         self.batch_size = config.get("hyper_parameters.batch_size")
+        if not isinstance(self.batch_size, int):
+            # the trainer chooses it from the training rows first
+            raise ValueError(
+                "hyper_parameters.batch_size is %r: the trainer resolves auto "
+                "from the training rows (tuning.meta_settings) before the "
+                "reader starts; a reader used on its own needs a number "
+                "(-o hyper_parameters.batch_size=64)" % (self.batch_size, ))
         self.disjoint = config.get("hyper_parameters.disjoint_query")
         if stage is None:
             if not file_list:

@@ -112,3 +112,9 @@ def test_a_checkpoint_without_a_run_record_gets_the_small_data_values():
     assert (resolved[BATCH], resolved[STEP]) == (64, 0.3)
     assert sources[STEP] == "fallback"
     assert choice.unresolved(shipped()) [-2:] == [BATCH, STEP]
+
+
+def test_the_reader_alone_names_an_unresolved_batch():
+    import reader_train
+    with pytest.raises(ValueError, match="hyper_parameters.batch_size is 'auto'"):
+        reader_train.RecDataset(None, shipped(), stage=object())

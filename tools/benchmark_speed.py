@@ -307,7 +307,10 @@ def load_child():
     """The child process of :func:`load_in_child`: load (and train on) the
     stage file its argument names; prints its figures as one JSON line."""
     job = json.loads(sys.argv[1])
-    config = load_config(job["config"], job["overrides"])
+    from tuning import choice
+    # as main's config: a batch the overrides leave auto is the fallback's
+    config, _ = choice.resolved(load_config(job["config"], job["overrides"]),
+                                None, announce=False)
     runtime.prepare(config)  # threads and CPU fast path, as a training run
     import reader_train
     from dataio import stage_cache
