@@ -1,0 +1,50 @@
+"""K meta-training steps of the project under config_big.yaml (batch 512,
+local_lr 0.0002, second order, Adam 0.001) from the weights of an npz of
+torch names (init_proj.py or convert.py), on meta-batches its own reader
+draws. Keeps the drawn rows, the losses and the weights after the steps
+(torch names), so that meta_step_paper.py can take the same steps.
+Project venv, from the project root: meta_step_proj.py DATA INIT.npz K OUT.npz"""
+import sys
+
+import numpy as np
+import paddle
+
+import reader_train
+from dygraph_model import DygraphModel
+from runkit.config import load_config, resolve_max_idxs
+from tools import trainer
+from tuning import choice
+from layouts import from_torch, to_torch
+
+data, init, k, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+paddle.set_device("cpu")
+config = load_config("config_big.yaml", [
+    "runner.train_data_dir=%s/train" % data, "hyper_parameters.max_idxs=auto",
+    "runner.use_gpu=False", "runner.num_threads=1"])
+config, _ = resolve_max_idxs(config)
+config, _ = choice.resolved(config, None, announce=False)
+mc = DygraphModel()
+model = mc.create_model(config)
+model.set_state_dict(from_torch(np.load(init),
+                                [n for n, _ in model.named_parameters()]))
+opt = mc.create_optimizer(model, config)
+ds = reader_train.RecDataset(["%s/train/train_stage1.pkl" % data], config)
+drawn = []
+task_rows = ds.task_rows
+
+
+def recorded(task):
+    support, query = task_rows(task)
+    drawn.append((support.copy(), query.copy()))
+    return support, query
+
+
+ds.task_rows = recorded
+losses = [trainer.train_step(mc, model, opt, ds.meta_batch(), config)
+          for _ in range(k)]
+dump = {"losses": np.array(losses)}
+for i, (s, q) in enumerate(drawn):
+    dump["spt_%d" % i], dump["qry_%d" % i] = s, q
+dump.update(to_torch((n, p.numpy()) for n, p in model.named_parameters()))
+np.savez(out, **dump)
+print("losses", losses)
