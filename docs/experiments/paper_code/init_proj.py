@@ -7,13 +7,11 @@ import numpy as np
 import paddle
 
 from dygraph_model import DygraphModel
-from runkit.config import load_config, resolve_max_idxs
 from layouts import to_torch
+from project_setup import big_config
 
 data, seed, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-config = load_config("config_big.yaml", [
-    "runner.train_data_dir=%s/train" % data, "hyper_parameters.max_idxs=auto"])
-config, _ = resolve_max_idxs(config)
+config = big_config(data)
 paddle.seed(seed)
 model = DygraphModel().create_model(config)
 np.savez(out, **to_torch((n, p.numpy()) for n, p in model.named_parameters()))

@@ -11,17 +11,14 @@ import paddle
 
 import reader_train
 from dygraph_model import DygraphModel
-from runkit.config import load_config, resolve_max_idxs
 from tools import trainer
 from tuning import choice
 from layouts import from_torch, to_torch
+from project_setup import big_config
 
 data, init, k, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 paddle.set_device("cpu")
-config = load_config("config_big.yaml", [
-    "runner.train_data_dir=%s/train" % data, "hyper_parameters.max_idxs=auto",
-    "runner.use_gpu=False", "runner.num_threads=1"])
-config, _ = resolve_max_idxs(config)
+config = big_config(data)
 config, _ = choice.resolved(config, None, announce=False)
 mc = DygraphModel()
 model = mc.create_model(config)

@@ -10,14 +10,12 @@ import paddle
 
 from dygraph_model import DygraphModel
 from runkit.checkpoint import save_checkpoint
-from runkit.config import load_config, resolve_max_idxs
 from layouts import from_torch
+from project_setup import big_config
 
 data, weights, out = sys.argv[1:4]
 paddle.set_device("cpu")
-config = load_config("config_big.yaml", [
-    "runner.train_data_dir=%s/train" % data, "hyper_parameters.max_idxs=auto"])
-config, _ = resolve_max_idxs(config)
+config = big_config(data)
 model = DygraphModel().create_model(config)
 model.set_state_dict(from_torch(np.load(weights),
                                 [n for n, _ in model.named_parameters()]))
