@@ -7,25 +7,12 @@ Project venv, from the project root: meta_step_proj.py DATA INIT.npz K OUT.npz""
 import sys
 
 import numpy as np
-import paddle
 
-import reader_train
-from dygraph_model import DygraphModel
-from tools import trainer
-from tuning import choice
-from layouts import from_torch, to_torch
-from project_setup import big_config
+from project_setup import MetaTraining
 
 data, init, k, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-paddle.set_device("cpu")
-config = big_config(data)
-config, _ = choice.resolved(config, None, announce=False)
-mc = DygraphModel()
-model = mc.create_model(config)
-model.set_state_dict(from_torch(np.load(init),
-                                [n for n, _ in model.named_parameters()]))
-opt = mc.create_optimizer(model, config)
-ds = reader_train.RecDataset(["%s/train/train_stage1.pkl" % data], config)
+run = MetaTraining(data, init)
+ds = run.reader
 drawn = []
 task_rows = ds.task_rows
 
@@ -37,11 +24,10 @@ def recorded(task):
 
 
 ds.task_rows = recorded
-losses = [trainer.train_step(mc, model, opt, ds.meta_batch(), config)
-          for _ in range(k)]
+losses = [run.step() for _ in range(k)]
 dump = {"losses": np.array(losses)}
 for i, (s, q) in enumerate(drawn):
     dump["spt_%d" % i], dump["qry_%d" % i] = s, q
-dump.update(to_torch((n, p.numpy()) for n, p in model.named_parameters()))
+dump.update(run.weights())
 np.savez(out, **dump)
 print("losses", losses)

@@ -2,7 +2,7 @@
 the same global numpy stream (seeded as paper_metatest.py seeds it, and
 nothing else draws from it before train_stage), the same campaign draw
 and ``.sample(batchsize)`` per set, with replacement for a campaign
-smaller than a set (paper_metatest.py's patch). Rows are positions in
+smaller than a set (paper_sampling.py, as paper_metatest.py). Rows are positions in
 the training pickle. For comparing the two codes' sampling, and for
 replay_proj.py. Any venv with pandas: paper_draws.py DATA SEED OUT.npz"""
 import random
@@ -11,6 +11,8 @@ import sys
 import numpy as np
 import pandas as pd
 
+from paper_sampling import sample_with_replacement
+
 BATCH, TASKS = 512, 5   # the paper's batchsize and task_count
 
 data, seed, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
@@ -18,16 +20,7 @@ random.seed(seed)
 np.random.seed(seed)
 df = pd.read_pickle(data + "/train/train_stage1.pkl").reset_index(drop=True)
 df["_row"] = np.arange(len(df))
-_sample = pd.DataFrame.sample
-
-
-def sample(self, n=None, *a, **k):
-    if n is not None and n > len(self) and not k.get("replace"):
-        k["replace"] = True
-    return _sample(self, n, *a, **k)
-
-
-pd.DataFrame.sample = sample
+sample_with_replacement()
 # train_stage's order of operations, so that the stream is consumed alike
 aid_set = list(set(df.aid))
 sizes = [df[df.aid == aid].shape[0] for aid in aid_set]

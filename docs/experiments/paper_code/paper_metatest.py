@@ -19,10 +19,10 @@ import random
 import time
 
 import numpy as np
-import pandas as pd
 import torch
 
 import paper_setup
+from paper_sampling import sample_with_replacement
 from run import RunLookalike
 
 p = argparse.ArgumentParser()
@@ -100,19 +100,6 @@ class Run(RunLookalike):
             self.dump["%s_%d_score" % (stage, aid)] = np.array(predicts)
             self.dump["%s_%d_label" % (stage, aid)] = np.array(targets)
         model.load_state_dict(init_model)
-
-
-def sample_with_replacement():
-    """train_stage draws .sample(batchsize) per task, which raises on a
-    campaign of fewer rows: those are drawn with replacement, as the
-    project's reader does."""
-    orig = pd.DataFrame.sample
-
-    def sample(self, n=None, *a, **k):
-        if n is not None and n > len(self) and not k.get("replace"):
-            k["replace"] = True
-        return orig(self, n, *a, **k)
-    pd.DataFrame.sample = sample
 
 
 run = paper_setup.runner(Run, root_path=args.data + "/")

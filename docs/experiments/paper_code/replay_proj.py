@@ -10,28 +10,15 @@ MKL_DEBUG_CPU_TYPE=5 (AMD only) FLAGS_use_stride_kernel=0 \\
 import sys
 
 import numpy as np
-import paddle
 
-import reader_train
-from dygraph_model import DygraphModel
-from tools import trainer
-from tuning import choice
-from layouts import from_torch, to_torch
-from project_setup import big_config
+from project_setup import MetaTraining
 
 data, init, draws, out = sys.argv[1:5]
-paddle.set_device("cpu")
-config = big_config(data)
-config, _ = choice.resolved(config, None, announce=False)
-mc = DygraphModel()
-model = mc.create_model(config)
-model.set_state_dict(from_torch(np.load(init),
-                                [n for n, _ in model.named_parameters()]))
-opt = mc.create_optimizer(model, config)
-ds = reader_train.RecDataset(["%s/train/train_stage1.pkl" % data], config)
+run = MetaTraining(data, init)
+ds = run.reader
 d = np.load(draws)
 tasks, support, query = d["tasks"], d["spt"], d["qry"]
-per_batch = config.get("hyper_parameters.task_count")
+per_batch = run.config.get("hyper_parameters.task_count")
 position = {int(a): k for k, a in enumerate(ds.index.aids)}
 # draws' rows are positions in the pickle; the reader's stage keeps its order
 rows = iter(zip(support, query))
@@ -39,9 +26,8 @@ batch = iter(range(0, len(tasks), per_batch))
 ds.sample_tasks = lambda: np.array(
     [position[int(a)] for a in tasks[next(batch):][:per_batch]])
 ds.task_rows = lambda k: next(rows)
-losses = [trainer.train_step(mc, model, opt, ds.meta_batch(), config)
-          for _ in range(len(tasks) // per_batch)]
+losses = [run.step() for _ in range(len(tasks) // per_batch)]
 print("mean loss %.6f over %d steps" % (np.mean(losses), len(losses)))
 dump = {"losses": np.array(losses)}
-dump.update(to_torch((n, p.numpy()) for n, p in model.named_parameters()))
+dump.update(run.weights())
 np.savez(out, **dump)
