@@ -3,16 +3,20 @@
 folder): every run's hot and cold GAUC and P@5%, each arm's mean and
 spread, the unpaired tests of noise.py, and with --paired the per-seed
 differences (B minus A, runs matched by runner.seed), e.g. the project's
-own start against the paper's start on the same draws.
-Project venv: arms.py --a RUN_DIR ... --b RUN_DIR ... [--paired]"""
+own start against the paper's start on the same draws. An argument that
+ends in .npz is a run of the paper's code instead (the scores that
+paper_metatest.py --out writes, named ..._SEED.npz), its figures computed
+as noise.py computes them.
+Project venv: arms.py --a RUN ... --b RUN ... [--paired]"""
 import json
 import os
+import re
 import sys
 
 import numpy as np
 from scipy import stats
 
-from noise import tests
+from noise import per_campaign, tests
 
 FIGURES = (("cold", "precision_at_5pct", "cold P@5%"),
            ("cold", "gauc", "cold GAUC"),
@@ -20,12 +24,23 @@ FIGURES = (("cold", "precision_at_5pct", "cold P@5%"),
            ("hot", "gauc", "hot GAUC"))
 
 
-def figures(folder):
-    with open(os.path.join(folder, "infer_result.json")) as f:
+def figures(run):
+    if run.endswith(".npz"):
+        return npz_figures(run)
+    with open(os.path.join(run, "infer_result.json")) as f:
         doc = json.load(f)
     last = doc["epochs"][max(doc["epochs"], key=int)]
     row = {label: last[s]["summary"][key] for s, key, label in FIGURES}
     row["seed"] = doc["config"]["runner.seed"]
+    return row
+
+
+def npz_figures(path):
+    row = {}
+    for s, key, label in FIGURES:
+        at = 1 if key == "precision_at_5pct" else 0
+        row[label] = float(np.mean([v[at] for v in per_campaign(path, s).values()]))
+    row["seed"] = int(re.findall(r"(\d+)\.npz$", path)[0])
     return row
 
 

@@ -1,12 +1,14 @@
 """Spread of the cold (and hot) P@5% mean between runs.
 project venv: noise.py --a run1.npz run2.npz ... --b run1.npz ...
 Per arm: each run's GAUC and P@5% (runkit/metrics.py); mean, sd over runs;
-Welch t of the arms; the exact permutation p of the runs' labels; the
+Welch t of the arms; the permutation p of the runs' labels (exact up to
+200,000 splits, else over that many random ones); the
 per-campaign paired bootstrap of two runs (--pairs). --null: every run
 pooled, how often two disjoint sets of 3 runs differ by the gap.
 --figures A1,A2,.. B1,B2,..: the same tests on per-run figures.
 Project venv: noise.py --a RUN.npz ... --b RUN.npz ..."""
 import itertools
+import math
 import sys
 
 import numpy as np
@@ -14,6 +16,8 @@ from scipy import stats
 
 from runkit.metrics import campaign_metrics
 from compare import load
+
+MONTE_CARLO = 200000
 
 
 def per_campaign(path, s):
@@ -29,11 +33,17 @@ def per_campaign(path, s):
 def tests(a, b, label):
     a, b = np.asarray(a), np.asarray(b)
     t = stats.ttest_ind(a, b, equal_var=False)
-    # exact permutation test of the difference of means
+    # permutation test of the difference of means: exact while the splits
+    # are few, else over MONTE_CARLO random splits (seeded: the same p twice)
     pooled = np.concatenate([a, b])
     obs = abs(a.mean() - b.mean())
+    if math.comb(len(pooled), len(a)) <= MONTE_CARLO:
+        splits = itertools.combinations(range(len(pooled)), len(a))
+    else:
+        rng = np.random.default_rng(0)
+        splits = (rng.permutation(len(pooled))[:len(a)] for _ in range(MONTE_CARLO))
     count = total = 0
-    for idx in itertools.combinations(range(len(pooled)), len(a)):
+    for idx in splits:
         mask = np.zeros(len(pooled), bool)
         mask[list(idx)] = True
         total += 1
